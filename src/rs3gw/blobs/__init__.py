@@ -1,0 +1,1 @@
+"""rs3gw package."""

@@ -1,0 +1,153 @@
+"""One exception hierarchy for every S3 error, named after AWS's error codes.
+
+Status and default message come from one table (AWS "Error responses" page), so a handler only
+ever raises the class; rendering to XML happens in exactly one place (protocol.render).
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class S3Error(Exception):
+    """Base of all errors that reach the client as S3 XML.
+
+    Subclasses set ``code`` and ``status``; ``extra`` holds additional XML fields that AWS
+    includes for some codes (BucketName, Key, ArgumentName, ...).
+    """
+
+    code: ClassVar[str] = "InternalError"
+    status: ClassVar[int] = 500
+    default_message: ClassVar[str] = "We encountered an internal error. Please try again."
+
+    def __init__(self, message: str | None = None, **extra: str) -> None:
+        self.message = message or self.default_message
+        self.extra: dict[str, str] = {k: str(v) for k, v in extra.items()}
+        self.headers: dict[str, str] = {}
+        super().__init__(self.message)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.message!r})"
+
+
+_TABLE: list[tuple[str, int, str]] = [
+    ("AccessDenied", 403, "Access Denied"),
+    ("AuthorizationHeaderMalformed", 400, "The authorization header is malformed."),
+    ("AuthorizationQueryParametersError", 400, "Error parsing the X-Amz-Credential parameter."),
+    ("BadDigest", 400, "The Content-MD5 you specified did not match what we received."),
+    ("BucketAlreadyExists", 409, "The requested bucket name is not available."),
+    ("BucketAlreadyOwnedByYou", 409, "Your previous request to create the named bucket succeeded and you already own it."),
+    ("BucketNotEmpty", 409, "The bucket you tried to delete is not empty."),
+    ("EntityTooLarge", 400, "Your proposed upload exceeds the maximum allowed object size."),
+    ("EntityTooSmall", 400, "Your proposed upload is smaller than the minimum allowed object size."),
+    ("ExpiredToken", 400, "The provided token has expired."),
+    ("IllegalLocationConstraintException", 400, "The specified location constraint is not valid."),
+    ("IncompleteBody", 400, "You did not provide the number of bytes specified by the Content-Length HTTP header."),
+    ("InsufficientStorage", 507, "There is not enough space on the server to store the object."),
+    ("InternalError", 500, "We encountered an internal error. Please try again."),
+    ("InvalidAccessKeyId", 403, "The AWS access key ID you provided does not exist in our records."),
+    ("InvalidArgument", 400, "Invalid Argument"),
+    ("InvalidBucketName", 400, "The specified bucket is not valid."),
+    ("InvalidBucketState", 409, "The request is not valid with the current state of the bucket."),
+    ("InvalidDigest", 400, "The Content-MD5 you specified is not valid."),
+    ("InvalidEncryptionAlgorithmError", 400, "The encryption request that you specified is not valid."),
+    ("InvalidLocationConstraint", 400, "The specified location constraint is not valid."),
+    ("InvalidObjectState", 403, "The operation is not valid for the current state of the object."),
+    ("InvalidPart", 400, "One or more of the specified parts could not be found. The part might not have been uploaded, or the specified entity tag might not have matched the part's entity tag."),
+    ("InvalidPartOrder", 400, "The list of parts was not in ascending order. Parts must be ordered by part number."),
+    ("InvalidRange", 416, "The requested range is not satisfiable"),
+    ("InvalidRequest", 400, "Invalid Request"),
+    ("InvalidStorageClass", 400, "The storage class you specified is not valid."),
+    ("InvalidTag", 400, "The tag provided was not a valid tag."),
+    ("InvalidURI", 400, "Couldn't parse the specified URI."),
+    ("KeyTooLongError", 400, "Your key is too long."),
+    ("MalformedXML", 400, "The XML you provided was not well-formed or did not validate against our published schema."),
+    ("MalformedPolicy", 400, "Policy has invalid resource."),
+    ("MaxMessageLengthExceeded", 400, "Your request was too big."),
+    ("MetadataTooLarge", 400, "Your metadata headers exceed the maximum allowed metadata size."),
+    ("MethodNotAllowed", 405, "The specified method is not allowed against this resource."),
+    ("MissingContentLength", 411, "You must provide the Content-Length HTTP header."),
+    ("MissingSecurityHeader", 400, "Your request is missing a required header."),
+    ("NoSuchBucket", 404, "The specified bucket does not exist"),
+    ("NoSuchKey", 404, "The specified key does not exist."),
+    ("NoSuchUpload", 404, "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed."),
+    ("NoSuchVersion", 404, "The specified version does not exist."),
+    ("NoSuchBucketPolicy", 404, "The bucket policy does not exist"),
+    ("NoSuchTagSet", 404, "The TagSet does not exist"),
+    ("NoSuchCORSConfiguration", 404, "The CORS configuration does not exist"),
+    ("NoSuchLifecycleConfiguration", 404, "The lifecycle configuration does not exist"),
+    ("NotImplemented", 501, "A header you provided implies functionality that is not implemented."),
+    ("NotModified", 304, "Not Modified"),
+    ("PreconditionFailed", 412, "At least one of the preconditions you specified did not hold."),
+    ("RequestTimeTooSkewed", 403, "The difference between the request time and the server's time is too large."),
+    ("RequestTimeout", 400, "Your socket connection to the server was not read from or written to within the timeout period."),
+    ("ServiceUnavailable", 503, "Please reduce your request rate."),
+    ("SignatureDoesNotMatch", 403, "The request signature we calculated does not match the signature you provided. Check your key and signing method."),
+    ("SlowDown", 503, "Please reduce your request rate."),
+    ("XAmzContentSHA256Mismatch", 400, "The provided 'x-amz-content-sha256' header does not match what was computed."),
+    ("InvalidChunkSizeError", 403, "Only the last chunk is allowed to have a size less than 8192 bytes"),
+    ("MissingFields", 400, "Missing fields in request."),
+    ("UnexpectedContent", 400, "This request does not support content."),
+    ("InvalidObjectName", 400, "Object key is not valid."),
+]
+
+_BY_CODE: dict[str, type[S3Error]] = {"InternalError": S3Error}
+
+
+def _define(code: str, status: int, message: str) -> type[S3Error]:
+    cls = type(code, (S3Error,), {"code": code, "status": status, "default_message": message})
+    _BY_CODE[code] = cls
+    return cls
+
+
+for _code, _status, _msg in _TABLE:
+    if _code != "InternalError":
+        _define(_code, _status, _msg)
+
+
+def error_class(code: str) -> type[S3Error]:
+    """The class for an AWS error code (used by generic paths such as XML error replay)."""
+    return _BY_CODE[code]
+
+
+# Explicit names so that `from rs3gw.errors import NoSuchKey` type-checks.
+AccessDenied = _BY_CODE["AccessDenied"]
+AuthorizationHeaderMalformed = _BY_CODE["AuthorizationHeaderMalformed"]
+AuthorizationQueryParametersError = _BY_CODE["AuthorizationQueryParametersError"]
+BadDigest = _BY_CODE["BadDigest"]
+BucketAlreadyExists = _BY_CODE["BucketAlreadyExists"]
+BucketAlreadyOwnedByYou = _BY_CODE["BucketAlreadyOwnedByYou"]
+BucketNotEmpty = _BY_CODE["BucketNotEmpty"]
+EntityTooLarge = _BY_CODE["EntityTooLarge"]
+EntityTooSmall = _BY_CODE["EntityTooSmall"]
+IncompleteBody = _BY_CODE["IncompleteBody"]
+InsufficientStorage = _BY_CODE["InsufficientStorage"]
+InternalError = S3Error
+InvalidAccessKeyId = _BY_CODE["InvalidAccessKeyId"]
+InvalidArgument = _BY_CODE["InvalidArgument"]
+InvalidBucketName = _BY_CODE["InvalidBucketName"]
+InvalidChunkSizeError = _BY_CODE["InvalidChunkSizeError"]
+InvalidDigest = _BY_CODE["InvalidDigest"]
+InvalidLocationConstraint = _BY_CODE["InvalidLocationConstraint"]
+InvalidObjectName = _BY_CODE["InvalidObjectName"]
+InvalidPart = _BY_CODE["InvalidPart"]
+InvalidPartOrder = _BY_CODE["InvalidPartOrder"]
+InvalidRange = _BY_CODE["InvalidRange"]
+InvalidRequest = _BY_CODE["InvalidRequest"]
+InvalidStorageClass = _BY_CODE["InvalidStorageClass"]
+InvalidURI = _BY_CODE["InvalidURI"]
+KeyTooLongError = _BY_CODE["KeyTooLongError"]
+MalformedXML = _BY_CODE["MalformedXML"]
+MetadataTooLarge = _BY_CODE["MetadataTooLarge"]
+MethodNotAllowed = _BY_CODE["MethodNotAllowed"]
+MissingContentLength = _BY_CODE["MissingContentLength"]
+NoSuchBucket = _BY_CODE["NoSuchBucket"]
+NoSuchKey = _BY_CODE["NoSuchKey"]
+NoSuchUpload = _BY_CODE["NoSuchUpload"]
+NoSuchVersion = _BY_CODE["NoSuchVersion"]
+NotImplementedError_ = _BY_CODE["NotImplemented"]
+NotModified = _BY_CODE["NotModified"]
+PreconditionFailed = _BY_CODE["PreconditionFailed"]
+RequestTimeTooSkewed = _BY_CODE["RequestTimeTooSkewed"]
+SignatureDoesNotMatch = _BY_CODE["SignatureDoesNotMatch"]
+XAmzContentSHA256Mismatch = _BY_CODE["XAmzContentSHA256Mismatch"]
