@@ -1,0 +1,85 @@
+"""Pure AWS Signature V4 building blocks: canonical forms, string to sign, keys and signatures.
+
+Everything here is deterministic and I/O-free so that verify.py and the tests share one definition.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Iterable, Mapping, Sequence
+from functools import lru_cache
+from urllib.parse import quote, unquote_to_bytes
+
+ALGORITHM = "AWS4-HMAC-SHA256"
+TERMINATOR = "aws4_request"
+EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def uri_encode(value: str | bytes, *, keep_slash: bool = False) -> str:
+    """AWS URI-encoding: only unreserved characters survive, the rest become %XX (uppercase).
+
+    ``quote`` already treats A-Za-z0-9 and -_.~ as safe and emits uppercase hex, which is exactly
+    the AWS rule; S3 paths keep '/' as a separator.
+    """
+    return quote(value, safe="/" if keep_slash else "")
+
+
+def canonical_uri(raw_path: str) -> str:
+    """Re-encode the decoded path so clients that escape more or less than AWS still agree with us."""
+    if not raw_path:
+        return "/"
+    return uri_encode(unquote_to_bytes(raw_path), keep_slash=True)
+
+
+def canonical_query(pairs: Iterable[tuple[str, str]]) -> str:
+    encoded = sorted((uri_encode(k), uri_encode(v)) for k, v in pairs)
+    return "&".join(f"{k}={v}" for k, v in encoded)
+
+
+def _trim_all(value: str) -> str:
+    # Same whitespace folding as botocore and the AWS docs' "Trimall".
+    return " ".join(value.split())
+
+
+def canonical_headers(headers: Mapping[str, str], signed: Sequence[str]) -> str:
+    """One ``name:value\\n`` line per signed header; absent headers sign as empty values."""
+    return "".join(f"{name}:{_trim_all(headers.get(name, ''))}\n" for name in signed)
+
+
+def canonical_request(
+    method: str,
+    uri: str,
+    query: str,
+    headers: Mapping[str, str],
+    signed: Sequence[str],
+    payload_hash: str,
+) -> str:
+    return "\n".join([method, uri, query, canonical_headers(headers, signed), ";".join(signed), payload_hash])
+
+
+def scope(date8: str, region: str, service: str = "s3") -> str:
+    return f"{date8}/{region}/{service}/{TERMINATOR}"
+
+
+def string_to_sign(amz_date: str, credential_scope: str, canonical: str) -> str:
+    return "\n".join([ALGORITHM, amz_date, credential_scope, sha256_hex(canonical.encode("utf-8"))])
+
+
+def _hmac(key: bytes, msg: str) -> bytes:
+    return hmac.new(key, msg.encode("utf-8"), hashlib.sha256).digest()
+
+
+@lru_cache(maxsize=1024)
+def signing_key(secret: str, date8: str, region: str, service: str = "s3") -> bytes:
+    """Cached because the key only changes daily per credential, yet every request needs it."""
+    k_date = _hmac(("AWS4" + secret).encode("utf-8"), date8)
+    return _hmac(_hmac(_hmac(k_date, region), service), TERMINATOR)
+
+
+def signature(key: bytes, to_sign: str) -> str:
+    return hmac.new(key, to_sign.encode("utf-8"), hashlib.sha256).hexdigest()

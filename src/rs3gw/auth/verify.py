@@ -1,0 +1,390 @@
+"""Authenticates S3 requests signed with AWS SigV4 (Authorization header or presigned query).
+
+Pure: the caller supplies the secret lookup and the clock, and gets back what the body layer needs.
+"""
+
+from __future__ import annotations
+
+import enum
+import hmac
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+
+from rs3gw.auth import sigv4
+from rs3gw.errors import (
+    AccessDenied,
+    AuthorizationHeaderMalformed,
+    AuthorizationQueryParametersError,
+    InvalidAccessKeyId,
+    InvalidArgument,
+    InvalidRequest,
+    RequestTimeTooSkewed,
+    S3Error,
+    SignatureDoesNotMatch,
+)
+
+MAX_SKEW_S = 15 * 60
+MAX_PRESIGN_EXPIRES_S = 7 * 24 * 3600
+_AMZ_DATE_FORMAT = "%Y%m%dT%H%M%SZ"
+_AMZ_DATE_RE = re.compile(r"\d{8}T\d{6}Z", re.ASCII)
+_SHA256_RE = re.compile(r"[0-9a-f]{64}", re.ASCII)
+_PRESIGN_KEYS = (
+    "X-Amz-Algorithm",
+    "X-Amz-Credential",
+    "X-Amz-Signature",
+    "X-Amz-Date",
+    "X-Amz-SignedHeaders",
+    "X-Amz-Expires",
+)
+
+
+class PayloadMode(enum.Enum):
+    SIGNED = "signed"
+    UNSIGNED = "UNSIGNED-PAYLOAD"
+    STREAMING_SIGNED = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"
+    STREAMING_SIGNED_TRAILER = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER"
+    STREAMING_UNSIGNED_TRAILER = "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
+
+
+_LITERAL_MODES = {m.value: m for m in PayloadMode if m is not PayloadMode.SIGNED}
+
+
+@dataclass(frozen=True)
+class SignedRequest:
+    """The request as seen on the wire; raw_path stays encoded because S3 signs it unnormalised."""
+
+    method: str
+    raw_path: str
+    query: list[tuple[str, str]]
+    headers: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class ChunkSigner:
+    """Carries the seed state so the body decoder can check each aws-chunked signature in turn."""
+
+    signing_key: bytes
+    amz_date: str
+    scope: str
+    seed_signature: str
+
+    def chunk_signature(self, previous: str, chunk_sha256_hex: str) -> str:
+        parts = ["AWS4-HMAC-SHA256-PAYLOAD", self.amz_date, self.scope, previous]
+        return sigv4.signature(self.signing_key, "\n".join([*parts, sigv4.EMPTY_SHA256, chunk_sha256_hex]))
+
+    def trailer_signature(self, previous: str, trailer_bytes: bytes) -> str:
+        parts = ["AWS4-HMAC-SHA256-TRAILER", self.amz_date, self.scope, previous]
+        return sigv4.signature(self.signing_key, "\n".join([*parts, sigv4.sha256_hex(trailer_bytes)]))
+
+
+@dataclass(frozen=True)
+class AuthResult:
+    access_key: str
+    payload: PayloadMode
+    content_sha256: str | None
+    chunk_signer: ChunkSigner | None
+    presigned: bool
+
+
+@dataclass(frozen=True)
+class _Claim:
+    """What the client asserts about itself, before we know whether to believe it."""
+
+    access_key: str
+    date8: str
+    amz_date: str
+    signed_headers: list[str]
+    signature: str
+    presigned: bool
+
+
+def authenticate(
+    req: SignedRequest, secret_for: Callable[[str], str | None], region: str, now: float
+) -> AuthResult | None:
+    """None when the request carries no credentials at all (anonymous); raises S3Error otherwise on failure."""
+    header = req.headers.get("authorization")
+    query_keys = {k for k, _ in req.query}
+    presigned = "X-Amz-Algorithm" in query_keys or "X-Amz-Credential" in query_keys
+    if header is None and not presigned:
+        if "AWSAccessKeyId" in query_keys and "Signature" in query_keys:
+            raise InvalidRequest("Please use AWS4-HMAC-SHA256.")
+        return None
+    if header is not None and presigned:
+        raise InvalidArgument(
+            "Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, "
+            "Signature query string parameter or the Authorization header should be specified"
+        )
+    if header is not None:
+        return _header_auth(req, header, secret_for, region, now)
+    return _query_auth(req, secret_for, region, now)
+
+
+# --- header auth -----------------------------------------------------------------------------
+
+
+def _header_auth(
+    req: SignedRequest, header: str, secret_for: Callable[[str], str | None], region: str, now: float
+) -> AuthResult:
+    claim = _parse_auth_header(req, header, region)
+    skew = _epoch(claim.amz_date) - now
+    if abs(skew) > MAX_SKEW_S:
+        raise RequestTimeTooSkewed(
+            RequestTime=claim.amz_date,
+            ServerTime=_format_amz(now),
+            MaxAllowedSkewMilliseconds=str(MAX_SKEW_S * 1000),
+        )
+    declared = req.headers.get("x-amz-content-sha256")
+    if declared is None:
+        raise InvalidRequest("Missing required header for this request: x-amz-content-sha256")
+    mode = payload_mode(declared)
+    secret = _secret(secret_for, claim.access_key)
+    _verify(req, claim, secret, region, [declared], exclude_query=None)
+    return _result(claim, secret, region, mode, declared)
+
+
+def _parse_auth_header(req: SignedRequest, header: str, region: str) -> _Claim:
+    algorithm, _, rest = header.strip().partition(" ")
+    if algorithm != sigv4.ALGORITHM:
+        if algorithm.startswith("AWS4-"):
+            raise AuthorizationHeaderMalformed(f"Unsupported authorization algorithm '{algorithm}'.")
+        raise InvalidRequest("Please use AWS4-HMAC-SHA256.")
+    params = _parse_auth_params(rest)
+    access_key, date8 = _parse_credential(params["Credential"], region, AuthorizationHeaderMalformed)
+    amz_date = _header_amz_date(req.headers)
+    if amz_date[:8] != date8:
+        raise AuthorizationHeaderMalformed(
+            f'The authorization header is malformed; Invalid credential date. Date is not the same as X-Amz-Date: "{date8}".'
+        )
+    signed = _signed_headers(params["SignedHeaders"], AuthorizationHeaderMalformed)
+    _require_signed(req.headers, signed, ("host", "x-amz-content-sha256"), AuthorizationHeaderMalformed)
+    return _Claim(access_key, date8, amz_date, signed, params["Signature"], presigned=False)
+
+
+def _parse_auth_params(rest: str) -> dict[str, str]:
+    params: dict[str, str] = {}
+    for item in rest.split(","):
+        name, eq, value = item.strip().partition("=")
+        if eq:
+            params[name] = value.strip()
+    missing = [k for k in ("Credential", "SignedHeaders", "Signature") if not params.get(k)]
+    if missing:
+        raise AuthorizationHeaderMalformed(
+            f"The authorization header is malformed; missing {', '.join(missing)}."
+        )
+    return params
+
+
+def _header_amz_date(headers: Mapping[str, str]) -> str:
+    """x-amz-date wins; a plain Date header is accepted too, as AWS does, and rewritten to ISO form."""
+    denied = AccessDenied("AWS authentication requires a valid Date or x-amz-date header")
+    value = headers.get("x-amz-date")
+    if value is not None:
+        if not _AMZ_DATE_RE.fullmatch(value.strip()):
+            raise denied
+        return value.strip()
+    value = headers.get("date")
+    if value is None:
+        raise denied
+    try:
+        parsed = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        raise denied from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return _format_amz(parsed.timestamp())
+
+
+# --- presigned query auth --------------------------------------------------------------------
+
+
+def _query_auth(
+    req: SignedRequest, secret_for: Callable[[str], str | None], region: str, now: float
+) -> AuthResult:
+    claim, expires = _parse_presigned(req, region)
+    issued = _epoch(claim.amz_date)
+    if issued - now > MAX_SKEW_S:
+        raise AccessDenied("Request is not valid yet")
+    if now > issued + expires:
+        raise AccessDenied(
+            "Request has expired",
+            **{"X-Amz-Expires": str(expires), "Expires": _iso(issued + expires), "ServerTime": _iso(now)},
+        )
+    candidates = ["UNSIGNED-PAYLOAD"]
+    declared = req.headers.get("x-amz-content-sha256")
+    if declared is not None and "x-amz-content-sha256" in claim.signed_headers:
+        payload_mode(declared)
+        candidates.insert(0, declared)
+    secret = _secret(secret_for, claim.access_key)
+    used = _verify(req, claim, secret, region, candidates, exclude_query="X-Amz-Signature")
+    return _result(claim, secret, region, payload_mode(used), used)
+
+
+def _parse_presigned(req: SignedRequest, region: str) -> tuple[_Claim, int]:
+    err = AuthorizationQueryParametersError
+    params: dict[str, str] = {}
+    for key, value in req.query:
+        params.setdefault(key, value)
+    if params.get("X-Amz-Algorithm") != sigv4.ALGORITHM:
+        raise err('X-Amz-Algorithm only supports "AWS4-HMAC-SHA256"')
+    if any(not params.get(k) for k in _PRESIGN_KEYS):
+        raise err(
+            "Query-string authentication version 4 requires the X-Amz-Algorithm, X-Amz-Credential, "
+            "X-Amz-Signature, X-Amz-Date, X-Amz-SignedHeaders, and X-Amz-Expires parameters."
+        )
+    access_key, date8 = _parse_credential(params["X-Amz-Credential"], region, err)
+    amz_date = params["X-Amz-Date"]
+    if not _AMZ_DATE_RE.fullmatch(amz_date):
+        raise err("X-Amz-Date must be in the ISO8601 Long Format \"yyyyMMdd'T'HHmmss'Z'\"")
+    if amz_date[:8] != date8:
+        raise err(
+            f'Invalid credential date "{date8}". This date is not the same as X-Amz-Date: "{amz_date[:8]}".'
+        )
+    expires = _parse_expires(params["X-Amz-Expires"])
+    signed = _signed_headers(params["X-Amz-SignedHeaders"], err)
+    _require_signed(req.headers, signed, ("host",), err)
+    claim = _Claim(access_key, date8, amz_date, signed, params["X-Amz-Signature"], presigned=True)
+    return claim, expires
+
+
+def _parse_expires(value: str) -> int:
+    if not (value.isascii() and value.isdigit()):
+        raise AuthorizationQueryParametersError("X-Amz-Expires should be a number")
+    expires = int(value)
+    if expires < 1:
+        raise AuthorizationQueryParametersError("X-Amz-Expires must be non-negative")
+    if expires > MAX_PRESIGN_EXPIRES_S:
+        raise AuthorizationQueryParametersError(
+            "X-Amz-Expires must be less than a week (in seconds) that is 604800"
+        )
+    return expires
+
+
+# --- shared pieces ---------------------------------------------------------------------------
+
+
+def payload_mode(declared: str) -> PayloadMode:
+    """Classify x-amz-content-sha256 so the body layer knows whether and how to check the payload."""
+    if declared in _LITERAL_MODES:
+        return _LITERAL_MODES[declared]
+    if _SHA256_RE.fullmatch(declared):
+        return PayloadMode.SIGNED
+    raise InvalidArgument(
+        "x-amz-content-sha256 must be UNSIGNED-PAYLOAD, STREAMING-UNSIGNED-PAYLOAD-TRAILER, "
+        "STREAMING-AWS4-HMAC-SHA256-PAYLOAD, STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER, "
+        "or a valid sha256 value.",
+        ArgumentName="x-amz-content-sha256",
+        ArgumentValue=declared,
+    )
+
+
+def _parse_credential(credential: str, region: str, err: type[S3Error]) -> tuple[str, str]:
+    """Returns (access key, date8); rsplit because only the four scope fields are '/'-free by rule."""
+    parts = credential.rsplit("/", 4)
+    if len(parts) != 5 or not all(parts):
+        raise err(
+            'Error parsing the Credential parameter; the Credential is mal-formed; expecting "<YOUR-AKID>/YYYYMMDD/REGION/SERVICE/aws4_request".'
+        )
+    access_key, date8, cred_region, service, terminator = parts
+    if not (len(date8) == 8 and date8.isascii() and date8.isdigit()):
+        raise err(
+            f'Error parsing the Credential parameter; incorrect date format "{date8}". This date in the credential must be in the format "yyyyMMdd".'
+        )
+    if cred_region != region:
+        raise err(
+            f"Error parsing the Credential parameter; the region '{cred_region}' is wrong; expecting '{region}'",
+            Region=region,
+        )
+    if service != "s3":
+        raise err(
+            f'Error parsing the Credential parameter; incorrect service "{service}". This endpoint belongs to "s3".'
+        )
+    if terminator != sigv4.TERMINATOR:
+        raise err(
+            f'Error parsing the Credential parameter; incorrect terminal "{terminator}". This endpoint uses "aws4_request".'
+        )
+    return access_key, date8
+
+
+def _signed_headers(value: str, err: type[S3Error]) -> list[str]:
+    names = [n.strip().lower() for n in value.split(";")]
+    if not all(names):
+        raise err("SignedHeaders contains an empty header name.")
+    return sorted(set(names))
+
+
+def _require_signed(
+    headers: Mapping[str, str], signed: Sequence[str], required: Sequence[str], err: type[S3Error]
+) -> None:
+    """Unsigned host or payload hash would let a captured signature be replayed elsewhere or altered."""
+    for name in required:
+        if name in headers and name not in signed:
+            raise err(f"The header '{name}' must be signed.")
+
+
+def _secret(secret_for: Callable[[str], str | None], access_key: str) -> str:
+    secret = secret_for(access_key)
+    if secret is None:
+        raise InvalidAccessKeyId(AWSAccessKeyId=access_key)
+    return secret
+
+
+def _verify(
+    req: SignedRequest,
+    claim: _Claim,
+    secret: str,
+    region: str,
+    payload_hashes: Sequence[str],
+    exclude_query: str | None,
+) -> str:
+    """Returns the payload hash that verified; tries the re-encoded then the raw path per hash."""
+    key = sigv4.signing_key(secret, claim.date8, region)
+    scope = sigv4.scope(claim.date8, region)
+    query = sigv4.canonical_query((k, v) for k, v in req.query if k != exclude_query)
+    uris = dict.fromkeys([sigv4.canonical_uri(req.raw_path), req.raw_path or "/"])
+    provided = claim.signature.encode("utf-8", "replace")
+    first: tuple[str, str] | None = None
+    for payload_hash in payload_hashes:
+        for uri in uris:
+            canonical = sigv4.canonical_request(
+                req.method, uri, query, req.headers, claim.signed_headers, payload_hash
+            )
+            to_sign = sigv4.string_to_sign(claim.amz_date, scope, canonical)
+            if hmac.compare_digest(sigv4.signature(key, to_sign).encode(), provided):
+                return payload_hash
+            first = first or (canonical, to_sign)
+    assert first is not None
+    raise SignatureDoesNotMatch(
+        AWSAccessKeyId=claim.access_key,
+        StringToSign=first[1],
+        SignatureProvided=claim.signature,
+        CanonicalRequest=first[0],
+    )
+
+
+def _result(claim: _Claim, secret: str, region: str, mode: PayloadMode, declared: str) -> AuthResult:
+    signer = None
+    if mode in (PayloadMode.STREAMING_SIGNED, PayloadMode.STREAMING_SIGNED_TRAILER):
+        key = sigv4.signing_key(secret, claim.date8, region)
+        signer = ChunkSigner(key, claim.amz_date, sigv4.scope(claim.date8, region), claim.signature)
+    return AuthResult(
+        access_key=claim.access_key,
+        payload=mode,
+        content_sha256=declared if mode is PayloadMode.SIGNED else None,
+        chunk_signer=signer,
+        presigned=claim.presigned,
+    )
+
+
+def _epoch(amz_date: str) -> float:
+    return datetime.strptime(amz_date, _AMZ_DATE_FORMAT).replace(tzinfo=UTC).timestamp()
+
+
+def _format_amz(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime(_AMZ_DATE_FORMAT)
+
+
+def _iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -1,0 +1,159 @@
+"""Local-filesystem blob store: temp file, fsync, rename, fsync of the directory.
+
+Blobs live at ``blobs/<aa>/<id>`` where ``id`` is random hex, so no client-chosen name ever becomes
+a path. Writes are buffered to 1 MiB and done on worker threads; small blobs cost one thread hop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+
+from rs3gw import errors
+from rs3gw.blobs.base import BlobStore, BlobWriter, Tap
+
+FLUSH_AT = 1 << 20
+READ_CHUNK = 1 << 20
+
+
+def _new_id() -> str:
+    return secrets.token_hex(16)
+
+
+class LocalBlobStore(BlobStore):
+    def __init__(self, root: Path, fsync: bool = True) -> None:
+        self.root = root
+        self.blob_dir = root / "blobs"
+        self.tmp_dir = root / "tmp"
+        self.fsync = fsync
+        self.blob_dir.mkdir(parents=True, exist_ok=True)
+        self.tmp_dir.mkdir(parents=True, exist_ok=True)
+        self._made: set[str] = set()
+
+    def clean_tmp(self) -> int:
+        """Remove temp files left by a crash; they were never published, so nothing refers to them."""
+        n = 0
+        for p in self.tmp_dir.iterdir():
+            p.unlink(missing_ok=True)
+            n += 1
+        return n
+
+    def path(self, blob_id: str) -> Path:
+        if len(blob_id) < 3 or not all(c in "0123456789abcdef" for c in blob_id):
+            raise errors.InternalError("invalid blob reference")
+        return self.blob_dir / blob_id[:2] / blob_id
+
+    def new_writer(self) -> BlobWriter:
+        return _LocalWriter(self, _new_id())
+
+    async def read(self, blob_id: str, offset: int = 0, length: int | None = None) -> AsyncIterator[bytes]:
+        try:
+            fd = os.open(self.path(blob_id), os.O_RDONLY)
+        except FileNotFoundError:
+            raise errors.InternalError("object data is missing") from None
+        try:
+            if length is None:
+                length = os.fstat(fd).st_size - offset
+            pos, end = offset, offset + length
+            while pos < end:
+                # Page-cache reads of 1 MiB take ~0.1 ms: cheaper inline than a thread hop.
+                data = os.pread(fd, min(READ_CHUNK, end - pos), pos)
+                if not data:
+                    raise errors.InternalError("object data is truncated")
+                pos += len(data)
+                yield data
+        finally:
+            os.close(fd)
+
+    async def delete(self, blob_ids: Sequence[str]) -> None:
+        def run() -> None:
+            for b in blob_ids:
+                self.path(b).unlink(missing_ok=True)
+
+        if blob_ids:
+            await asyncio.to_thread(run)
+
+    async def exists(self, blob_id: str) -> bool:
+        return self.path(blob_id).exists()
+
+    async def list_ids(self) -> AsyncIterator[str]:
+        for sub in sorted(self.blob_dir.iterdir()):
+            for p in sorted(sub.iterdir()):
+                yield p.name
+
+    def ensure_dir(self, sub: str) -> Path:
+        d = self.blob_dir / sub
+        if sub not in self._made:
+            d.mkdir(exist_ok=True)
+            self._made.add(sub)
+        return d
+
+
+class _LocalWriter(BlobWriter):
+    def __init__(self, store: LocalBlobStore, blob_id: str) -> None:
+        self.store = store
+        self.blob_id = blob_id
+        self.tmp = store.tmp_dir / f"{blob_id}.tmp"
+        self.buf = bytearray()
+        self.fd: int | None = None
+        self.size = 0
+        self.done = False
+
+    def _flush_sync(self, data: bytes | bytearray | memoryview, taps: Sequence[Tap]) -> None:
+        view = memoryview(data)
+        for t in taps:
+            t.update(view)
+        if self.fd is None:
+            self.fd = os.open(self.tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        while view:
+            n = os.write(self.fd, view)
+            view = view[n:]
+
+    async def write(self, data: bytes | bytearray | memoryview, taps: Sequence[Tap] = ()) -> None:
+        self.buf += data
+        self.size += len(data)
+        if len(self.buf) >= FLUSH_AT:
+            buf, self.buf = self.buf, bytearray()
+            await self._run(self._flush_sync, buf, taps)
+
+    async def _run(self, fn: object, *args: object) -> None:
+        try:
+            await asyncio.to_thread(fn, *args)  # type: ignore[arg-type]
+        except OSError as e:
+            await self.abort()
+            if e.errno in (28, 122):  # ENOSPC, EDQUOT
+                raise errors.InsufficientStorage() from None
+            raise
+
+    def _close_sync(self, taps: Sequence[Tap]) -> None:
+        self._flush_sync(self.buf, taps)
+        assert self.fd is not None
+        if self.store.fsync:
+            os.fsync(self.fd)
+        os.close(self.fd)
+        self.fd = None
+        final_dir = self.store.ensure_dir(self.blob_id[:2])
+        os.rename(self.tmp, final_dir / self.blob_id)
+        if self.store.fsync:
+            dfd = os.open(final_dir, os.O_RDONLY)
+            try:
+                os.fsync(dfd)
+            finally:
+                os.close(dfd)
+
+    async def close(self, taps: Sequence[Tap] = ()) -> int:
+        await self._run(self._close_sync, taps)
+        self.done = True
+        return self.size
+
+    async def abort(self) -> None:
+        if self.done:
+            return
+        self.done = True
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+        self.tmp.unlink(missing_ok=True)

@@ -1,0 +1,307 @@
+"""The `rs3gw` command line: parses flags, resolves Settings and runs the gateway under uvicorn.
+
+Offline commands (fsck, audit, ...) should call add_common_args() and resolve_settings() from here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import logging
+import os
+import sys
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from rs3gw import __version__
+from rs3gw.config import (
+    CREDENTIALS_RELPATH,
+    SETTINGS_JSON_ENV,
+    ConfigError,
+    Settings,
+    load_settings,
+    settings_to_json,
+)
+
+__all__ = [
+    "EXIT_CONFIG",
+    "add_common_args",
+    "build_parser",
+    "flags_from_args",
+    "main",
+    "resolve_settings",
+    "startup_lines",
+    "uvicorn_options",
+]
+
+#: Exit status for unusable configuration, same as argparse's usage errors.
+EXIT_CONFIG = 2
+
+# Names on the argparse Namespace that load_settings understands (it uses the TOML key names).
+_FLAG_KEYS = (
+    "data_dir",
+    "address",
+    "access_key",
+    "secret_key",
+    "admin_name",
+    "region",
+    "domain",
+    "tls_cert",
+    "tls_key",
+    "metadata",
+    "log_level",
+    "workers",
+    "max_object_size",
+    "fsync",
+    "users",
+)
+
+_SERVE_EPILOG = """\
+Every option can also come from an RS3GW_* environment variable or the TOML config file;
+precedence is: flag > environment > config file > built-in default.
+
+  flag               environment          config file key
+  --data-dir         RS3GW_DATA_DIR       data_dir
+  --address          RS3GW_ADDRESS        address = "HOST:PORT"
+  --access-key       RS3GW_ACCESS_KEY     access_key
+  --secret-key       RS3GW_SECRET_KEY     secret_key
+  --admin-name       RS3GW_ADMIN_NAME     admin_name
+  --region           RS3GW_REGION         region
+  --domain           RS3GW_DOMAIN         domain
+  --tls-cert         RS3GW_TLS_CERT       tls_cert
+  --tls-key          RS3GW_TLS_KEY        tls_key
+  --config           RS3GW_CONFIG         (the file itself)
+  --metadata         RS3GW_METADATA       metadata
+  --log-level        RS3GW_LOG_LEVEL      log_level
+  --workers          RS3GW_WORKERS        workers
+  --max-object-size  RS3GW_MAX_OBJECT_SIZE max_object_size
+  --no-fsync         RS3GW_FSYNC=false    fsync = false
+  --user N:AK:SK     -                    [[users]] name/access_key/secret_key
+
+Accounts: the primary (admin) account uses --access-key/--secret-key; both must come from the
+same place. If none is configured anywhere, a key pair is generated on first start, stored in
+DATA_DIR/.rs3gw/credentials.json (mode 0600) and printed once; later starts reuse it. Extra
+accounts come from [[users]] tables and repeated --user flags (both are used).
+
+Workers: with --workers N > 1, uvicorn starts N processes that share the listening socket; the
+resolved settings reach them through the RS3GW_SETTINGS_JSON environment variable (it holds the
+secret keys, so it is only set in the gateway's own process environment).
+
+Stop with SIGTERM or Ctrl-C: in-flight requests finish (up to 30 s) before the process exits.
+"""
+
+
+def add_common_args(parser: argparse.ArgumentParser) -> None:
+    """Give a command the two options that locate everything else, so all commands agree on them."""
+    parser.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        help="directory holding objects, metadata and generated keys (env RS3GW_DATA_DIR; default ./data)",
+    )
+    parser.add_argument(
+        "--config",
+        metavar="FILE",
+        help="TOML config file (env RS3GW_CONFIG); flags and RS3GW_* env vars override its keys",
+    )
+
+
+def flags_from_args(args: argparse.Namespace) -> dict[str, object]:
+    """Translate a Namespace into load_settings' flag mapping; options a command lacks count as not given."""
+    flags: dict[str, object] = {}
+    for key in _FLAG_KEYS:
+        value = getattr(args, key, None)
+        if value is not None:
+            flags[key] = value
+    return flags
+
+
+def resolve_settings(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> Settings:
+    """Resolve Settings the same way for every command; raises ConfigError on bad input.
+
+    Note: like `serve`, this creates DATA_DIR/.rs3gw/credentials.json when no keys are configured.
+    """
+    config = getattr(args, "config", None)
+    config_file = Path(config).expanduser() if config else None
+    return load_settings(flags_from_args(args), os.environ if env is None else env, config_file)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rs3gw",
+        description="rs3gw: an S3-compatible object storage gateway for AI/HPC workloads.",
+    )
+    parser.add_argument("--version", action="version", version=f"rs3gw {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    serve = sub.add_parser(
+        "serve",
+        help="run the S3 gateway",
+        description="Serve the S3 API from a local data directory.",
+        epilog=_SERVE_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_common_args(serve)
+    serve.add_argument(
+        "--address", metavar="HOST:PORT", help="listen address (default 127.0.0.1:9000; [::1]:9000 for IPv6)"
+    )
+    serve.add_argument("--access-key", metavar="AK", help="primary account access key (needs --secret-key)")
+    serve.add_argument(
+        "--secret-key", metavar="SK", help="primary account secret key (at least 8 characters)"
+    )
+    serve.add_argument("--admin-name", metavar="NAME", help="name of the primary account (default admin)")
+    serve.add_argument(
+        "--user",
+        dest="users",
+        action="append",
+        metavar="NAME:AK:SK",
+        help="add an extra account; repeatable, added to the config file's [[users]]",
+    )
+    serve.add_argument(
+        "--region", metavar="R", help="region reported to clients and used in signing (default us-east-1)"
+    )
+    serve.add_argument(
+        "--domain", metavar="D", help="base domain enabling virtual-host-style requests (BUCKET.D)"
+    )
+    serve.add_argument("--tls-cert", metavar="FILE", help="PEM certificate; serve HTTPS (needs --tls-key)")
+    serve.add_argument("--tls-key", metavar="FILE", help="PEM private key for --tls-cert")
+    serve.add_argument(
+        "--metadata",
+        metavar="URL",
+        help='metadata store: "sqlite" (default, inside DATA_DIR) or postgresql://...',
+    )
+    serve.add_argument(
+        "--log-level",
+        metavar="L",
+        help="critical, error, warning, info (default), debug or trace",
+    )
+    serve.add_argument(
+        "--workers",
+        metavar="N",
+        help="number of server processes (default 1); N > 1 passes settings via RS3GW_SETTINGS_JSON",
+    )
+    serve.add_argument(
+        "--max-object-size", metavar="BYTES", help="largest accepted object in bytes (default 5 TiB)"
+    )
+    serve.add_argument(
+        "--no-fsync",
+        dest="fsync",
+        action="store_const",
+        const=False,
+        default=None,
+        help="skip fsync on writes: faster, but a power loss can lose acknowledged objects",
+    )
+    serve.set_defaults(func=_cmd_serve)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func: Callable[[argparse.Namespace], int] | None = getattr(args, "func", None)
+    if func is None:
+        parser.print_help(sys.stderr)
+        return EXIT_CONFIG
+    try:
+        return func(args)
+    except ConfigError as exc:
+        # One line, no traceback: the message already names the key/flag/env var at fault.
+        print(f"rs3gw: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+
+
+# --------------------------------------------------------------------------- serve
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+def startup_lines(settings: Settings) -> list[str]:
+    """The banner; secrets appear only when they were generated just now, so only this process has seen them."""
+    scheme = "https" if settings.tls_cert is not None else "http"
+    details = [f"region {settings.region}", f"data {settings.data_dir}", f"keys: {settings.keys_source}"]
+    if settings.domain:
+        details.append(f"domain {settings.domain}")
+    if settings.workers > 1:
+        details.append(f"{settings.workers} workers")
+    if not settings.fsync:
+        details.append("fsync off")
+    lines = [
+        f"rs3gw {__version__} serving S3 on {scheme}://{_url_host(settings.host)}:{settings.port} ({', '.join(details)})"
+    ]
+    if settings.keys_source.startswith("generated (") and settings.users:
+        primary = settings.users[0]
+        path = settings.data_dir / CREDENTIALS_RELPATH
+        lines.append(
+            f"access key: {primary.access_key}  secret key: {primary.secret_key} (stored in {path}, mode 0600)"
+        )
+    return lines
+
+
+def uvicorn_options(settings: Settings) -> dict[str, Any]:
+    """Keyword arguments shared by the single-process and multi-worker paths."""
+    options: dict[str, Any] = {
+        "host": settings.host,
+        "port": settings.port,
+        "loop": "uvloop" if importlib.util.find_spec("uvloop") is not None else "auto",
+        "http": "httptools",
+        "lifespan": "on",
+        "log_level": settings.log_level,
+        "access_log": False,
+        "timeout_graceful_shutdown": 30,
+        "server_header": False,
+        "date_header": True,
+    }
+    if settings.tls_cert is not None and settings.tls_key is not None:
+        options["ssl_certfile"] = str(settings.tls_cert)
+        options["ssl_keyfile"] = str(settings.tls_key)
+    return options
+
+
+def _setup_logging(level: str) -> None:
+    # uvicorn configures only its own loggers; this makes rs3gw.* records visible at the same level.
+    numeric = logging.DEBUG if level == "trace" else getattr(logging, level.upper(), logging.INFO)
+    logging.basicConfig(
+        level=numeric, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    settings = resolve_settings(args)
+    try:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(
+            f"config error: data_dir: cannot create {settings.data_dir}: {exc.strerror or exc}"
+        ) from None
+    _setup_logging(settings.log_level)
+
+    import uvicorn
+
+    options = uvicorn_options(settings)
+    if settings.workers > 1:
+        wiring = importlib.import_module("rs3gw.wiring")
+        if not callable(getattr(wiring, "app_factory", None)):
+            raise ConfigError("config error: workers: rs3gw.wiring has no app_factory, use --workers 1")
+        # Children are spawned fresh; they rebuild Settings from this instead of re-resolving flags.
+        os.environ[SETTINGS_JSON_ENV] = settings_to_json(settings)
+        _announce(settings)
+        uvicorn.run("rs3gw.wiring:app_factory", factory=True, workers=settings.workers, **options)
+        return 0
+
+    from rs3gw.wiring import build_app  # type: ignore[import-not-found,unused-ignore]
+
+    app = build_app(settings)
+    server = uvicorn.Server(uvicorn.Config(app, **options))
+    _announce(settings)
+    # uvicorn owns SIGINT/SIGTERM here: it stops accepting, drains in-flight requests, runs lifespan
+    # shutdown, then re-raises the signal so the exit status reflects it.
+    server.run()
+    return 0 if server.started else 3
+
+
+def _announce(settings: Settings) -> None:
+    for line in startup_lines(settings):
+        print(line, file=sys.stderr, flush=True)

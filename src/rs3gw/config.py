@@ -1,0 +1,615 @@
+"""Typed gateway settings merged from flags, RS3GW_* environment variables and a TOML file.
+
+Also owns the primary account's key pair: generated once, stored under the data dir (mode 0600).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import string
+import tempfile
+import tomllib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "CREDENTIALS_RELPATH",
+    "ENV_PREFIX",
+    "SETTINGS_JSON_ENV",
+    "ConfigError",
+    "Settings",
+    "UserSpec",
+    "load_settings",
+    "parse_user_spec",
+    "settings_from_json",
+    "settings_to_json",
+]
+
+ENV_PREFIX = "RS3GW_"
+#: Environment variable through which `rs3gw serve --workers N` hands settings to worker processes.
+SETTINGS_JSON_ENV = "RS3GW_SETTINGS_JSON"
+#: Where the generated primary key pair lives, relative to the data dir.
+CREDENTIALS_RELPATH = Path(".rs3gw") / "credentials.json"
+
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
+DEFAULT_ADMIN_NAME = "admin"
+
+_ACCESS_KEY_RE = re.compile(r"[A-Za-z0-9._-]{3,128}")
+_USER_NAME_RE = re.compile(r"[A-Za-z0-9._@+=-]{1,64}")
+_REGION_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_DOMAIN_RE = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?(:[0-9]{1,5})?")
+_MIN_SECRET_LEN = 8
+_GEN_ACCESS_ALPHABET = string.ascii_uppercase + string.digits
+_GEN_SECRET_ALPHABET = string.ascii_letters + string.digits + "-_"
+_TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
+_FALSE_WORDS = frozenset({"0", "false", "no", "off"})
+
+
+class ConfigError(Exception):
+    """A setting is unusable; the message is one line that names the offending key, flag or env var."""
+
+
+@dataclass(frozen=True)
+class UserSpec:
+    """One account allowed to sign requests."""
+
+    name: str
+    access_key: str
+    secret_key: str
+
+    def __repr__(self) -> str:
+        # Keep secrets out of logs and tracebacks that happen to repr settings.
+        return f"UserSpec(name={self.name!r}, access_key={self.access_key!r}, secret_key='***')"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the gateway needs to start; immutable so every component sees the same view."""
+
+    data_dir: Path = Path("./data")
+    host: str = "127.0.0.1"
+    port: int = 9000
+    users: tuple[UserSpec, ...] = ()  # first one is the primary account; non-empty after load_settings
+    keys_source: str = ""  # "flags" | "environment" | "config file" | "generated (path)" | "stored (path)"
+    region: str = "us-east-1"
+    domain: str | None = None  # enables virtual-host-style bucket.domain
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    metadata: str = "sqlite"  # later: postgresql://...
+    log_level: str = "info"
+    workers: int = 1
+    max_object_size: int = 5 * 1024**4
+    fsync: bool = True
+
+    @property
+    def primary(self) -> UserSpec:
+        """The account that owns buckets created without an explicit owner."""
+        if not self.users:
+            raise ConfigError("config error: no accounts configured")
+        return self.users[0]
+
+    @property
+    def tls(self) -> bool:
+        return self.tls_cert is not None
+
+
+# --------------------------------------------------------------------------- value parsers
+#
+# Each parser takes the raw value (str from env, anything from TOML / flags) and the label to blame.
+
+
+def _fail(label: str, problem: str) -> ConfigError:
+    return ConfigError(f"config error: {label}: {problem}")
+
+
+def _show(value: object) -> str:
+    text = json.dumps(value) if isinstance(value, str) else repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _as_str(value: object, label: str) -> str:
+    if isinstance(value, Path):
+        return str(value)
+    if not isinstance(value, str):
+        raise _fail(label, f"expected a string, got {type(value).__name__} {_show(value)}")
+    return value
+
+
+def _parse_path(value: object, label: str) -> Path:
+    text = _as_str(value, label)
+    if not text.strip():
+        raise _fail(label, "expected a path, got an empty string")
+    return Path(text).expanduser()
+
+
+def _parse_address(value: object, label: str) -> tuple[str, int]:
+    text = _as_str(value, label).strip()
+    bad = _fail(label, f"expected HOST:PORT, got {_show(text)}")
+    if text.startswith("["):  # [::1]:9000
+        close = text.find("]")
+        if close < 0 or text[close + 1 : close + 2] != ":":
+            raise bad
+        host, port_text = text[1:close], text[close + 2 :]
+    else:
+        host, sep, port_text = text.rpartition(":")
+        if not sep or ":" in host:
+            raise bad
+    if not port_text.isdigit():
+        raise bad
+    port = int(port_text)
+    if port > 65535:
+        raise _fail(label, f"port must be 0..65535, got {port}")
+    if any(ch.isspace() for ch in host):
+        raise bad
+    return (host or "0.0.0.0", port)
+
+
+def _parse_int(value: object, label: str, minimum: int) -> int:
+    if isinstance(value, bool):
+        raise _fail(label, f"expected an integer, got {_show(value)}")
+    if isinstance(value, str):
+        try:
+            value = int(value.strip().replace("_", ""))
+        except ValueError:
+            raise _fail(label, f"expected an integer, got {_show(value)}") from None
+    if not isinstance(value, int):
+        raise _fail(label, f"expected an integer, got {type(value).__name__} {_show(value)}")
+    if value < minimum:
+        raise _fail(label, f"must be at least {minimum}, got {value}")
+    return value
+
+
+def _parse_bool(value: object, label: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        word = value.strip().lower()
+        if word in _TRUE_WORDS:
+            return True
+        if word in _FALSE_WORDS:
+            return False
+    raise _fail(label, f"expected true or false, got {_show(value)}")
+
+
+def _parse_region(value: object, label: str) -> str:
+    text = _as_str(value, label).strip()
+    if not _REGION_RE.fullmatch(text):
+        raise _fail(label, f"expected a region name like us-east-1, got {_show(text)}")
+    return text
+
+
+def _parse_domain(value: object, label: str) -> str | None:
+    text = _as_str(value, label).strip().strip(".").lower()
+    if not text:
+        return None  # an explicitly empty domain switches virtual-host style off
+    if not _DOMAIN_RE.fullmatch(text):
+        raise _fail(label, f"expected a DNS name like s3.example.com, got {_show(text)}")
+    return text
+
+
+def _parse_metadata(value: object, label: str) -> str:
+    text = _as_str(value, label).strip()
+    if text == "sqlite" or text.startswith(("sqlite:", "postgresql://", "postgres://")):
+        return text
+    raise _fail(label, f'expected "sqlite" or a postgresql:// URL, got {_show(text)}')
+
+
+def _parse_log_level(value: object, label: str) -> str:
+    text = _as_str(value, label).strip().lower()
+    if text not in LOG_LEVELS:
+        raise _fail(label, f"expected one of {', '.join(LOG_LEVELS)}, got {_show(text)}")
+    return text
+
+
+def _check_access_key(value: object, label: str) -> str:
+    text = _as_str(value, label)
+    if not _ACCESS_KEY_RE.fullmatch(text):
+        raise _fail(label, "access key must be 3..128 characters of A-Z a-z 0-9 . _ -")
+    return text
+
+
+def _check_secret_key(value: object, label: str) -> str:
+    text = _as_str(value, label)
+    if len(text) < _MIN_SECRET_LEN:
+        raise _fail(label, f"secret key must be at least {_MIN_SECRET_LEN} characters")
+    return text
+
+
+def _check_user_name(value: object, label: str) -> str:
+    text = _as_str(value, label)
+    if not _USER_NAME_RE.fullmatch(text):
+        raise _fail(
+            label, f"user name must be 1..64 characters of A-Z a-z 0-9 . _ @ + = -, got {_show(text)}"
+        )
+    return text
+
+
+# --------------------------------------------------------------------------- option table
+
+
+@dataclass(frozen=True)
+class _Option:
+    key: str  # TOML key and flags-mapping key
+    flag: str  # how the command line spells it, for error messages
+    parse: Callable[[object, str], object]
+    toml_type: type = str  # TOML is typed, so a quoted number or boolean there is a mistake
+
+    @property
+    def env(self) -> str:
+        return ENV_PREFIX + self.key.upper()
+
+
+_OPTIONS: tuple[_Option, ...] = (
+    _Option("data_dir", "--data-dir", _parse_path),
+    _Option("address", "--address", _parse_address),
+    _Option("region", "--region", _parse_region),
+    _Option("domain", "--domain", _parse_domain),
+    _Option("tls_cert", "--tls-cert", _parse_path),
+    _Option("tls_key", "--tls-key", _parse_path),
+    _Option("metadata", "--metadata", _parse_metadata),
+    _Option("log_level", "--log-level", _parse_log_level),
+    _Option("workers", "--workers", lambda v, lbl: _parse_int(v, lbl, 1), int),
+    _Option("max_object_size", "--max-object-size", lambda v, lbl: _parse_int(v, lbl, 1), int),
+    _Option("fsync", "--no-fsync", _parse_bool, bool),
+    _Option("access_key", "--access-key", _check_access_key),
+    _Option("secret_key", "--secret-key", _check_secret_key),
+    _Option("admin_name", "--admin-name", _check_user_name),
+)
+_OPTION_BY_KEY = {opt.key: opt for opt in _OPTIONS}
+_FILE_KEYS = frozenset(_OPTION_BY_KEY) | {"users"}
+_USER_TABLE_KEYS = frozenset({"name", "access_key", "secret_key"})
+
+
+class _Sources:
+    """The three layered sources, queried per option in precedence order."""
+
+    def __init__(
+        self,
+        flags: Mapping[str, object],
+        env: Mapping[str, str],
+        file_data: Mapping[str, Any],
+        file_label: str,
+    ) -> None:
+        self.flags = flags
+        self.env = env
+        self.file_data = file_data
+        self.file_label = file_label
+
+    def raw(self, opt: _Option) -> tuple[object, str, str] | None:
+        """Return (value, label-to-blame, source-name) from the highest-precedence source that sets it."""
+        value = self.flags.get(opt.key)
+        if value is not None:
+            return value, opt.flag, "flags"
+        env_value = self.env.get(opt.env)
+        if env_value is not None and (env_value != "" or opt.key == "domain"):
+            return env_value, opt.env, "environment"
+        if opt.key in self.file_data:
+            value, label = self.file_data[opt.key], f"{self.file_label}: {opt.key}"
+            if opt.toml_type is not str and (
+                type(value) is not opt.toml_type
+            ):  # bool is an int subclass, so compare exactly
+                want = "an integer" if opt.toml_type is int else "true or false"
+                raise _fail(label, f"expected {want}, got {type(value).__name__} {_show(value)}")
+            return value, label, "config file"
+        return None
+
+    def get(self, opt: _Option) -> object | None:
+        found = self.raw(opt)
+        return None if found is None else opt.parse(found[0], found[1])
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+    except FileNotFoundError:
+        raise _fail(str(path), "config file not found") from None
+    except OSError as exc:
+        raise _fail(str(path), f"cannot read config file: {exc.strerror or exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise _fail(str(path), f"invalid TOML: {str(exc).splitlines()[0]}") from None
+    for key in data:
+        if key not in _FILE_KEYS:
+            raise _fail(f"{path}: {key}", f"unknown key (known: {', '.join(sorted(_FILE_KEYS))})")
+    return data
+
+
+# --------------------------------------------------------------------------- accounts
+
+
+def parse_user_spec(text: str, label: str = "--user") -> UserSpec:
+    """Parse NAME:ACCESS_KEY:SECRET_KEY; the secret may itself contain colons."""
+    parts = text.split(":", 2)
+    if len(parts) != 3:
+        raise _fail(label, "expected NAME:ACCESS_KEY:SECRET_KEY")
+    name, access, secret = parts
+    return UserSpec(
+        _check_user_name(name, label), _check_access_key(access, label), _check_secret_key(secret, label)
+    )
+
+
+def _file_users(raw: object, label: str) -> list[UserSpec]:
+    if not isinstance(raw, list):
+        raise _fail(label, "expected an array of tables ([[users]])")
+    users: list[UserSpec] = []
+    for i, entry in enumerate(raw):
+        where = f"{label}[{i}]"
+        if not isinstance(entry, dict):
+            raise _fail(where, "expected a table with name, access_key, secret_key")
+        for key in entry:
+            if key not in _USER_TABLE_KEYS:
+                raise _fail(f"{where}.{key}", "unknown key (known: access_key, name, secret_key)")
+        for key in ("name", "access_key", "secret_key"):
+            if key not in entry:
+                raise _fail(f"{where}.{key}", "missing")
+        users.append(
+            UserSpec(
+                _check_user_name(entry["name"], f"{where}.name"),
+                _check_access_key(entry["access_key"], f"{where}.access_key"),
+                _check_secret_key(entry["secret_key"], f"{where}.secret_key"),
+            )
+        )
+    return users
+
+
+def _flag_users(raw: object) -> list[UserSpec]:
+    if raw is None:
+        return []
+    if isinstance(raw, str) or not isinstance(raw, Sequence):
+        raise _fail("--user", "expected a list of NAME:ACCESS_KEY:SECRET_KEY values")
+    users: list[UserSpec] = []
+    for item in raw:
+        users.append(item if isinstance(item, UserSpec) else parse_user_spec(_as_str(item, "--user")))
+    return users
+
+
+def _configured_primary(src: _Sources) -> tuple[str, str, str] | None:
+    """Find the primary pair; both halves must come from the same source so they can't get mismatched."""
+    ak_opt, sk_opt = _OPTION_BY_KEY["access_key"], _OPTION_BY_KEY["secret_key"]
+    ak, sk = src.raw(ak_opt), src.raw(sk_opt)
+    if ak is None and sk is None:
+        return None
+    order = {"flags": 0, "environment": 1, "config file": 2}
+    winner = min((x for x in (ak, sk) if x is not None), key=lambda x: order[x[2]])[2]
+    if ak is None or ak[2] != winner:
+        assert sk is not None
+        raise _fail(
+            sk[1], f"secret key given without an access key in the same place ({_where(ak_opt, winner, src)})"
+        )
+    if sk is None or sk[2] != winner:
+        raise _fail(
+            ak[1], f"access key given without a secret key in the same place ({_where(sk_opt, winner, src)})"
+        )
+    return _check_access_key(ak[0], ak[1]), _check_secret_key(sk[0], sk[1]), winner
+
+
+def _where(opt: _Option, source: str, src: _Sources) -> str:
+    if source == "flags":
+        return opt.flag
+    if source == "environment":
+        return opt.env
+    return f"{src.file_label}: {opt.key}"
+
+
+def _generate_pair() -> tuple[str, str]:
+    access = "".join(secrets.choice(_GEN_ACCESS_ALPHABET) for _ in range(20))
+    secret = "".join(secrets.choice(_GEN_SECRET_ALPHABET) for _ in range(40))
+    return access, secret
+
+
+def _write_private_atomic(path: Path, payload: bytes) -> None:
+    """Write via temp + rename so a crash never leaves a half-written key file behind."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(path.parent, 0o700)
+    fd, tmp_name = tempfile.mkstemp(prefix=".credentials-", suffix=".tmp", dir=path.parent)
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(payload)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def _stored_or_generated(data_dir: Path, admin_name: str) -> tuple[UserSpec, str]:
+    path = data_dir / CREDENTIALS_RELPATH
+    label = str(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        access, secret = _generate_pair()
+        body = {"name": admin_name, "access_key": access, "secret_key": secret}
+        try:
+            _write_private_atomic(path, (json.dumps(body, indent=2) + "\n").encode())
+        except OSError as exc:
+            raise _fail(label, f"cannot store generated credentials: {exc.strerror or exc}") from None
+        return UserSpec(admin_name, access, secret), f"generated ({path})"
+    except OSError as exc:
+        raise _fail(label, f"cannot read stored credentials: {exc.strerror or exc}") from None
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        raise _fail(label, "stored credentials are not valid JSON") from None
+    if not isinstance(data, dict):
+        raise _fail(label, "stored credentials must be a JSON object")
+    for key in ("access_key", "secret_key"):
+        if key not in data:
+            raise _fail(f"{label}: {key}", "missing")
+    name = data.get("name", admin_name)
+    user = UserSpec(
+        _check_user_name(name, f"{label}: name"),
+        _check_access_key(data["access_key"], f"{label}: access_key"),
+        _check_secret_key(data["secret_key"], f"{label}: secret_key"),
+    )
+    return user, f"stored ({path})"
+
+
+def _check_unique(users: Sequence[UserSpec]) -> None:
+    seen_keys: set[str] = set()
+    seen_names: set[str] = set()
+    for user in users:
+        if user.access_key in seen_keys:
+            raise _fail("access_key", f"duplicate access key {_show(user.access_key)} (user {user.name!r})")
+        if user.name in seen_names:
+            raise _fail("users", f"duplicate user name {user.name!r}")
+        seen_keys.add(user.access_key)
+        seen_names.add(user.name)
+
+
+# --------------------------------------------------------------------------- entry point
+
+
+def load_settings(flags: Mapping[str, object], env: Mapping[str, str], config_file: Path | None) -> Settings:
+    """Merge flag > RS3GW_* env > TOML file > default, then make sure a primary account exists.
+
+    `flags` uses the TOML key names (plus "users": a list of NAME:AK:SK strings); None means "not given".
+    When `config_file` is None, flags["config"] and then RS3GW_CONFIG name it. Relative paths are
+    relative to the current directory. May create `<data_dir>/.rs3gw/credentials.json`.
+    """
+    for key in flags:
+        if key not in _OPTION_BY_KEY and key not in ("users", "config"):
+            raise _fail(key, "unknown setting")
+    if config_file is None:
+        given = flags.get("config")
+        if given is not None:
+            config_file = _parse_path(given, "--config")
+        elif env.get(ENV_PREFIX + "CONFIG"):
+            config_file = _parse_path(env[ENV_PREFIX + "CONFIG"], ENV_PREFIX + "CONFIG")
+    file_data = _read_toml(config_file) if config_file is not None else {}
+    src = _Sources(flags, env, file_data, str(config_file))
+
+    base = Settings()
+    data_dir = src.get(_OPTION_BY_KEY["data_dir"])
+    address = src.get(_OPTION_BY_KEY["address"])
+    host, port = address if isinstance(address, tuple) else (base.host, base.port)
+    found_domain = src.raw(_OPTION_BY_KEY["domain"])
+    domain = _parse_domain(found_domain[0], found_domain[1]) if found_domain is not None else base.domain
+
+    tls_cert = src.get(_OPTION_BY_KEY["tls_cert"])
+    tls_key = src.get(_OPTION_BY_KEY["tls_key"])
+    if (tls_cert is None) != (tls_key is None):
+        given, missing = ("tls_cert", "tls_key") if tls_cert is not None else ("tls_key", "tls_cert")
+        found = src.raw(_OPTION_BY_KEY[given])
+        assert found is not None
+        raise _fail(
+            found[1],
+            f"{given} needs {missing} too ({_OPTION_BY_KEY[missing].flag} / {_OPTION_BY_KEY[missing].env})",
+        )
+    for name, value in (("tls_cert", tls_cert), ("tls_key", tls_key)):
+        if isinstance(value, Path) and not value.is_file():
+            found = src.raw(_OPTION_BY_KEY[name])
+            assert found is not None
+            raise _fail(found[1], f"file not found: {value}")
+
+    def pick(key: str, default: object) -> Any:
+        value = src.get(_OPTION_BY_KEY[key])
+        return default if value is None else value
+
+    resolved_data_dir: Path = data_dir if isinstance(data_dir, Path) else base.data_dir
+    admin_name: str = pick("admin_name", DEFAULT_ADMIN_NAME)
+
+    extra_users = _file_users(file_data["users"], f"{config_file}: users") if "users" in file_data else []
+    extra_users += _flag_users(flags.get("users"))
+    primary_pair = _configured_primary(src)
+    if primary_pair is not None:
+        access, secret, keys_source = primary_pair
+        primary = UserSpec(admin_name, access, secret)
+    else:
+        primary, keys_source = _stored_or_generated(resolved_data_dir, admin_name)
+    users = (primary, *extra_users)
+    _check_unique(users)
+
+    return Settings(
+        data_dir=resolved_data_dir,
+        host=host,
+        port=port,
+        users=users,
+        keys_source=keys_source,
+        region=pick("region", base.region),
+        domain=domain,
+        tls_cert=tls_cert if isinstance(tls_cert, Path) else None,
+        tls_key=tls_key if isinstance(tls_key, Path) else None,
+        metadata=pick("metadata", base.metadata),
+        log_level=pick("log_level", base.log_level),
+        workers=pick("workers", base.workers),
+        max_object_size=pick("max_object_size", base.max_object_size),
+        fsync=pick("fsync", base.fsync),
+    )
+
+
+# --------------------------------------------------------------------------- worker hand-off
+
+
+def settings_to_json(settings: Settings) -> str:
+    """Serialise fully-resolved settings so worker processes skip re-resolving (and re-generating keys)."""
+    out: dict[str, object] = {}
+    for f in fields(settings):
+        value = getattr(settings, f.name)
+        if isinstance(value, Path):
+            value = str(value)
+        elif f.name == "users":
+            value = [{"name": u.name, "access_key": u.access_key, "secret_key": u.secret_key} for u in value]
+        out[f.name] = value
+    return json.dumps(out)
+
+
+def settings_from_json(text: str) -> Settings:
+    """Inverse of settings_to_json; re-validates because the env var could be hand-edited."""
+    label = SETTINGS_JSON_ENV
+    try:
+        data = json.loads(text)
+    except ValueError:
+        raise _fail(label, "not valid JSON") from None
+    if not isinstance(data, dict):
+        raise _fail(label, "expected a JSON object")
+    known = {f.name for f in fields(Settings)}
+    for key in data:
+        if key not in known:
+            raise _fail(f"{label}: {key}", "unknown key")
+    base = Settings()
+
+    def get(key: str, parse: Callable[[object, str], object]) -> Any:
+        if key not in data or data[key] is None:
+            return getattr(base, key)
+        return parse(data[key], f"{label}: {key}")
+
+    def as_port(v: object, lbl: str) -> int:
+        port = _parse_int(v, lbl, 0)
+        if port > 65535:
+            raise _fail(lbl, f"port must be 0..65535, got {port}")
+        return port
+
+    raw_users = data.get("users", [])
+    users = _file_users(raw_users, f"{label}: users")
+    if not users:
+        raise _fail(f"{label}: users", "at least one account is required")
+    _check_unique(users)
+    return Settings(
+        data_dir=get("data_dir", _parse_path),
+        host=get("host", _as_str),
+        port=get("port", as_port),
+        users=tuple(users),
+        keys_source=get("keys_source", _as_str),
+        region=get("region", _parse_region),
+        domain=get("domain", _parse_domain),
+        tls_cert=get("tls_cert", _parse_path),
+        tls_key=get("tls_key", _parse_path),
+        metadata=get("metadata", _parse_metadata),
+        log_level=get("log_level", _parse_log_level),
+        workers=get("workers", lambda v, lbl: _parse_int(v, lbl, 1)),
+        max_object_size=get("max_object_size", lambda v, lbl: _parse_int(v, lbl, 1)),
+        fsync=get("fsync", _parse_bool),
+    )

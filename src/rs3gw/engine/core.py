@@ -1,0 +1,364 @@
+"""The engine: S3 semantics over a metadata store and a blob store, the only API handlers call.
+
+Every write is: stream into a new blob (fsynced, published) → one metadata transaction → free
+the blobs that transaction unreferenced. A crash at any point leaves the old object or the new one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, replace
+
+from rs3gw import errors
+from rs3gw.blobs.base import BlobStore
+from rs3gw.engine.conditions import Conditions, check_copy_source, check_read
+from rs3gw.engine.ingest import BodyChecks, ingest
+from rs3gw.engine.names import check_bucket_name, check_key, check_user_meta
+from rs3gw.engine.ranges import ByteRange, parse_range
+from rs3gw.meta.store import DeleteOutcome, ListQuery, MetadataStore, VersionQuery, WriteCondition
+from rs3gw.model import (
+    NULL_VERSION,
+    Bucket,
+    ObjectListing,
+    ObjectMeta,
+    ObjectVersion,
+    Segment,
+    VersionListing,
+)
+
+log = logging.getLogger("rs3gw.engine")
+MAX_OBJECT_SIZE = 5 * 1024**4
+NO_CONDITION = WriteCondition()
+
+
+def new_version_id() -> str:
+    """Sortable-by-time, unique version ids (S3's are opaque; time order helps debugging)."""
+    return f"{time.time_ns():x}{secrets.token_hex(8)}"
+
+
+@dataclass(frozen=True)
+class PutResult:
+    etag: str
+    version_id: str | None  # None when the bucket never had versioning
+    checksums: dict[str, str]
+    checksum_type: str
+    size: int
+    last_modified: float = 0.0
+
+
+@dataclass(frozen=True)
+class ReadResult:
+    obj: ObjectVersion
+    range: ByteRange | None
+    body: AsyncIterator[bytes] | None  # None for HEAD
+
+
+@dataclass(frozen=True)
+class DeleteResult:
+    version_id: str | None
+    delete_marker: bool
+
+
+class ObjectEngine:
+    """Buckets and objects; ``engine.multipart.Engine`` extends it with multipart uploads."""
+
+    def __init__(
+        self, store: MetadataStore, blobs: BlobStore, region: str, max_object_size: int = MAX_OBJECT_SIZE
+    ):
+        self.store = store
+        self.blobs = blobs
+        self.region = region
+        self.max_object_size = max_object_size
+        self._gc_tasks: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> None:
+        await self.store.open()
+        await self._drain_gc()
+
+    async def stop(self) -> None:
+        if self._gc_tasks:
+            await asyncio.gather(*self._gc_tasks, return_exceptions=True)
+        await self.store.close()
+
+    # -- garbage -------------------------------------------------------------------------------
+    def free(self, blob_ids: Sequence[str]) -> None:
+        """Delete unreferenced blobs in the background; the store's queue retries after a crash."""
+        if not blob_ids:
+            return
+        task = asyncio.get_running_loop().create_task(self._free(list(blob_ids)))
+        self._gc_tasks.add(task)
+        task.add_done_callback(self._gc_tasks.discard)
+
+    async def _free(self, blob_ids: list[str]) -> None:
+        try:
+            await self.blobs.delete(blob_ids)
+            await self.store.gc_done(blob_ids)
+        except Exception:  # deletion is retried from the queue at the next start
+            log.exception("blob deletion failed; will retry")
+
+    async def _drain_gc(self) -> None:
+        while pending := await self.store.pending_gc():
+            await self._free(pending)
+            if len(pending) < 1000:
+                break
+
+    # -- buckets -------------------------------------------------------------------------------
+    async def create_bucket(self, name: str, owner_id: str, location: str | None = None) -> Bucket:
+        check_bucket_name(name)
+        if location and location != self.region:
+            raise errors.error_class("IllegalLocationConstraintException")(
+                f"The {location} location constraint is incompatible for the region specific endpoint "
+                "this request was sent to."
+            )
+        region = self.region
+        bucket = Bucket(name, owner_id, time.time(), region)
+        await self.store.create_bucket(bucket)
+        return bucket
+
+    async def get_bucket(self, name: str) -> Bucket:
+        bucket = await self.store.get_bucket(name)
+        if bucket is None:
+            raise errors.NoSuchBucket(BucketName=name)
+        return bucket
+
+    async def list_buckets(self, owner_id: str) -> list[Bucket]:
+        return await self.store.list_buckets(owner_id)
+
+    async def delete_bucket(self, name: str) -> None:
+        await self.get_bucket(name)
+        self.free(await self.store.delete_bucket(name))
+
+    async def get_bucket_versioning(self, name: str) -> str:
+        return (await self.get_bucket(name)).versioning
+
+    async def put_bucket_versioning(self, name: str, status: str) -> None:
+        await self.get_bucket(name)
+        await self.store.set_versioning(name, status)
+
+    # -- object writes -------------------------------------------------------------------------
+    async def put_object(
+        self,
+        bucket: str,
+        key: str,
+        body: AsyncIterator[bytes],
+        meta: ObjectMeta,
+        checks: BodyChecks,
+        owner_id: str,
+        cond: WriteCondition = NO_CONDITION,
+    ) -> PutResult:
+        check_key(key)
+        check_user_meta(meta.user_meta)
+        b = await self.get_bucket(bucket)
+        if cond.if_none_match_any or cond.if_match is not None:
+            await self._precheck(bucket, key, cond)
+        got = await ingest(self.blobs, body, checks, self.max_object_size)
+        meta = replace(meta, checksums=got.checksums, checksum_type="FULL_OBJECT" if got.checksums else "")
+        obj = self._new_version(
+            b, key, got.size, got.md5_hex, meta, (Segment(got.blob_id, got.size),), owner_id
+        )
+        await self._commit(obj, cond, b, [got.blob_id])
+        return PutResult(
+            got.md5_hex,
+            _reported_vid(b, obj),
+            meta.checksums,
+            meta.checksum_type,
+            got.size,
+            obj.last_modified,
+        )
+
+    def _new_version(
+        self,
+        b: Bucket,
+        key: str,
+        size: int,
+        etag: str,
+        meta: ObjectMeta,
+        segments: tuple[Segment, ...],
+        owner_id: str,
+        parts_count: int = 0,
+    ) -> ObjectVersion:
+        vid = new_version_id() if b.versioning == "Enabled" else NULL_VERSION
+        return ObjectVersion(b.name, key, vid, size, etag, time.time(), meta, segments, owner_id, parts_count)
+
+    async def _precheck(self, bucket: str, key: str, cond: WriteCondition) -> None:
+        """Fail early, before any data is written; the store re-checks inside its transaction."""
+        cur = await self.store.get_object(bucket, key)
+        exists = cur is not None and not cur.delete_marker
+        if cond.if_none_match_any and exists:
+            raise errors.PreconditionFailed(Condition="If-None-Match")
+        if cond.if_match is not None:
+            if not exists:
+                raise errors.NoSuchKey(Key=key)
+            if cur is not None and cur.etag != cond.if_match:
+                raise errors.PreconditionFailed(Condition="If-Match")
+
+    async def _commit(
+        self, obj: ObjectVersion, cond: WriteCondition, b: Bucket, new_blobs: list[str]
+    ) -> None:
+        try:
+            freed = await self.store.put_object(obj, cond, keep_old=b.versioning == "Enabled")
+        except BaseException:
+            await self.blobs.delete(new_blobs)
+            raise
+        self.free(freed)
+
+    # -- object reads --------------------------------------------------------------------------
+    async def head_object(
+        self,
+        bucket: str,
+        key: str,
+        version_id: str | None = None,
+        range_header: str | None = None,
+        cond: Conditions | None = None,
+        part_number: int | None = None,
+    ) -> ReadResult:
+        obj = await self._resolve(bucket, key, version_id)
+        if cond is not None:
+            check_read(cond, obj.etag, obj.last_modified)
+        rng = self._range_for(obj, range_header, part_number)
+        return ReadResult(obj, rng, None)
+
+    async def get_object(
+        self,
+        bucket: str,
+        key: str,
+        version_id: str | None = None,
+        range_header: str | None = None,
+        cond: Conditions | None = None,
+        part_number: int | None = None,
+    ) -> ReadResult:
+        res = await self.head_object(bucket, key, version_id, range_header, cond, part_number)
+        rng = res.range
+        start, length = (rng.start, rng.length) if rng else (0, res.obj.size)
+        return ReadResult(res.obj, rng, self.read_segments(res.obj.segments, start, length))
+
+    async def _resolve(self, bucket: str, key: str, version_id: str | None) -> ObjectVersion:
+        await self.get_bucket(bucket)
+        if version_id is not None and version_id != NULL_VERSION and not _valid_vid(version_id):
+            raise errors.InvalidArgument(
+                "Invalid version id specified", ArgumentName="versionId", ArgumentValue=version_id
+            )
+        obj = await self.store.get_object(bucket, key, version_id)
+        if obj is None:
+            if version_id is not None:
+                raise errors.NoSuchVersion(Key=key, VersionId=version_id)
+            raise errors.NoSuchKey(Key=key)
+        if obj.delete_marker:
+            err = errors.NoSuchKey(Key=key) if version_id is None else errors.MethodNotAllowed()
+            err.headers["x-amz-delete-marker"] = "true"
+            err.headers["x-amz-version-id"] = obj.version_id
+            raise err
+        return obj
+
+    def _range_for(self, obj: ObjectVersion, header: str | None, part_number: int | None) -> ByteRange | None:
+        if part_number is None:
+            return parse_range(header, obj.size)
+        if header:
+            raise errors.InvalidRequest("Cannot specify both Range header and partNumber query parameter")
+        count = obj.parts_count or 1
+        if part_number < 1 or part_number > count:
+            raise errors.InvalidPartNumber(PartNumberRequested=str(part_number), ActualPartCount=str(count))
+        if obj.parts_count == 0:
+            return ByteRange(0, obj.size - 1) if obj.size else None
+        start = sum(s.size for s in obj.segments[: part_number - 1])
+        seg = obj.segments[part_number - 1]
+        return ByteRange(start, start + seg.size - 1) if seg.size else None
+
+    async def read_segments(
+        self, segments: Sequence[Segment], start: int, length: int
+    ) -> AsyncIterator[bytes]:
+        """Stream ``length`` bytes from ``start`` across the object's segments."""
+        pos = 0
+        end = start + length
+        for seg in segments:
+            seg_start, seg_end = pos, pos + seg.size
+            pos = seg_end
+            if seg_end <= start or seg.size == 0:
+                continue
+            if seg_start >= end:
+                break
+            lo = max(start, seg_start) - seg_start
+            hi = min(end, seg_end) - seg_start
+            async for chunk in self.blobs.read(seg.blob_id, lo, hi - lo):
+                yield chunk
+
+    # -- deletes -------------------------------------------------------------------------------
+    async def delete_object(self, bucket: str, key: str, version_id: str | None = None) -> DeleteResult:
+        b = await self.get_bucket(bucket)
+        if version_id is not None and version_id != NULL_VERSION and not _valid_vid(version_id):
+            raise errors.InvalidArgument(
+                "Invalid version id specified", ArgumentName="versionId", ArgumentValue=version_id
+            )
+        marker = None
+        if version_id is None and b.versioning:
+            vid = new_version_id() if b.versioning == "Enabled" else NULL_VERSION
+            marker = ObjectVersion(
+                bucket, key, vid, 0, "", time.time(), ObjectMeta(), (), b.owner_id, delete_marker=True
+            )
+        out: DeleteOutcome = await self.store.delete_object(bucket, key, version_id, marker)
+        self.free(out.freed_blobs)
+        if out.marker is not None:
+            return DeleteResult(out.marker.version_id, True)
+        removed = out.removed
+        if version_id is None:
+            return DeleteResult(None, False)
+        return DeleteResult(version_id, bool(removed and removed.delete_marker))
+
+    # -- copy ----------------------------------------------------------------------------------
+    async def copy_object(
+        self,
+        src_bucket: str,
+        src_key: str,
+        src_version: str | None,
+        dst_bucket: str,
+        dst_key: str,
+        meta: ObjectMeta | None,
+        owner_id: str,
+        src_cond: Conditions,
+        cond: WriteCondition = NO_CONDITION,
+    ) -> tuple[PutResult, ObjectVersion]:
+        """Copy an object; ``meta`` None keeps the source's metadata (directive COPY)."""
+        check_key(dst_key)
+        src = await self._resolve(src_bucket, src_key, src_version)
+        check_copy_source(src_cond, src.etag, src.last_modified)
+        if meta is None:
+            if src_bucket == dst_bucket and src_key == dst_key and src_version in (None, src.version_id):
+                raise errors.InvalidRequest(
+                    "This copy request is illegal because it is trying to copy an object to itself without "
+                    "changing the object's metadata, storage class, website redirect location or encryption attributes."
+                )
+            meta = src.meta
+        check_user_meta(meta.user_meta)
+        algs = tuple(src.meta.checksums) if src.meta.checksum_type == "FULL_OBJECT" else ()
+        checks = BodyChecks(
+            content_length=src.size, trailer_algorithms=(), sdk_algorithm=algs[0] if algs else None
+        )
+        res = await self.put_object(
+            dst_bucket, dst_key, self.read_segments(src.segments, 0, src.size), meta, checks, owner_id, cond
+        )
+        return res, src
+
+    # -- listings ------------------------------------------------------------------------------
+    async def list_objects(self, bucket: str, q: ListQuery) -> ObjectListing:
+        await self.get_bucket(bucket)
+        if q.max_keys == 0:
+            return ObjectListing([], [], False, None)
+        return await self.store.list_objects(bucket, q)
+
+    async def list_object_versions(self, bucket: str, q: VersionQuery) -> VersionListing:
+        await self.get_bucket(bucket)
+        if q.max_keys == 0:
+            return VersionListing([], [], False, None, None)
+        return await self.store.list_versions(bucket, q)
+
+
+def _valid_vid(version_id: str) -> bool:
+    return 0 < len(version_id) <= 64 and version_id.isalnum()
+
+
+def _reported_vid(b: Bucket, obj: ObjectVersion) -> str | None:
+    return obj.version_id if b.versioning else None

@@ -1,0 +1,229 @@
+"""Multipart uploads: parts are blobs of their own, and completion only writes metadata.
+
+A completed object's segments are its parts' blobs, so CompleteMultipartUpload costs one
+transaction whatever the object's size, and GET ?partNumber=N is a segment lookup.
+"""
+
+from __future__ import annotations
+
+import binascii
+import hashlib
+import secrets
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, replace
+
+from rs3gw import errors
+from rs3gw.codecs.checksums import ALGORITHMS, combine_full_object, composite
+from rs3gw.engine.conditions import Conditions, check_copy_source
+from rs3gw.engine.core import NO_CONDITION, ObjectEngine, PutResult
+from rs3gw.engine.ingest import BodyChecks, ingest
+from rs3gw.engine.names import check_key, check_user_meta
+from rs3gw.engine.ranges import ByteRange
+from rs3gw.meta.store import WriteCondition
+from rs3gw.model import ObjectMeta, Part, PartListing, Segment, Upload, UploadListing
+
+MIN_PART_SIZE = 5 * 1024 * 1024
+MAX_PARTS = 10_000
+
+
+@dataclass(frozen=True)
+class CompletedPartRef:
+    part_number: int
+    etag: str
+    checksums: dict[str, str]
+
+
+class Engine(ObjectEngine):
+    async def create_multipart_upload(self, bucket: str, key: str, meta: ObjectMeta, owner_id: str) -> Upload:
+        check_key(key)
+        check_user_meta(meta.user_meta)
+        await self.get_bucket(bucket)
+        alg = meta.checksum_type and next(iter(meta.checksums), "")
+        if alg and alg not in ALGORITHMS:
+            raise errors.InvalidRequest(f"Checksum algorithm {alg} is not supported")
+        upload = Upload(secrets.token_urlsafe(32), bucket, key, time.time(), owner_id, meta)
+        await self.store.create_upload(upload)
+        return upload
+
+    async def _upload(self, bucket: str, key: str, upload_id: str) -> Upload:
+        await self.get_bucket(bucket)
+        up = await self.store.get_upload(upload_id)
+        if up is None or up.bucket != bucket or up.key != key:
+            raise errors.NoSuchUpload(UploadId=upload_id)
+        return up
+
+    async def upload_part(
+        self,
+        bucket: str,
+        key: str,
+        upload_id: str,
+        part_number: int,
+        body: AsyncIterator[bytes],
+        checks: BodyChecks,
+    ) -> Part:
+        _check_part_number(part_number)
+        up = await self._upload(bucket, key, upload_id)
+        alg = _upload_algorithm(up)
+        if alg and checks.sdk_algorithm is None:
+            checks = replace(checks, sdk_algorithm=alg)
+        got = await ingest(self.blobs, body, checks, 5 * 1024**3)
+        part = Part(part_number, got.size, got.md5_hex, time.time(), got.blob_id, got.checksums)
+        try:
+            freed = await self.store.put_part(upload_id, part)
+        except BaseException:
+            await self.blobs.delete([got.blob_id])
+            raise
+        self.free(freed)
+        return part
+
+    async def upload_part_copy(
+        self,
+        bucket: str,
+        key: str,
+        upload_id: str,
+        part_number: int,
+        src_bucket: str,
+        src_key: str,
+        src_version: str | None,
+        src_range: str | None,
+        src_cond: Conditions,
+    ) -> tuple[Part, str]:
+        """Returns the part and the source version id."""
+        _check_part_number(part_number)
+        up = await self._upload(bucket, key, upload_id)
+        src = await self._resolve(src_bucket, src_key, src_version)
+        check_copy_source(src_cond, src.etag, src.last_modified)
+        rng = _copy_range(src_range, src.size)
+        start, length = (rng.start, rng.length) if rng else (0, src.size)
+        body = self.read_segments(src.segments, start, length)
+        alg = _upload_algorithm(up)
+        part = await self.upload_part(
+            bucket,
+            key,
+            upload_id,
+            part_number,
+            body,
+            BodyChecks(content_length=length, sdk_algorithm=alg or None),
+        )
+        return part, src.version_id
+
+    async def complete_multipart_upload(
+        self,
+        bucket: str,
+        key: str,
+        upload_id: str,
+        parts: list[CompletedPartRef],
+        cond: WriteCondition = NO_CONDITION,
+    ) -> PutResult:
+        up = await self._upload(bucket, key, upload_id)
+        b = await self.get_bucket(bucket)
+        stored = await self.store.get_parts(upload_id)
+        chosen = _validate_parts(parts, stored)
+        md5s = b"".join(binascii.unhexlify(p.etag) for p in chosen)
+        etag = f"{hashlib.md5(md5s, usedforsecurity=False).hexdigest()}-{len(chosen)}"
+        meta = _final_checksums(up, chosen)
+        if cond.if_none_match_any or cond.if_match is not None:
+            await self._precheck(bucket, key, cond)
+        segments = tuple(Segment(p.blob_id, p.size) for p in chosen)
+        size = sum(p.size for p in chosen)
+        obj = self._new_version(b, key, size, etag, meta, segments, up.owner_id, parts_count=len(chosen))
+        freed = await self.store.complete_upload(
+            upload_id, obj, {p.part_number for p in chosen}, cond, keep_old=b.versioning == "Enabled"
+        )
+        self.free(freed)
+        vid = obj.version_id if b.versioning else None
+        return PutResult(etag, vid, meta.checksums, meta.checksum_type, size, obj.last_modified)
+
+    async def abort_multipart_upload(self, bucket: str, key: str, upload_id: str) -> None:
+        await self._upload(bucket, key, upload_id)
+        self.free(await self.store.abort_upload(upload_id))
+
+    async def list_parts(
+        self, bucket: str, key: str, upload_id: str, marker: int, max_parts: int
+    ) -> tuple[Upload, PartListing]:
+        up = await self._upload(bucket, key, upload_id)
+        return up, await self.store.list_parts(upload_id, marker, max_parts)
+
+    async def list_multipart_uploads(
+        self,
+        bucket: str,
+        prefix: str,
+        delimiter: str,
+        key_marker: str,
+        upload_id_marker: str,
+        max_uploads: int,
+    ) -> UploadListing:
+        await self.get_bucket(bucket)
+        if max_uploads == 0:
+            return UploadListing([], [], False, None, None)
+        return await self.store.list_uploads(
+            bucket, prefix, delimiter, key_marker, upload_id_marker, max_uploads
+        )
+
+
+def _check_part_number(n: int) -> None:
+    if not 1 <= n <= MAX_PARTS:
+        raise errors.InvalidArgument(
+            "Part number must be an integer between 1 and 10000, inclusive",
+            ArgumentName="partNumber",
+            ArgumentValue=str(n),
+        )
+
+
+def _upload_algorithm(up: Upload) -> str:
+    return next(iter(up.meta.checksums), "") if up.meta.checksum_type else ""
+
+
+def _copy_range(header: str | None, size: int) -> ByteRange | None:
+    if header is None:
+        return None
+    try:
+        unit, _, spec = header.partition("=")
+        a, _, b = spec.partition("-")
+        start, end = int(a), int(b)
+    except ValueError:
+        raise errors.InvalidArgument(
+            "The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are "
+            "the zero-based offsets of the first and last bytes to copy",
+            ArgumentName="x-amz-copy-source-range",
+            ArgumentValue=header,
+        ) from None
+    if unit.strip() != "bytes" or start < 0 or end < start:
+        raise errors.InvalidArgument(ArgumentName="x-amz-copy-source-range", ArgumentValue=header)
+    if end >= size:
+        raise errors.InvalidRange(ActualObjectSize=str(size))
+    return ByteRange(start, end)
+
+
+def _validate_parts(parts: list[CompletedPartRef], stored: dict[int, Part]) -> list[Part]:
+    if not parts:
+        raise errors.MalformedXML()
+    chosen: list[Part] = []
+    last = 0
+    for ref in parts:
+        if ref.part_number <= last:
+            raise errors.InvalidPartOrder()
+        last = ref.part_number
+        part = stored.get(ref.part_number)
+        if part is None or part.etag != ref.etag.strip('"').lower():
+            raise errors.InvalidPart(PartNumber=str(ref.part_number), ETag=ref.etag)
+        chosen.append(part)
+    for p in chosen[:-1]:
+        if p.size < MIN_PART_SIZE:
+            raise errors.EntityTooSmall(
+                ProposedSize=str(p.size), MinSizeAllowed=str(MIN_PART_SIZE), PartNumber=str(p.part_number)
+            )
+    return chosen
+
+
+def _final_checksums(up: Upload, chosen: list[Part]) -> ObjectMeta:
+    alg = _upload_algorithm(up)
+    meta = replace(up.meta, checksums={}, checksum_type="")
+    if not alg or any(alg not in p.checksums for p in chosen):
+        return meta
+    if up.meta.checksum_type == "FULL_OBJECT":
+        value = combine_full_object(alg, [(p.checksums[alg], p.size) for p in chosen])
+    else:
+        value = composite(alg, [p.checksums[alg] for p in chosen])
+    return replace(meta, checksums={alg: value}, checksum_type=up.meta.checksum_type)

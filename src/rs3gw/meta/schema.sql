@@ -1,0 +1,58 @@
+-- rs3gw metadata schema v1 (SQLite). Keys are BLOBs of UTF-8 so ORDER BY is S3's byte order.
+CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
+
+CREATE TABLE IF NOT EXISTS buckets (
+    name TEXT PRIMARY KEY,
+    owner_id TEXT NOT NULL,
+    created REAL NOT NULL,
+    region TEXT NOT NULL,
+    versioning TEXT NOT NULL DEFAULT ''
+);
+
+-- One row per object version; seq orders versions of a key (higher = newer).
+CREATE TABLE IF NOT EXISTS objects (
+    bucket TEXT NOT NULL,
+    key BLOB NOT NULL,
+    seq INTEGER NOT NULL,
+    version_id TEXT NOT NULL,
+    is_latest INTEGER NOT NULL,
+    delete_marker INTEGER NOT NULL DEFAULT 0,
+    size INTEGER NOT NULL,
+    etag TEXT NOT NULL,
+    last_modified REAL NOT NULL,
+    owner_id TEXT NOT NULL,
+    parts_count INTEGER NOT NULL DEFAULT 0,
+    meta TEXT NOT NULL,
+    segments TEXT NOT NULL,
+    PRIMARY KEY (bucket, key, seq)
+) WITHOUT ROWID;
+
+CREATE INDEX IF NOT EXISTS objects_latest ON objects (bucket, key) WHERE is_latest = 1;
+CREATE INDEX IF NOT EXISTS objects_version ON objects (bucket, key, version_id);
+
+CREATE TABLE IF NOT EXISTS uploads (
+    upload_id TEXT PRIMARY KEY,
+    bucket TEXT NOT NULL,
+    key BLOB NOT NULL,
+    initiated REAL NOT NULL,
+    owner_id TEXT NOT NULL,
+    meta TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS uploads_by_key ON uploads (bucket, key, initiated);
+
+CREATE TABLE IF NOT EXISTS parts (
+    upload_id TEXT NOT NULL,
+    part_number INTEGER NOT NULL,
+    size INTEGER NOT NULL,
+    etag TEXT NOT NULL,
+    last_modified REAL NOT NULL,
+    blob_id TEXT NOT NULL,
+    checksums TEXT NOT NULL,
+    PRIMARY KEY (upload_id, part_number)
+) WITHOUT ROWID;
+
+-- Blobs no longer referenced, deleted after commit; survives crashes so nothing leaks.
+CREATE TABLE IF NOT EXISTS blob_gc (
+    blob_id TEXT PRIMARY KEY,
+    queued REAL NOT NULL
+);

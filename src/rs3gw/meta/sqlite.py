@@ -1,0 +1,529 @@
+"""SQLite (WAL) metadata store, the embedded default.
+
+Reads run on the caller's thread with their own connection (they are microseconds and WAL never
+blocks them); every write runs on one writer thread in a ``BEGIN IMMEDIATE`` transaction, so the
+event loop never waits on a commit's fsync and cross-process writers serialise in SQLite itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from importlib import resources
+from pathlib import Path
+from typing import Any, TypeVar
+
+from rs3gw import errors
+from rs3gw.meta.listing import Cursor, key_successor, scan
+from rs3gw.meta.store import DeleteOutcome, ListQuery, MetadataStore, VersionQuery, WriteCondition
+from rs3gw.model import (
+    NULL_VERSION,
+    Bucket,
+    ObjectListing,
+    ObjectMeta,
+    ObjectVersion,
+    Part,
+    PartListing,
+    Segment,
+    Upload,
+    UploadListing,
+    VersionListing,
+)
+
+R = TypeVar("R")
+SCHEMA_VERSION = 1
+_OBJ_COLS = (
+    "bucket, key, seq, version_id, is_latest, delete_marker, size, etag, last_modified, owner_id, "
+    "parts_count, meta, segments"
+)
+
+
+def _meta_json(m: ObjectMeta) -> str:
+    return json.dumps(
+        {
+            "ct": m.content_type,
+            "h": m.headers,
+            "u": m.user_meta,
+            "c": m.checksums,
+            "ctype": m.checksum_type,
+            "sc": m.storage_class,
+        },
+        separators=(",", ":"),
+    )
+
+
+def _meta_from(text: str) -> ObjectMeta:
+    d = json.loads(text)
+    return ObjectMeta(d["ct"], d["h"], d["u"], d["c"], d["ctype"], d["sc"])
+
+
+def _row_to_object(r: sqlite3.Row | tuple[Any, ...]) -> ObjectVersion:
+    return ObjectVersion(
+        bucket=r[0],
+        key=bytes(r[1]).decode(),
+        version_id=r[3],
+        is_latest=bool(r[4]),
+        delete_marker=bool(r[5]),
+        size=r[6],
+        etag=r[7],
+        last_modified=r[8],
+        owner_id=r[9],
+        parts_count=r[10],
+        meta=_meta_from(r[11]),
+        segments=tuple(Segment(b, s) for b, s in json.loads(r[12])),
+    )
+
+
+def _upload_from(r: tuple[Any, ...]) -> Upload:
+    return Upload(r[0], r[1], bytes(r[2]).decode(), r[3], r[4], _meta_from(r[5]))
+
+
+class SqliteStore(MetadataStore):
+    """Metadata in ``<data_dir>/meta.db``."""
+
+    def __init__(self, path: Path, fsync: bool = True) -> None:
+        self._path = path
+        self._fsync = fsync
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rs3gw-sqlite-writer")
+        self._wconn: sqlite3.Connection | None = None
+        self._local = threading.local()
+        self._last_seq = 0
+
+    # -- connections ---------------------------------------------------------------------------
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False, timeout=30)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute(f"PRAGMA synchronous={'FULL' if self._fsync else 'OFF'}")
+        conn.execute("PRAGMA busy_timeout=30000")
+        return conn
+
+    @property
+    def _r(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._connect()
+            self._local.conn = conn
+        return conn
+
+    async def _write(self, fn: Callable[[sqlite3.Connection], R]) -> R:
+        return await asyncio.get_running_loop().run_in_executor(self._writer, self._tx, fn)
+
+    def _tx(self, fn: Callable[[sqlite3.Connection], R]) -> R:
+        if self._wconn is None:
+            self._wconn = self._connect()
+        conn = self._wconn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            out = fn(conn)
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+        return out
+
+    async def open(self) -> None:
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        schema = resources.files("rs3gw.meta").joinpath("schema.sql").read_text()
+
+        def init(conn: sqlite3.Connection) -> None:
+            conn.executescript(schema)
+            if conn.execute("SELECT count(*) FROM schema_version").fetchone()[0] == 0:
+                conn.execute("INSERT INTO schema_version VALUES (?)", (SCHEMA_VERSION,))
+
+        def run() -> None:
+            self._wconn = self._connect()
+            self._wconn.executescript("PRAGMA journal_mode=WAL;")
+            init(self._wconn)
+
+        await asyncio.get_running_loop().run_in_executor(self._writer, run)
+
+    async def close(self) -> None:
+        def shut() -> None:
+            if self._wconn is not None:
+                self._wconn.close()
+                self._wconn = None
+
+        await asyncio.get_running_loop().run_in_executor(self._writer, shut)
+        self._writer.shutdown(wait=True)
+
+    def _next_seq(self, conn: sqlite3.Connection, bucket: str, key: bytes) -> int:
+        row = conn.execute("SELECT max(seq) FROM objects WHERE bucket=? AND key=?", (bucket, key)).fetchone()
+        self._last_seq = max(time.time_ns(), self._last_seq + 1, (row[0] or 0) + 1)
+        return self._last_seq
+
+    # -- buckets -------------------------------------------------------------------------------
+    async def create_bucket(self, bucket: Bucket) -> None:
+        def fn(conn: sqlite3.Connection) -> None:
+            row = conn.execute("SELECT owner_id FROM buckets WHERE name=?", (bucket.name,)).fetchone()
+            if row is not None:
+                if row[0] == bucket.owner_id:
+                    raise errors.BucketAlreadyOwnedByYou(BucketName=bucket.name)
+                raise errors.BucketAlreadyExists(BucketName=bucket.name)
+            conn.execute(
+                "INSERT INTO buckets (name, owner_id, created, region, versioning) VALUES (?,?,?,?,?)",
+                (bucket.name, bucket.owner_id, bucket.created, bucket.region, bucket.versioning),
+            )
+
+        await self._write(fn)
+
+    async def get_bucket(self, name: str) -> Bucket | None:
+        row = self._r.execute(
+            "SELECT name, owner_id, created, region, versioning FROM buckets WHERE name=?", (name,)
+        ).fetchone()
+        return Bucket(*row) if row else None
+
+    async def list_buckets(self, owner_id: str) -> list[Bucket]:
+        rows = self._r.execute(
+            "SELECT name, owner_id, created, region, versioning FROM buckets WHERE owner_id=? ORDER BY name",
+            (owner_id,),
+        ).fetchall()
+        return [Bucket(*r) for r in rows]
+
+    async def delete_bucket(self, name: str) -> list[str]:
+        def fn(conn: sqlite3.Connection) -> list[str]:
+            if conn.execute("SELECT 1 FROM objects WHERE bucket=? LIMIT 1", (name,)).fetchone():
+                raise errors.BucketNotEmpty(BucketName=name)
+            ids = [u[0] for u in conn.execute("SELECT upload_id FROM uploads WHERE bucket=?", (name,))]
+            freed: list[str] = []
+            for uid in ids:
+                freed += self._drop_upload(conn, uid)
+            if conn.execute("DELETE FROM buckets WHERE name=?", (name,)).rowcount == 0:
+                raise errors.NoSuchBucket(BucketName=name)
+            return freed
+
+        return await self._write(fn)
+
+    async def set_versioning(self, name: str, status: str) -> None:
+        await self._write(lambda c: c.execute("UPDATE buckets SET versioning=? WHERE name=?", (status, name)))
+
+    # -- objects -------------------------------------------------------------------------------
+    async def get_object(self, bucket: str, key: str, version_id: str | None = None) -> ObjectVersion | None:
+        return self._get_object(self._r, bucket, key.encode(), version_id)
+
+    def _get_object(
+        self, conn: sqlite3.Connection, bucket: str, key: bytes, version_id: str | None
+    ) -> ObjectVersion | None:
+        if version_id is None:
+            sql = f"SELECT {_OBJ_COLS} FROM objects WHERE bucket=? AND key=? AND is_latest=1"
+            row = conn.execute(sql, (bucket, key)).fetchone()
+        else:
+            sql = f"SELECT {_OBJ_COLS} FROM objects WHERE bucket=? AND key=? AND version_id=?"
+            row = conn.execute(sql, (bucket, key, version_id)).fetchone()
+        return _row_to_object(row) if row else None
+
+    def _check(self, conn: sqlite3.Connection, obj: ObjectVersion, cond: WriteCondition) -> None:
+        if not cond.if_none_match_any and cond.if_match is None:
+            return
+        cur = self._get_object(conn, obj.bucket, obj.key.encode(), None)
+        exists = cur is not None and not cur.delete_marker
+        if cond.if_none_match_any and exists:
+            raise errors.PreconditionFailed(Condition="If-None-Match")
+        if cond.if_match is not None and (not exists or (cur is not None and cur.etag != cond.if_match)):
+            if not exists:
+                raise errors.NoSuchKey(Key=obj.key)
+            raise errors.PreconditionFailed(Condition="If-Match")
+
+    def _insert(self, conn: sqlite3.Connection, obj: ObjectVersion, keep_old: bool) -> list[str]:
+        """Make ``obj`` the latest version of its key; returns blobs freed by a replaced null version."""
+        if conn.execute("SELECT 1 FROM buckets WHERE name=?", (obj.bucket,)).fetchone() is None:
+            raise errors.NoSuchBucket(BucketName=obj.bucket)
+        key = obj.key.encode()
+        freed: list[str] = []
+        if not keep_old or obj.version_id == NULL_VERSION:
+            freed = self._remove_version(conn, obj.bucket, key, NULL_VERSION)
+        conn.execute(
+            "UPDATE objects SET is_latest=0 WHERE bucket=? AND key=? AND is_latest=1", (obj.bucket, key)
+        )
+        seq = self._next_seq(conn, obj.bucket, key)
+        conn.execute(
+            f"INSERT INTO objects ({_OBJ_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                obj.bucket,
+                key,
+                seq,
+                obj.version_id,
+                1,
+                int(obj.delete_marker),
+                obj.size,
+                obj.etag,
+                obj.last_modified,
+                obj.owner_id,
+                obj.parts_count,
+                _meta_json(obj.meta),
+                json.dumps([[s.blob_id, s.size] for s in obj.segments], separators=(",", ":")),
+            ),
+        )
+        return freed
+
+    def _remove_version(
+        self, conn: sqlite3.Connection, bucket: str, key: bytes, version_id: str
+    ) -> list[str]:
+        row = conn.execute(
+            "SELECT seq, segments, is_latest FROM objects WHERE bucket=? AND key=? AND version_id=?",
+            (bucket, key, version_id),
+        ).fetchone()
+        if row is None:
+            return []
+        conn.execute("DELETE FROM objects WHERE bucket=? AND key=? AND seq=?", (bucket, key, row[0]))
+        if row[2]:  # promote the next newest version
+            conn.execute(
+                "UPDATE objects SET is_latest=1 WHERE bucket=? AND key=? AND seq="
+                "(SELECT max(seq) FROM objects WHERE bucket=? AND key=?)",
+                (bucket, key, bucket, key),
+            )
+        blobs = [b for b, _ in json.loads(row[1])]
+        return self._queue_gc(conn, blobs)
+
+    def _queue_gc(self, conn: sqlite3.Connection, blobs: list[str]) -> list[str]:
+        now = time.time()
+        conn.executemany("INSERT OR IGNORE INTO blob_gc VALUES (?, ?)", [(b, now) for b in blobs])
+        return blobs
+
+    async def put_object(self, obj: ObjectVersion, cond: WriteCondition, keep_old: bool) -> list[str]:
+        def fn(conn: sqlite3.Connection) -> list[str]:
+            self._check(conn, obj, cond)
+            return self._insert(conn, obj, keep_old)
+
+        return await self._write(fn)
+
+    async def delete_object(
+        self, bucket: str, key: str, version_id: str | None, marker: ObjectVersion | None
+    ) -> DeleteOutcome:
+        kb = key.encode()
+
+        def fn(conn: sqlite3.Connection) -> DeleteOutcome:
+            if version_id is None and marker is not None:
+                freed = self._insert(conn, marker, keep_old=marker.version_id != NULL_VERSION)
+                return DeleteOutcome(None, marker, freed)
+            vid = version_id or NULL_VERSION
+            existing = self._get_object(conn, bucket, kb, vid)
+            freed = self._remove_version(conn, bucket, kb, vid)
+            return DeleteOutcome(existing, None, freed)
+
+        return await self._write(fn)
+
+    def _fetch_latest(
+        self, bucket: str
+    ) -> Callable[[Cursor, int], Iterator[tuple[bytes, int, ObjectVersion]]]:
+        def fetch(cur: Cursor, limit: int) -> Iterator[tuple[bytes, int, ObjectVersion]]:
+            op = ">=" if cur.inclusive else ">"
+            sql = (
+                f"SELECT {_OBJ_COLS} FROM objects WHERE bucket=? AND key {op} ? AND is_latest=1 "
+                "AND delete_marker=0 ORDER BY key LIMIT ?"
+            )
+            for r in self._r.execute(sql, (bucket, cur.key, limit)):
+                yield bytes(r[1]), r[2], _row_to_object(r)
+
+        return fetch
+
+    async def list_objects(self, bucket: str, q: ListQuery) -> ObjectListing:
+        res = scan(self._fetch_latest(bucket), q.prefix, q.delimiter, q.start_after, q.max_keys)
+        return ObjectListing(res.items, res.prefixes, res.truncated, res.last if res.truncated else None)
+
+    def _fetch_versions(
+        self, bucket: str
+    ) -> Callable[[Cursor, int], Iterator[tuple[bytes, int, ObjectVersion]]]:
+        def fetch(cur: Cursor, limit: int) -> Iterator[tuple[bytes, int, ObjectVersion]]:
+            if cur.seq is not None:
+                sql = (
+                    f"SELECT {_OBJ_COLS} FROM objects WHERE bucket=? AND key=? AND seq<? "
+                    "ORDER BY seq DESC LIMIT ?"
+                )
+                rows = self._r.execute(sql, (bucket, cur.key, cur.seq, limit)).fetchall()
+                op = ">"
+            else:
+                rows = []
+                op = ">=" if cur.inclusive else ">"
+            sql = f"SELECT {_OBJ_COLS} FROM objects WHERE bucket=? AND key {op} ? ORDER BY key, seq DESC LIMIT ?"
+            rows += self._r.execute(sql, (bucket, cur.key, limit)).fetchall()
+            for r in rows[:limit]:
+                yield bytes(r[1]), r[2], _row_to_object(r)
+
+        return fetch
+
+    async def list_versions(self, bucket: str, q: VersionQuery) -> VersionListing:
+        start: Cursor | None = None
+        if q.key_marker and q.version_id_marker:
+            row = self._r.execute(
+                "SELECT seq FROM objects WHERE bucket=? AND key=? AND version_id=?",
+                (bucket, q.key_marker.encode(), q.version_id_marker),
+            ).fetchone()
+            if row is None:
+                raise errors.InvalidArgument(
+                    "Invalid version id specified",
+                    ArgumentName="version-id-marker",
+                    ArgumentValue=q.version_id_marker,
+                )
+            start = Cursor(q.key_marker.encode(), seq=row[0])
+        res = scan(
+            self._fetch_versions(bucket),
+            q.prefix,
+            q.delimiter,
+            q.key_marker,
+            q.max_keys,
+            start,
+            versions=True,
+        )
+        next_vid = None
+        if res.truncated and res.last_seq is not None and res.items:
+            next_vid = res.items[-1].version_id
+        return VersionListing(
+            res.items, res.prefixes, res.truncated, res.last if res.truncated else None, next_vid
+        )
+
+    # -- multipart -----------------------------------------------------------------------------
+    async def create_upload(self, upload: Upload) -> None:
+        await self._write(
+            lambda c: c.execute(
+                "INSERT INTO uploads VALUES (?,?,?,?,?,?)",
+                (
+                    upload.upload_id,
+                    upload.bucket,
+                    upload.key.encode(),
+                    upload.initiated,
+                    upload.owner_id,
+                    _meta_json(upload.meta),
+                ),
+            )
+        )
+
+    async def get_upload(self, upload_id: str) -> Upload | None:
+        row = self._r.execute("SELECT * FROM uploads WHERE upload_id=?", (upload_id,)).fetchone()
+        return _upload_from(row) if row else None
+
+    async def put_part(self, upload_id: str, part: Part) -> list[str]:
+        def fn(conn: sqlite3.Connection) -> list[str]:
+            if conn.execute("SELECT 1 FROM uploads WHERE upload_id=?", (upload_id,)).fetchone() is None:
+                raise errors.NoSuchUpload(UploadId=upload_id)
+            old = conn.execute(
+                "SELECT blob_id FROM parts WHERE upload_id=? AND part_number=?", (upload_id, part.part_number)
+            ).fetchone()
+            conn.execute(
+                "INSERT OR REPLACE INTO parts VALUES (?,?,?,?,?,?,?)",
+                (
+                    upload_id,
+                    part.part_number,
+                    part.size,
+                    part.etag,
+                    part.last_modified,
+                    part.blob_id,
+                    json.dumps(part.checksums),
+                ),
+            )
+            return self._queue_gc(conn, [old[0]]) if old and old[0] != part.blob_id else []
+
+        return await self._write(fn)
+
+    def _parts(self, conn: sqlite3.Connection, upload_id: str, marker: int, limit: int) -> list[Part]:
+        rows = conn.execute(
+            "SELECT part_number, size, etag, last_modified, blob_id, checksums FROM parts "
+            "WHERE upload_id=? AND part_number>? ORDER BY part_number LIMIT ?",
+            (upload_id, marker, limit),
+        )
+        return [Part(r[0], r[1], r[2], r[3], r[4], json.loads(r[5])) for r in rows]
+
+    async def get_parts(self, upload_id: str) -> dict[int, Part]:
+        return {p.part_number: p for p in self._parts(self._r, upload_id, 0, 20000)}
+
+    async def list_parts(self, upload_id: str, marker: int, max_parts: int) -> PartListing:
+        parts = self._parts(self._r, upload_id, marker, max_parts + 1)
+        truncated = len(parts) > max_parts
+        parts = parts[:max_parts]
+        return PartListing(parts, truncated, parts[-1].part_number if parts else 0)
+
+    def _drop_upload(
+        self, conn: sqlite3.Connection, upload_id: str, keep: set[int] | None = None
+    ) -> list[str]:
+        keep = keep or set()
+        blobs = [
+            r[1]
+            for r in conn.execute("SELECT part_number, blob_id FROM parts WHERE upload_id=?", (upload_id,))
+            if r[0] not in keep
+        ]
+        conn.execute("DELETE FROM parts WHERE upload_id=?", (upload_id,))
+        conn.execute("DELETE FROM uploads WHERE upload_id=?", (upload_id,))
+        return self._queue_gc(conn, blobs)
+
+    async def complete_upload(
+        self, upload_id: str, obj: ObjectVersion, used_parts: set[int], cond: WriteCondition, keep_old: bool
+    ) -> list[str]:
+        def fn(conn: sqlite3.Connection) -> list[str]:
+            if conn.execute("SELECT 1 FROM uploads WHERE upload_id=?", (upload_id,)).fetchone() is None:
+                raise errors.NoSuchUpload(UploadId=upload_id)
+            self._check(conn, obj, cond)
+            freed = self._drop_upload(conn, upload_id, keep=used_parts)
+            return freed + self._insert(conn, obj, keep_old)
+
+        return await self._write(fn)
+
+    async def abort_upload(self, upload_id: str) -> list[str]:
+        def fn(conn: sqlite3.Connection) -> list[str]:
+            if conn.execute("SELECT 1 FROM uploads WHERE upload_id=?", (upload_id,)).fetchone() is None:
+                raise errors.NoSuchUpload(UploadId=upload_id)
+            return self._drop_upload(conn, upload_id)
+
+        return await self._write(fn)
+
+    async def list_uploads(
+        self,
+        bucket: str,
+        prefix: str,
+        delimiter: str,
+        key_marker: str,
+        upload_id_marker: str,
+        max_uploads: int,
+    ) -> UploadListing:
+        # Several uploads share a key: order them by rowid and expose seq = -rowid so the generic
+        # "versions of this key older than seq" cursor walks them in creation order.
+        cols = "upload_id, bucket, key, initiated, owner_id, meta, rowid"
+
+        def fetch(cur: Cursor, limit: int) -> Iterator[tuple[bytes, int, Upload]]:
+            rows: list[Any] = []
+            op = ">=" if cur.inclusive else ">"
+            if cur.seq is not None:
+                sql = (
+                    f"SELECT {cols} FROM uploads WHERE bucket=? AND key=? AND rowid>? ORDER BY rowid LIMIT ?"
+                )
+                rows = self._r.execute(sql, (bucket, cur.key, -cur.seq, limit)).fetchall()
+                op = ">"
+            sql = f"SELECT {cols} FROM uploads WHERE bucket=? AND key {op} ? ORDER BY key, rowid LIMIT ?"
+            rows += self._r.execute(sql, (bucket, cur.key, limit)).fetchall()
+            for r in rows[:limit]:
+                yield bytes(r[2]), -r[6], _upload_from(r)
+
+        start: Cursor | None = None
+        if key_marker and upload_id_marker:
+            row = self._r.execute(
+                "SELECT rowid FROM uploads WHERE bucket=? AND key=? AND upload_id=?",
+                (bucket, key_marker.encode(), upload_id_marker),
+            ).fetchone()
+            start = Cursor(key_marker.encode(), seq=-row[0]) if row else Cursor(key_marker.encode())
+        res = scan(fetch, prefix, delimiter, key_marker, max_uploads, start, versions=True)
+        last_upload = res.items[-1].upload_id if res.truncated and res.items else None
+        return UploadListing(
+            res.items, res.prefixes, res.truncated, res.last if res.truncated else None, last_upload
+        )
+
+    # -- blob GC -------------------------------------------------------------------------------
+    async def pending_gc(self, limit: int = 1000) -> list[str]:
+        return [r[0] for r in self._r.execute("SELECT blob_id FROM blob_gc LIMIT ?", (limit,))]
+
+    async def gc_done(self, blob_ids: list[str]) -> None:
+        await self._write(
+            lambda c: c.executemany("DELETE FROM blob_gc WHERE blob_id=?", [(b,) for b in blob_ids])
+        )
+
+    async def referenced_blobs(self) -> set[str]:
+        out: set[str] = set()
+        for (segs,) in self._r.execute("SELECT segments FROM objects"):
+            out.update(b for b, _ in json.loads(segs))
+        out.update(r[0] for r in self._r.execute("SELECT blob_id FROM parts"))
+        return out
+
+
+__all__ = ["SqliteStore", "key_successor"]

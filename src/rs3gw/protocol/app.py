@@ -1,0 +1,142 @@
+"""The raw ASGI application: addressing → routing → one signature check → handler → response.
+
+Kept framework-free on purpose: a framework in the data path measurably costs throughput
+(docs/architecture.md). Every route, in every auth mode, goes through ``_authenticate``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from urllib.parse import unquote
+
+from rs3gw import errors
+from rs3gw.auth.verify import AuthResult, SignedRequest, authenticate
+from rs3gw.engine import Engine
+from rs3gw.model import Account
+from rs3gw.protocol.context import Ctx
+from rs3gw.protocol.handlers import HANDLERS, PUBLIC_BUCKET_OPS
+from rs3gw.protocol.request import Receive, Request, Scope, Send, fold_headers, parse_query, split_address
+from rs3gw.protocol.response import Response, error_response, send_response
+from rs3gw.protocol.router import route
+
+log = logging.getLogger("rs3gw.access")
+
+
+class S3App:
+    """ASGI 3 app. ``engine.start()``/``stop()`` run in the lifespan so ``/ready`` means ready."""
+
+    def __init__(self, engine: Engine, accounts: list[Account], region: str, domain: str | None) -> None:
+        self.engine = engine
+        self.region = region
+        self.domain = domain
+        self.by_key = {a.access_key: a for a in accounts}
+        self.ready = False
+        self.on_startup: list[Callable[[], Awaitable[None]]] = []
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            await self._http(scope, receive, send)
+        elif scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            msg = await receive()
+            if msg["type"] == "lifespan.startup":
+                try:
+                    await self.engine.start()
+                    for hook in self.on_startup:
+                        await hook()
+                except Exception as e:
+                    await send({"type": "lifespan.startup.failed", "message": str(e)})
+                    return
+                self.ready = True
+                await send({"type": "lifespan.startup.complete"})
+            elif msg["type"] == "lifespan.shutdown":
+                self.ready = False
+                await self.engine.stop()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request_id = secrets.token_hex(8).upper()
+        method = scope["method"]
+        raw_path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
+        head = method == "HEAD"
+        if raw_path in ("/health", "/ready") and method == "GET":
+            await send_response(send, self._probe(raw_path), request_id, False)
+            return
+        resource = raw_path
+        try:
+            req = self._parse(scope, receive, raw_path, request_id)
+            resource = unquote(raw_path)
+            resp = await self._dispatch(req)
+        except errors.S3Error as e:
+            resp = error_response(e, resource, request_id, head)
+        except Exception:
+            log.exception("internal error request_id=%s %s", request_id, method)
+            resp = error_response(errors.InternalError(), resource, request_id, head)
+        await send_response(send, resp, request_id, head)
+
+    def _probe(self, path: str) -> Response:
+        ok = path == "/health" or self.ready
+        body = json.dumps({"status": "ok" if ok else "starting", "time": time.time()}).encode()
+        return Response(200 if ok else 503, {"content-type": "application/json"}, body)
+
+    def _parse(self, scope: Scope, receive: Receive, raw_path: str, request_id: str) -> Request:
+        headers = fold_headers(scope["headers"])
+        pairs = parse_query(scope.get("query_string", b""))
+        path = raw_path.split("?", 1)[0]
+        try:
+            decoded = unquote(path, errors="strict")
+        except UnicodeDecodeError:
+            raise errors.InvalidURI() from None
+        bucket, key = split_address(decoded, headers.get("host", ""), self.domain)
+        client = scope.get("client") or ("", 0)
+        return Request(
+            method=scope["method"],
+            raw_path=path,
+            query_pairs=pairs,
+            query=dict(pairs),
+            headers=headers,
+            bucket=bucket,
+            key=key,
+            receive=receive,
+            scheme=scope.get("scheme", "http"),
+            client_ip=client[0] or "",
+            request_id=request_id,
+        )
+
+    async def _dispatch(self, req: Request) -> Response:
+        auth = self._authenticate(req)
+        op = route(req.method, req.bucket, req.key, req.query, req.headers)
+        account = self.by_key[auth.access_key]
+        handler = HANDLERS.get(op)
+        if handler is None:
+            raise errors.NotImplementedError_(f"{op} is not implemented by rs3gw")
+        if req.bucket and op not in PUBLIC_BUCKET_OPS:
+            await self._authorize_bucket(account, req.bucket)
+        ctx = Ctx(req, self.engine, account, auth, op, self.region)
+        return await handler(ctx)
+
+    def _authenticate(self, req: Request) -> AuthResult:
+        """The single signature check every S3 route goes through."""
+        signed = SignedRequest(req.method, req.raw_path, req.query_pairs, req.headers)
+        result = authenticate(signed, self._secret_for, self.region, time.time())
+        if result is None:
+            raise errors.AccessDenied()
+        return result
+
+    def _secret_for(self, access_key: str) -> str | None:
+        acct = self.by_key.get(access_key)
+        return acct.secret_key if acct else None
+
+    async def _authorize_bucket(self, account: Account, bucket: str) -> None:
+        """Until policies and ACLs land, a bucket is reachable by its owner only."""
+        b = await self.engine.store.get_bucket(bucket)
+        if b is not None and b.owner_id != account.owner.id:
+            raise errors.AccessDenied()

@@ -1,0 +1,63 @@
+"""Service- and bucket-level operations: one handler per S3 operation."""
+
+from __future__ import annotations
+
+from rs3gw import errors
+from rs3gw.protocol.context import Ctx
+from rs3gw.protocol.response import Response, xml_response
+from rs3gw.protocol.xml_parse import parse_create_bucket, parse_versioning
+from rs3gw.protocol.xml_write import XmlBuilder
+from rs3gw.timefmt import iso8601
+
+
+async def list_buckets(ctx: Ctx) -> Response:
+    buckets = await ctx.engine.list_buckets(ctx.owner_id)
+    x = XmlBuilder("ListAllMyBucketsResult")
+    owner = ctx.account.owner
+    x.open("Owner").elem("ID", owner.id).elem("DisplayName", owner.display_name).close()
+    x.open("Buckets")
+    for b in buckets:
+        x.open("Bucket").elem("Name", b.name).elem("CreationDate", iso8601(b.created))
+        x.elem("BucketRegion", b.region).close()
+    x.close()
+    return xml_response(x)
+
+
+async def create_bucket(ctx: Ctx) -> Response:
+    location = parse_create_bucket(await ctx.read_body(64 * 1024))
+    await ctx.engine.create_bucket(ctx.bucket, ctx.owner_id, location)
+    return Response(200, {"location": f"/{ctx.bucket}"})
+
+
+async def head_bucket(ctx: Ctx) -> Response:
+    b = await ctx.engine.get_bucket(ctx.bucket)
+    return Response(200, {"x-amz-bucket-region": b.region})
+
+
+async def delete_bucket(ctx: Ctx) -> Response:
+    await ctx.engine.delete_bucket(ctx.bucket)
+    return Response(204)
+
+
+async def get_bucket_location(ctx: Ctx) -> Response:
+    b = await ctx.engine.get_bucket(ctx.bucket)
+    x = XmlBuilder("LocationConstraint")
+    # AWS answers an empty constraint for us-east-1 (the "classic" region).
+    x.text(b.region if b.region != "us-east-1" else "")
+    return xml_response(x)
+
+
+async def get_bucket_versioning(ctx: Ctx) -> Response:
+    status = await ctx.engine.get_bucket_versioning(ctx.bucket)
+    x = XmlBuilder("VersioningConfiguration")
+    if status:
+        x.elem("Status", status)
+    return xml_response(x)
+
+
+async def put_bucket_versioning(ctx: Ctx) -> Response:
+    status, _mfa = parse_versioning(await ctx.read_body(64 * 1024))
+    if status is None:
+        raise errors.MalformedXML()
+    await ctx.engine.put_bucket_versioning(ctx.bucket, status)
+    return Response(200)

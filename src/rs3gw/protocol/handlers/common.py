@@ -1,0 +1,164 @@
+"""Header ⇄ record translations shared by the object handlers (metadata in, object headers out)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from urllib.parse import quote, unquote
+
+from rs3gw import errors
+from rs3gw.codecs.checksums import ALGORITHMS, header_name
+from rs3gw.engine.conditions import Conditions
+from rs3gw.meta.store import WriteCondition
+from rs3gw.model import STORAGE_CLASSES, ObjectMeta, ObjectVersion
+from rs3gw.protocol.context import Ctx
+from rs3gw.timefmt import http_date, parse_http_date
+
+STORED_HEADERS = ("content-encoding", "content-disposition", "content-language", "cache-control", "expires")
+RESPONSE_OVERRIDES = {
+    "response-content-type": "content-type",
+    "response-content-language": "content-language",
+    "response-expires": "expires",
+    "response-cache-control": "cache-control",
+    "response-content-disposition": "content-disposition",
+    "response-content-encoding": "content-encoding",
+}
+
+
+def meta_from_headers(h: Mapping[str, str]) -> ObjectMeta:
+    """User and system metadata as a PUT, copy (REPLACE) or multipart create declares it."""
+    headers = {k: h[k] for k in STORED_HEADERS if k in h}
+    enc = headers.get("content-encoding")
+    if enc is not None:  # aws-chunked is transfer framing, not a property of the object
+        kept = [e.strip() for e in enc.split(",") if e.strip() and e.strip() != "aws-chunked"]
+        if kept:
+            headers["content-encoding"] = ",".join(kept)
+        else:
+            del headers["content-encoding"]
+    user = {k[11:]: _decode_meta(v) for k, v in h.items() if k.startswith("x-amz-meta-")}
+    sc = h.get("x-amz-storage-class", "STANDARD")
+    if sc not in STORAGE_CLASSES:
+        raise errors.InvalidStorageClass(StorageClassRequested=sc)
+    return ObjectMeta(
+        content_type=h.get("content-type") or "binary/octet-stream",
+        headers=headers,
+        user_meta=user,
+        storage_class=sc,
+    )
+
+
+def _decode_meta(v: str) -> str:
+    # HTTP headers are latin-1 on the wire; clients send UTF-8 bytes, so re-decode them.
+    try:
+        return v.encode("latin-1").decode("utf-8")
+    except (UnicodeDecodeError, UnicodeEncodeError):
+        return v
+
+
+def _encode_meta(v: str) -> str:
+    try:
+        v.encode("latin-1")
+        return v
+    except UnicodeEncodeError:
+        return v.encode("utf-8").decode("latin-1")
+
+
+def object_headers(obj: ObjectVersion, checksum_mode: bool, versioned: bool) -> dict[str, str]:
+    h = {
+        "etag": f'"{obj.etag}"',
+        "last-modified": http_date(obj.last_modified),
+        "content-type": obj.meta.content_type,
+        "accept-ranges": "bytes",
+    }
+    h.update(obj.meta.headers)
+    for k, v in obj.meta.user_meta.items():
+        h[f"x-amz-meta-{k}"] = _encode_meta(v)
+    if obj.meta.storage_class != "STANDARD":
+        h["x-amz-storage-class"] = obj.meta.storage_class
+    if versioned:
+        h["x-amz-version-id"] = obj.version_id
+    if obj.parts_count:
+        h["x-amz-mp-parts-count"] = str(obj.parts_count)
+    if checksum_mode:
+        for alg, value in obj.meta.checksums.items():
+            if alg in ALGORITHMS and value:
+                h[header_name(alg)] = value
+        if obj.meta.checksum_type:
+            h["x-amz-checksum-type"] = obj.meta.checksum_type
+    return h
+
+
+def apply_overrides(ctx: Ctx, headers: dict[str, str]) -> None:
+    for q, h in RESPONSE_OVERRIDES.items():
+        value = ctx.q(q)
+        if value is not None:
+            headers[h] = value
+
+
+def write_condition(ctx: Ctx) -> WriteCondition:
+    inm = ctx.h("if-none-match")
+    if inm is not None and inm.strip() != "*":
+        raise errors.NotImplementedError_("If-None-Match on writes supports only '*'")
+    im = ctx.h("if-match")
+    return WriteCondition(if_none_match_any=inm is not None, if_match=im.strip().strip('"') if im else None)
+
+
+def read_conditions(ctx: Ctx) -> Conditions | None:
+    cond = Conditions.from_headers(ctx.req.headers)
+    return None if cond.empty else cond
+
+
+def copy_source(ctx: Ctx) -> tuple[str, str, str | None]:
+    """(bucket, key, version) from x-amz-copy-source, URL-decoded, optional leading slash."""
+    raw = ctx.h("x-amz-copy-source") or ""
+    path, _, qs = raw.partition("?")
+    path = unquote(path)
+    if path.startswith("/"):
+        path = path[1:]
+    bucket, _, key = path.partition("/")
+    if not bucket or not key:
+        raise errors.InvalidArgument(
+            "Copy Source must mention the source bucket and key: sourcebucket/sourcekey",
+            ArgumentName="x-amz-copy-source",
+            ArgumentValue=raw,
+        )
+    version = None
+    if qs:
+        name, _, value = qs.partition("=")
+        if name != "versionId" or not value:
+            raise errors.InvalidArgument(ArgumentName="x-amz-copy-source", ArgumentValue=raw)
+        version = unquote(value)
+    return bucket, key, version
+
+
+def int_query(ctx: Ctx, name: str, default: int, lo: int = 0, hi: int = 2**31 - 1) -> int:
+    value = ctx.q(name)
+    if value is None or value == "":
+        return default
+    try:
+        n = int(value)
+    except ValueError:
+        raise errors.InvalidArgument(
+            f"Provided {name} not an integer or within integer range", ArgumentName=name, ArgumentValue=value
+        ) from None
+    if n < lo or n > hi:
+        raise errors.InvalidArgument(f"Argument {name} out of range", ArgumentName=name, ArgumentValue=value)
+    return n
+
+
+def url_encode_key(key: str, enabled: bool) -> str:
+    return quote(key, safe="/") if enabled else key
+
+
+def encoding_type(ctx: Ctx) -> bool:
+    et = ctx.q("encoding-type")
+    if et is None:
+        return False
+    if et != "url":
+        raise errors.InvalidArgument(
+            "Invalid Encoding Method specified in Request", ArgumentName="encoding-type", ArgumentValue=et
+        )
+    return True
+
+
+def last_modified_ok(value: str | None) -> float | None:
+    return parse_http_date(value) if value else None

@@ -1,0 +1,145 @@
+"""Listings: ListObjects (v1), ListObjectsV2 and ListObjectVersions."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+from rs3gw import errors
+from rs3gw.meta.store import ListQuery, VersionQuery
+from rs3gw.model import ObjectVersion, Owner
+from rs3gw.protocol.context import Ctx
+from rs3gw.protocol.handlers.common import encoding_type, int_query, url_encode_key
+from rs3gw.protocol.response import Response, xml_response
+from rs3gw.protocol.xml_write import XmlBuilder
+from rs3gw.timefmt import iso8601
+
+
+def _owner(ctx: Ctx, owner_id: str) -> Owner:
+    if owner_id == ctx.account.owner.id:
+        return ctx.account.owner
+    return Owner(owner_id, owner_id[:16])
+
+
+def _object_entry(x: XmlBuilder, ctx: Ctx, o: ObjectVersion, enc: bool, fetch_owner: bool) -> None:
+    x.elem("Key", url_encode_key(o.key, enc)).elem("LastModified", iso8601(o.last_modified))
+    x.elem("ETag", f'"{o.etag}"')
+    for alg in o.meta.checksums:
+        x.elem("ChecksumAlgorithm", alg)
+    if o.meta.checksum_type:
+        x.elem("ChecksumType", o.meta.checksum_type)
+    x.elem("Size", o.size).elem("StorageClass", o.meta.storage_class)
+    if fetch_owner:
+        owner = _owner(ctx, o.owner_id)
+        x.open("Owner").elem("ID", owner.id).elem("DisplayName", owner.display_name).close()
+
+
+def _common(x: XmlBuilder, prefixes: list[str], enc: bool) -> None:
+    for p in prefixes:
+        x.open("CommonPrefixes").elem("Prefix", url_encode_key(p, enc)).close()
+
+
+def _params(ctx: Ctx) -> tuple[str, str, int, bool]:
+    enc = encoding_type(ctx)
+    return ctx.q("prefix") or "", ctx.q("delimiter") or "", int_query(ctx, "max-keys", 1000), enc
+
+
+async def list_objects(ctx: Ctx) -> Response:
+    prefix, delim, max_keys, enc = _params(ctx)
+    marker = ctx.q("marker") or ""
+    res = await ctx.engine.list_objects(ctx.bucket, ListQuery(prefix, delim, marker, min(max_keys, 1000)))
+    x = XmlBuilder("ListBucketResult")
+    x.elem("Name", ctx.bucket).elem("Prefix", url_encode_key(prefix, enc)).elem(
+        "Marker", url_encode_key(marker, enc)
+    )
+    x.elem("MaxKeys", max_keys).elem("Delimiter", url_encode_key(delim, enc) if delim else None)
+    x.elem("IsTruncated", res.is_truncated)
+    if res.is_truncated and delim and res.next_marker:
+        x.elem("NextMarker", url_encode_key(res.next_marker, enc))
+    x.elem("EncodingType", "url" if enc else None)
+    for o in res.objects:
+        x.open("Contents")
+        _object_entry(x, ctx, o, enc, fetch_owner=True)
+        x.close()
+    _common(x, res.common_prefixes, enc)
+    return xml_response(x)
+
+
+def _token(value: str) -> str:
+    return base64.urlsafe_b64encode(value.encode()).decode()
+
+
+def _untoken(value: str) -> str:
+    try:
+        return base64.urlsafe_b64decode(value.encode()).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise errors.InvalidArgument(
+            "The continuation token provided is incorrect",
+            ArgumentName="continuation-token",
+            ArgumentValue=value,
+        ) from None
+
+
+async def list_objects_v2(ctx: Ctx) -> Response:
+    prefix, delim, max_keys, enc = _params(ctx)
+    token = ctx.q("continuation-token")
+    start_after = ctx.q("start-after") or ""
+    after = _untoken(token) if token is not None else start_after
+    if token is not None and not token:
+        raise errors.InvalidArgument(
+            "The continuation token provided is incorrect",
+            ArgumentName="continuation-token",
+            ArgumentValue="",
+        )
+    res = await ctx.engine.list_objects(ctx.bucket, ListQuery(prefix, delim, after, min(max_keys, 1000)))
+    x = XmlBuilder("ListBucketResult")
+    x.elem("Name", ctx.bucket).elem("Prefix", url_encode_key(prefix, enc))
+    x.elem("MaxKeys", max_keys).elem("Delimiter", url_encode_key(delim, enc) if delim else None)
+    x.elem("IsTruncated", res.is_truncated).elem("EncodingType", "url" if enc else None)
+    x.elem("KeyCount", len(res.objects) + len(res.common_prefixes))
+    x.elem("ContinuationToken", token)
+    if res.is_truncated and res.next_marker:
+        x.elem("NextContinuationToken", _token(res.next_marker))
+    x.elem("StartAfter", url_encode_key(start_after, enc) if ctx.q("start-after") is not None else None)
+    fetch_owner = (ctx.q("fetch-owner") or "").lower() == "true"
+    for o in res.objects:
+        x.open("Contents")
+        _object_entry(x, ctx, o, enc, fetch_owner)
+        x.close()
+    _common(x, res.common_prefixes, enc)
+    return xml_response(x)
+
+
+async def list_object_versions(ctx: Ctx) -> Response:
+    prefix, delim, max_keys, enc = _params(ctx)
+    key_marker = ctx.q("key-marker") or ""
+    vid_marker = ctx.q("version-id-marker") or ""
+    if vid_marker and not key_marker:
+        raise errors.InvalidArgument(
+            "A version-id marker cannot be specified without a key marker.",
+            ArgumentName="version-id-marker",
+            ArgumentValue=vid_marker,
+        )
+    q = VersionQuery(prefix, delim, key_marker, vid_marker, min(max_keys, 1000))
+    res = await ctx.engine.list_object_versions(ctx.bucket, q)
+    x = XmlBuilder("ListVersionsResult")
+    x.elem("Name", ctx.bucket).elem("Prefix", url_encode_key(prefix, enc))
+    x.elem("KeyMarker", url_encode_key(key_marker, enc)).elem("VersionIdMarker", vid_marker)
+    if res.is_truncated:
+        x.elem("NextKeyMarker", url_encode_key(res.next_key_marker or "", enc))
+        x.elem("NextVersionIdMarker", res.next_version_id_marker)
+    x.elem("MaxKeys", max_keys).elem("Delimiter", url_encode_key(delim, enc) if delim else None)
+    x.elem("EncodingType", "url" if enc else None).elem("IsTruncated", res.is_truncated)
+    for v in res.versions:
+        owner = _owner(ctx, v.owner_id)
+        x.open("DeleteMarker" if v.delete_marker else "Version")
+        x.elem("Key", url_encode_key(v.key, enc)).elem("VersionId", v.version_id).elem(
+            "IsLatest", v.is_latest
+        )
+        x.elem("LastModified", iso8601(v.last_modified))
+        if not v.delete_marker:
+            x.elem("ETag", f'"{v.etag}"').elem("Size", v.size).elem("StorageClass", v.meta.storage_class)
+        x.open("Owner").elem("ID", owner.id).elem("DisplayName", owner.display_name).close()
+        x.close()
+    _common(x, res.common_prefixes, enc)
+    return xml_response(x)

@@ -1,0 +1,167 @@
+"""Multipart upload operations, one handler each."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from rs3gw import errors
+from rs3gw.codecs.checksums import ALGORITHMS
+from rs3gw.engine.conditions import Conditions
+from rs3gw.engine.multipart import CompletedPartRef
+from rs3gw.protocol.context import Ctx
+from rs3gw.protocol.handlers.common import (
+    copy_source,
+    encoding_type,
+    int_query,
+    meta_from_headers,
+    url_encode_key,
+    write_condition,
+)
+from rs3gw.protocol.response import Response, xml_response
+from rs3gw.protocol.xml_parse import parse_complete_multipart
+from rs3gw.protocol.xml_write import XmlBuilder
+from rs3gw.timefmt import iso8601
+
+
+def _upload_id(ctx: Ctx) -> str:
+    uid = ctx.q("uploadId")
+    if not uid:
+        raise errors.NoSuchUpload(UploadId=uid or "")
+    return uid
+
+
+async def create_multipart_upload(ctx: Ctx) -> Response:
+    meta = meta_from_headers(ctx.req.headers)
+    alg = (ctx.h("x-amz-checksum-algorithm") or "").upper()
+    ctype = (ctx.h("x-amz-checksum-type") or "").upper()
+    if alg:
+        if alg not in ALGORITHMS:
+            raise errors.InvalidRequest(f"Checksum algorithm {alg} is not supported.")
+        if not ctype:
+            ctype = "FULL_OBJECT" if alg == "CRC64NVME" else "COMPOSITE"
+        if ctype not in ("COMPOSITE", "FULL_OBJECT") or (ctype == "FULL_OBJECT" and alg.startswith("SHA")):
+            raise errors.InvalidRequest(
+                f"The {ctype} checksum type cannot be used with the {alg} checksum algorithm."
+            )
+        # The chosen algorithm is recorded with an empty value until completion computes it.
+        meta = replace(meta, checksums={alg: ""}, checksum_type=ctype)
+    up = await ctx.engine.create_multipart_upload(ctx.bucket, ctx.key, meta, ctx.owner_id)
+    x = XmlBuilder("InitiateMultipartUploadResult")
+    x.elem("Bucket", ctx.bucket).elem("Key", ctx.key).elem("UploadId", up.upload_id)
+    h = {}
+    if alg:
+        h = {"x-amz-checksum-algorithm": alg, "x-amz-checksum-type": ctype}
+    return xml_response(x, headers=h)
+
+
+async def upload_part(ctx: Ctx) -> Response:
+    if ctx.h("content-length") is None and ctx.h("transfer-encoding") is None:
+        raise errors.MissingContentLength()
+    part_number = int_query(ctx, "partNumber", 0)
+    part = await ctx.engine.upload_part(
+        ctx.bucket, ctx.key, _upload_id(ctx), part_number, ctx.body(), ctx.body_checks()
+    )
+    h = {"etag": f'"{part.etag}"'}
+    for alg, value in part.checksums.items():
+        h[f"x-amz-checksum-{alg.lower()}"] = value
+    return Response(200, h)
+
+
+async def upload_part_copy(ctx: Ctx) -> Response:
+    src_bucket, src_key, src_version = copy_source(ctx)
+    part, src_vid = await ctx.engine.upload_part_copy(
+        ctx.bucket,
+        ctx.key,
+        _upload_id(ctx),
+        int_query(ctx, "partNumber", 0),
+        src_bucket,
+        src_key,
+        src_version,
+        ctx.h("x-amz-copy-source-range"),
+        Conditions.from_headers(ctx.req.headers, "x-amz-copy-source-"),
+    )
+    x = (
+        XmlBuilder("CopyPartResult")
+        .elem("ETag", f'"{part.etag}"')
+        .elem("LastModified", iso8601(part.last_modified))
+    )
+    for alg, value in part.checksums.items():
+        x.elem(f"Checksum{alg}", value)
+    h = {"x-amz-copy-source-version-id": src_vid} if src_version is not None else {}
+    return xml_response(x, headers=h)
+
+
+async def complete_multipart_upload(ctx: Ctx) -> Response:
+    parts = parse_complete_multipart(await ctx.read_body(4 * 1024 * 1024))
+    refs = [CompletedPartRef(p.part_number, p.etag, p.checksums) for p in parts]
+    res = await ctx.engine.complete_multipart_upload(
+        ctx.bucket, ctx.key, _upload_id(ctx), refs, write_condition(ctx)
+    )
+    x = XmlBuilder("CompleteMultipartUploadResult")
+    x.elem("Location", f"{ctx.req.scheme}://{ctx.h('host', '')}/{ctx.bucket}/{ctx.key}")
+    x.elem("Bucket", ctx.bucket).elem("Key", ctx.key).elem("ETag", f'"{res.etag}"')
+    for alg, value in res.checksums.items():
+        x.elem(f"Checksum{alg}", value)
+    if res.checksum_type:
+        x.elem("ChecksumType", res.checksum_type)
+    h = {"x-amz-version-id": res.version_id} if res.version_id is not None else {}
+    return xml_response(x, headers=h)
+
+
+async def abort_multipart_upload(ctx: Ctx) -> Response:
+    await ctx.engine.abort_multipart_upload(ctx.bucket, ctx.key, _upload_id(ctx))
+    return Response(204)
+
+
+async def list_parts(ctx: Ctx) -> Response:
+    marker = int_query(ctx, "part-number-marker", 0)
+    max_parts = int_query(ctx, "max-parts", 1000)
+    up, res = await ctx.engine.list_parts(ctx.bucket, ctx.key, _upload_id(ctx), marker, min(max_parts, 1000))
+    x = XmlBuilder("ListPartsResult")
+    x.elem("Bucket", ctx.bucket).elem("Key", ctx.key).elem("UploadId", up.upload_id)
+    x.elem("PartNumberMarker", marker).elem("NextPartNumberMarker", res.next_part_number_marker)
+    x.elem("MaxParts", max_parts).elem("IsTruncated", res.is_truncated)
+    owner = ctx.account.owner
+    x.open("Initiator").elem("ID", owner.id).elem("DisplayName", owner.display_name).close()
+    x.open("Owner").elem("ID", owner.id).elem("DisplayName", owner.display_name).close()
+    x.elem("StorageClass", up.meta.storage_class)
+    for alg in up.meta.checksums:
+        x.elem("ChecksumAlgorithm", alg)
+    if up.meta.checksum_type:
+        x.elem("ChecksumType", up.meta.checksum_type)
+    for p in res.parts:
+        x.open("Part").elem("PartNumber", p.part_number).elem("LastModified", iso8601(p.last_modified))
+        x.elem("ETag", f'"{p.etag}"').elem("Size", p.size)
+        for alg, value in p.checksums.items():
+            x.elem(f"Checksum{alg}", value)
+        x.close()
+    return xml_response(x)
+
+
+async def list_multipart_uploads(ctx: Ctx) -> Response:
+    enc = encoding_type(ctx)
+    prefix, delim = ctx.q("prefix") or "", ctx.q("delimiter") or ""
+    key_marker, uid_marker = ctx.q("key-marker") or "", ctx.q("upload-id-marker") or ""
+    max_uploads = int_query(ctx, "max-uploads", 1000)
+    res = await ctx.engine.list_multipart_uploads(
+        ctx.bucket, prefix, delim, key_marker, uid_marker, min(max_uploads, 1000)
+    )
+    x = XmlBuilder("ListMultipartUploadsResult")
+    x.elem("Bucket", ctx.bucket).elem("KeyMarker", url_encode_key(key_marker, enc)).elem(
+        "UploadIdMarker", uid_marker
+    )
+    x.elem("NextKeyMarker", url_encode_key(res.next_key_marker or "", enc))
+    x.elem("NextUploadIdMarker", res.next_upload_id_marker or "")
+    x.elem("Prefix", url_encode_key(prefix, enc)).elem("Delimiter", delim or None)
+    x.elem("MaxUploads", max_uploads).elem("IsTruncated", res.is_truncated).elem(
+        "EncodingType", "url" if enc else None
+    )
+    owner = ctx.account.owner
+    for u in res.uploads:
+        x.open("Upload").elem("Key", url_encode_key(u.key, enc)).elem("UploadId", u.upload_id)
+        x.open("Initiator").elem("ID", owner.id).elem("DisplayName", owner.display_name).close()
+        x.open("Owner").elem("ID", owner.id).elem("DisplayName", owner.display_name).close()
+        x.elem("StorageClass", u.meta.storage_class).elem("Initiated", iso8601(u.initiated)).close()
+    for p in res.common_prefixes:
+        x.open("CommonPrefixes").elem("Prefix", url_encode_key(p, enc)).close()
+    return xml_response(x)

@@ -1,0 +1,153 @@
+"""Object operations: PutObject, GetObject, HeadObject, DeleteObject, DeleteObjects, CopyObject."""
+
+from __future__ import annotations
+
+from rs3gw import errors
+from rs3gw.engine.conditions import Conditions
+from rs3gw.engine.core import PutResult, ReadResult
+from rs3gw.model import NULL_VERSION
+from rs3gw.protocol.context import Ctx
+from rs3gw.protocol.handlers.common import (
+    apply_overrides,
+    copy_source,
+    int_query,
+    meta_from_headers,
+    object_headers,
+    read_conditions,
+    write_condition,
+)
+from rs3gw.protocol.response import Response, xml_response
+from rs3gw.protocol.xml_parse import parse_delete_objects
+from rs3gw.protocol.xml_write import XmlBuilder
+from rs3gw.timefmt import iso8601
+
+BYPASS_GOVERNANCE = "x-amz-bypass-governance-retention"
+
+
+def _put_headers(res: PutResult) -> dict[str, str]:
+    h = {"etag": f'"{res.etag}"'}
+    if res.version_id is not None:
+        h["x-amz-version-id"] = res.version_id
+    for alg, value in res.checksums.items():
+        h[f"x-amz-checksum-{alg.lower()}"] = value
+    if res.checksum_type:
+        h["x-amz-checksum-type"] = res.checksum_type
+    return h
+
+
+async def put_object(ctx: Ctx) -> Response:
+    if ctx.h("content-length") is None and ctx.h("transfer-encoding") is None:
+        raise errors.MissingContentLength()
+    meta = meta_from_headers(ctx.req.headers)
+    res = await ctx.engine.put_object(
+        ctx.bucket, ctx.key, ctx.body(), meta, ctx.body_checks(), ctx.owner_id, write_condition(ctx)
+    )
+    return Response(200, _put_headers(res))
+
+
+def _part_number(ctx: Ctx) -> int | None:
+    return int_query(ctx, "partNumber", 0, 1, 10_000) if ctx.q("partNumber") is not None else None
+
+
+async def _read(ctx: Ctx, head: bool) -> tuple[ReadResult, int, dict[str, str], int]:
+    """(result, status, headers, content length) shared by GET and HEAD."""
+    read = ctx.engine.head_object if head else ctx.engine.get_object
+    part = _part_number(ctx)
+    res = await read(ctx.bucket, ctx.key, ctx.q("versionId"), ctx.h("range"), read_conditions(ctx), part)
+    obj = res.obj
+    versioned = obj.version_id != NULL_VERSION or ctx.q("versionId") is not None
+    headers = object_headers(obj, (ctx.h("x-amz-checksum-mode") or "").upper() == "ENABLED", versioned)
+    apply_overrides(ctx, headers)
+    partial = res.range is not None and (
+        ctx.h("range") is not None or (part is not None and obj.parts_count > 0)
+    )
+    if not partial or res.range is None:
+        return res, 200, headers, obj.size
+    headers["content-range"] = res.range.content_range(obj.size)
+    if part is not None:  # a part's bytes do not match the whole object's checksum
+        for name in [k for k in headers if k.startswith("x-amz-checksum-")]:
+            del headers[name]
+    return res, 206, headers, res.range.length
+
+
+async def get_object(ctx: Ctx) -> Response:
+    res, status, headers, length = await _read(ctx, head=False)
+    return Response(status, headers, stream=res.body, length=length)
+
+
+async def head_object(ctx: Ctx) -> Response:
+    _res, status, headers, length = await _read(ctx, head=True)
+    return Response(status, headers, length=length)
+
+
+async def delete_object(ctx: Ctx) -> Response:
+    res = await ctx.engine.delete_object(ctx.bucket, ctx.key, ctx.q("versionId"))
+    h: dict[str, str] = {}
+    if res.version_id is not None:
+        h["x-amz-version-id"] = res.version_id
+    if res.delete_marker:
+        h["x-amz-delete-marker"] = "true"
+    return Response(204, h)
+
+
+async def delete_objects(ctx: Ctx) -> Response:
+    if ctx.h("content-md5") is None and not any(k.startswith("x-amz-checksum-") for k in ctx.req.headers):
+        raise errors.InvalidRequest(
+            "Missing required header for this request: Content-MD5 or x-amz-checksum-*"
+        )
+    entries, quiet = parse_delete_objects(await ctx.read_body(2 * 1024 * 1024))
+    await ctx.engine.get_bucket(ctx.bucket)
+    x = XmlBuilder("DeleteResult")
+    for e in entries:
+        try:
+            if not e.key:
+                raise errors.InvalidArgument("Key must not be empty")
+            res = await ctx.engine.delete_object(ctx.bucket, e.key, e.version_id)
+        except errors.S3Error as err:
+            x.open("Error").elem("Key", e.key).elem("VersionId", e.version_id)
+            x.elem("Code", err.code).elem("Message", err.message).close()
+            continue
+        if quiet:
+            continue
+        x.open("Deleted").elem("Key", e.key).elem("VersionId", e.version_id)
+        if res.delete_marker:
+            x.elem("DeleteMarker", True).elem("DeleteMarkerVersionId", res.version_id)
+        x.close()
+    return xml_response(x)
+
+
+async def copy_object(ctx: Ctx) -> Response:
+    src_bucket, src_key, src_version = copy_source(ctx)
+    directive = (ctx.h("x-amz-metadata-directive") or "COPY").upper()
+    if directive not in ("COPY", "REPLACE"):
+        raise errors.InvalidArgument(
+            "Unknown metadata directive.", ArgumentName="x-amz-metadata-directive", ArgumentValue=directive
+        )
+    meta = meta_from_headers(ctx.req.headers) if directive == "REPLACE" else None
+    if meta is None and ctx.h("x-amz-storage-class"):
+        src_meta = meta_from_headers(ctx.req.headers)
+        meta = None if src_meta.storage_class == "STANDARD" else src_meta
+    res, src = await ctx.engine.copy_object(
+        src_bucket,
+        src_key,
+        src_version,
+        ctx.bucket,
+        ctx.key,
+        meta,
+        ctx.owner_id,
+        Conditions.from_headers(ctx.req.headers, "x-amz-copy-source-"),
+        write_condition(ctx),
+    )
+    h: dict[str, str] = {}
+    if src.version_id != NULL_VERSION or src_version is not None:
+        h["x-amz-copy-source-version-id"] = src.version_id
+    if res.version_id is not None:
+        h["x-amz-version-id"] = res.version_id
+    x = (
+        XmlBuilder("CopyObjectResult")
+        .elem("ETag", f'"{res.etag}"')
+        .elem("LastModified", iso8601(res.last_modified))
+    )
+    for alg, value in res.checksums.items():
+        x.elem(f"Checksum{alg}", value)
+    return xml_response(x, headers=h)

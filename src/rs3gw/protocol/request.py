@@ -1,0 +1,92 @@
+"""The request as the S3 layer sees it: addressing resolved, headers folded, body as a stream."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import unquote
+
+from rs3gw import errors
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+
+@dataclass
+class Request:
+    method: str
+    raw_path: str  # percent-encoded, as on the wire
+    query_pairs: list[tuple[str, str]]
+    query: dict[str, str]
+    headers: dict[str, str]
+    bucket: str | None
+    key: str | None
+    receive: Receive
+    scheme: str = "http"
+    client_ip: str = ""
+    request_id: str = ""
+    _consumed: bool = field(default=False, repr=False)
+
+    def header(self, name: str, default: str | None = None) -> str | None:
+        return self.headers.get(name, default)
+
+    async def raw_body(self) -> AsyncIterator[bytes]:
+        """The body exactly as received (still aws-chunked framed if the client used it)."""
+        if self._consumed:
+            return
+        self._consumed = True
+        while True:
+            msg = await self.receive()
+            if msg["type"] == "http.disconnect":
+                raise errors.IncompleteBody()
+            chunk = msg.get("body", b"")
+            if chunk:
+                yield chunk
+            if not msg.get("more_body", False):
+                return
+
+
+def parse_query(qs: bytes) -> list[tuple[str, str]]:
+    """Decode a query string; '+' stays '+' (SigV4 and S3 treat it literally)."""
+    if not qs:
+        return []
+    out: list[tuple[str, str]] = []
+    for part in qs.decode("latin-1").split("&"):
+        if not part:
+            continue
+        k, sep, v = part.partition("=")
+        out.append((_dec(k), _dec(v) if sep else ""))
+    return out
+
+
+def _dec(s: str) -> str:
+    try:
+        return unquote(s, errors="strict")
+    except UnicodeDecodeError:
+        raise errors.InvalidURI() from None
+
+
+def fold_headers(raw: list[tuple[bytes, bytes]]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for k, v in raw:
+        name = k.decode("latin-1").lower()
+        value = v.decode("latin-1")
+        out[name] = f"{out[name]},{value}" if name in out else value
+    return out
+
+
+def split_address(path: str, host: str, domain: str | None) -> tuple[str | None, str | None]:
+    """(bucket, key) from virtual-host style (``bucket.domain``) or path style."""
+    hostname = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+    if domain and hostname.endswith("." + domain):
+        bucket = hostname[: -len(domain) - 1]
+        key = path[1:] if path.startswith("/") else path
+        return bucket, key or None
+    trimmed = path[1:] if path.startswith("/") else path
+    if not trimmed:
+        return None, None
+    bucket, _, key = trimmed.partition("/")
+    return bucket, key or None
