@@ -64,9 +64,9 @@ async def _read(ctx: Ctx, head: bool) -> tuple[ReadResult, int, dict[str, str], 
     if not partial or res.range is None:
         return res, 200, headers, obj.size
     headers["content-range"] = res.range.content_range(obj.size)
-    if part is not None:  # a part's bytes do not match the whole object's checksum
-        for name in [k for k in headers if k.startswith("x-amz-checksum-")]:
-            del headers[name]
+    # A range's bytes do not match the whole object's checksum; S3 omits it (clients would fail).
+    for name in [k for k in headers if k.startswith("x-amz-checksum-")]:
+        del headers[name]
     return res, 206, headers, res.range.length
 
 
