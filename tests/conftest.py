@@ -109,7 +109,9 @@ def start_server(
     log = data_dir.parent / f"{data_dir.name}-server.log"
     fh = open(log, "wb")  # noqa: SIM115 - handed to the child process
     proc = subprocess.Popen(args, stdout=fh, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
-    server = Server(f"{scheme}://127.0.0.1:{port}", data_dir, proc, port, log, ca_file=str(tls[0]) if tls else None)
+    server = Server(
+        f"{scheme}://127.0.0.1:{port}", data_dir, proc, port, log, ca_file=str(tls[0]) if tls else None
+    )
     wait_ready(server)
     return server
 
