@@ -46,9 +46,19 @@ def _trim_all(value: str) -> str:
     return " ".join(value.split())
 
 
+def _wire_text(value: str) -> str:
+    # Header values reach us latin-1 decoded; clients sign the raw (UTF-8) bytes, so sign those.
+    if value.isascii():
+        return value
+    try:
+        return value.encode("latin-1").decode("utf-8")
+    except UnicodeError:
+        return value
+
+
 def canonical_headers(headers: Mapping[str, str], signed: Sequence[str]) -> str:
     """One ``name:value\\n`` line per signed header; absent headers sign as empty values."""
-    return "".join(f"{name}:{_trim_all(headers.get(name, ''))}\n" for name in signed)
+    return "".join(f"{name}:{_trim_all(_wire_text(headers.get(name, '')))}\n" for name in signed)
 
 
 def canonical_request(

@@ -182,7 +182,7 @@ def _header_amz_date(headers: Mapping[str, str]) -> str:
     denied = AccessDenied("AWS authentication requires a valid Date or x-amz-date header")
     value = headers.get("x-amz-date")
     if value is not None:
-        if not _AMZ_DATE_RE.fullmatch(value.strip()):
+        if not _valid_amz_date(value.strip()):
             raise denied
         return value.strip()
     value = headers.get("date")
@@ -194,7 +194,13 @@ def _header_amz_date(headers: Mapping[str, str]) -> str:
         raise denied from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
-    return _format_amz(parsed.timestamp())
+    try:
+        amz_date = _format_amz(parsed.timestamp())
+    except (ValueError, OverflowError, OSError):  # e.g. year 9999 with a negative offset
+        raise denied from None
+    if not _valid_amz_date(amz_date):  # strftime does not zero-pad years before 1000
+        raise denied
+    return amz_date
 
 
 # --- presigned query auth --------------------------------------------------------------------
@@ -236,7 +242,7 @@ def _parse_presigned(req: SignedRequest, region: str) -> tuple[_Claim, int]:
         )
     access_key, date8 = _parse_credential(params["X-Amz-Credential"], region, err)
     amz_date = params["X-Amz-Date"]
-    if not _AMZ_DATE_RE.fullmatch(amz_date):
+    if not _valid_amz_date(amz_date):
         raise err("X-Amz-Date must be in the ISO8601 Long Format \"yyyyMMdd'T'HHmmss'Z'\"")
     if amz_date[:8] != date8:
         raise err(
@@ -288,7 +294,7 @@ def _parse_credential(credential: str, region: str, err: type[S3Error]) -> tuple
             'Error parsing the Credential parameter; the Credential is mal-formed; expecting "<YOUR-AKID>/YYYYMMDD/REGION/SERVICE/aws4_request".'
         )
     access_key, date8, cred_region, service, terminator = parts
-    if not (len(date8) == 8 and date8.isascii() and date8.isdigit()):
+    if not (len(date8) == 8 and _valid_amz_date(f"{date8}T000000Z")):
         raise err(
             f'Error parsing the Credential parameter; incorrect date format "{date8}". This date in the credential must be in the format "yyyyMMdd".'
         )
@@ -376,6 +382,17 @@ def _result(claim: _Claim, secret: str, region: str, mode: PayloadMode, declared
         chunk_signer=signer,
         presigned=claim.presigned,
     )
+
+
+def _valid_amz_date(value: str) -> bool:
+    """Shape and calendar: 20209999T990000Z matches the pattern but is no date at all."""
+    if not _AMZ_DATE_RE.fullmatch(value):
+        return False
+    try:
+        datetime.strptime(value, _AMZ_DATE_FORMAT)
+    except ValueError:
+        return False
+    return True
 
 
 def _epoch(amz_date: str) -> float:

@@ -23,6 +23,23 @@ def _new_id() -> str:
     return secrets.token_hex(16)
 
 
+def _owner_alive(name: str) -> bool:
+    """True when the temp file ``<id>.<pid>.tmp`` belongs to another process that is still running."""
+    parts = name.split(".")
+    if len(parts) != 3 or not parts[1].isdigit():
+        return False
+    pid = int(parts[1])
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 class LocalBlobStore(BlobStore):
     def __init__(self, root: Path, fsync: bool = True) -> None:
         self.root = root
@@ -34,9 +51,15 @@ class LocalBlobStore(BlobStore):
         self._made: set[str] = set()
 
     def clean_tmp(self) -> int:
-        """Remove temp files left by a crash; they were never published, so nothing refers to them."""
+        """Remove temp files left by a crash; they were never published, so nothing refers to them.
+
+        Each temp name carries its writer's pid: with ``--workers N`` a (re)starting worker must not
+        delete the files of uploads that a live sibling process is still writing.
+        """
         n = 0
         for p in self.tmp_dir.iterdir():
+            if p.is_dir() or _owner_alive(p.name):
+                continue
             p.unlink(missing_ok=True)
             n += 1
         return n
@@ -96,11 +119,12 @@ class _LocalWriter(BlobWriter):
     def __init__(self, store: LocalBlobStore, blob_id: str) -> None:
         self.store = store
         self.blob_id = blob_id
-        self.tmp = store.tmp_dir / f"{blob_id}.tmp"
+        self.tmp = store.tmp_dir / f"{blob_id}.{os.getpid()}.tmp"
         self.buf = bytearray()
         self.fd: int | None = None
         self.size = 0
         self.done = False
+        self._in_thread: asyncio.Future[None] | None = None
 
     def _flush_sync(self, data: bytes | bytearray | memoryview, taps: Sequence[Tap]) -> None:
         view = memoryview(data)
@@ -121,7 +145,9 @@ class _LocalWriter(BlobWriter):
 
     async def _run(self, fn: object, *args: object) -> None:
         try:
-            await asyncio.to_thread(fn, *args)  # type: ignore[arg-type]
+            self._in_thread = asyncio.ensure_future(asyncio.to_thread(fn, *args))  # type: ignore[arg-type]
+            # Shielded: a cancelled request must not leave a thread writing to an fd abort() closes.
+            await asyncio.shield(self._in_thread)
         except OSError as e:
             await self.abort()
             if e.errno in (28, 122):  # ENOSPC, EDQUOT
@@ -153,6 +179,11 @@ class _LocalWriter(BlobWriter):
         if self.done:
             return
         self.done = True
+        if self._in_thread is not None and not self._in_thread.done():
+            # The fd number could be reused by another open() the moment we close it.
+            await asyncio.wait([self._in_thread])
+        if self._in_thread is not None and not self._in_thread.cancelled():
+            self._in_thread.exception()  # retrieved: the caller already has the error that matters
         if self.fd is not None:
             os.close(self.fd)
             self.fd = None

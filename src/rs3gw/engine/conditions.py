@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from rs3gw.errors import NotModified, PreconditionFailed
-from rs3gw.timefmt import parse_http_date, whole_seconds
+from rs3gw.timefmt import http_date, parse_http_date, whole_seconds
 
 _NAMES = ("if-match", "if-none-match", "if-modified-since", "if-unmodified-since")
 
@@ -104,7 +104,11 @@ def check_read(cond: Conditions, etag: str, last_modified: float) -> None:
     if status == 412:
         raise PreconditionFailed(Condition=header)
     if status == 304:
-        raise NotModified()
+        # RFC 7232 section 4.1: a 304 still names the representation, and S3 sends both.
+        err = NotModified()
+        err.headers["etag"] = f'"{etag}"'
+        err.headers["last-modified"] = http_date(last_modified)
+        raise err
 
 
 def check_copy_source(cond: Conditions, etag: str, last_modified: float) -> None:

@@ -320,18 +320,24 @@ class ObjectEngine:
         owner_id: str,
         src_cond: Conditions,
         cond: WriteCondition = NO_CONDITION,
+        storage_class: str | None = None,
     ) -> tuple[PutResult, ObjectVersion]:
-        """Copy an object; ``meta`` None keeps the source's metadata (directive COPY)."""
+        """Copy an object; ``meta`` None keeps the source's metadata (directive COPY).
+
+        ``storage_class`` is the requested class under COPY; a new class makes a self-copy legal.
+        """
         check_key(dst_key)
         src = await self._resolve(src_bucket, src_key, src_version)
         check_copy_source(src_cond, src.etag, src.last_modified)
         if meta is None:
-            if src_bucket == dst_bucket and src_key == dst_key and src_version in (None, src.version_id):
+            same = src_bucket == dst_bucket and src_key == dst_key and src_version in (None, src.version_id)
+            if same and storage_class in (None, src.meta.storage_class):
                 raise errors.InvalidRequest(
                     "This copy request is illegal because it is trying to copy an object to itself without "
                     "changing the object's metadata, storage class, website redirect location or encryption attributes."
                 )
-            meta = src.meta
+            # Like S3, a copy is STANDARD unless the request names a class; the rest is kept.
+            meta = replace(src.meta, storage_class=storage_class or "STANDARD")
         check_user_meta(meta.user_meta)
         algs = tuple(src.meta.checksums) if src.meta.checksum_type == "FULL_OBJECT" else ()
         checks = BodyChecks(

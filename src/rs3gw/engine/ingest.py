@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from rs3gw import errors
 from rs3gw.blobs.base import BlobStore, Tap
-from rs3gw.codecs.checksums import new_checksum
+from rs3gw.codecs.checksums import is_valid_b64_digest, new_checksum
 
 
 @dataclass(frozen=True)
@@ -48,6 +48,17 @@ def _md5_b64(value: str) -> bytes:
     return raw
 
 
+def _check_declared(checks: BodyChecks) -> None:
+    """Malformed or contradictory checksum headers fail up front, as S3 does (InvalidRequest)."""
+    for alg, value in checks.checksums.items():
+        if not is_valid_b64_digest(alg.upper(), value):
+            raise errors.InvalidRequest(f"Value for x-amz-checksum-{alg.lower()} header is invalid.")
+    sdk = checks.sdk_algorithm
+    declared = {a.upper() for a in checks.checksums} | {a.upper() for a in checks.trailer_algorithms}
+    if sdk and declared and sdk.upper() not in declared:
+        raise errors.InvalidRequest("Value for x-amz-sdk-checksum-algorithm header is invalid.")
+
+
 def wanted_algorithms(checks: BodyChecks) -> list[str]:
     algs = {a.upper() for a in checks.checksums} | {a.upper() for a in checks.trailer_algorithms}
     if checks.sdk_algorithm:
@@ -59,6 +70,7 @@ async def ingest(blobs: BlobStore, body: AsyncIterator[bytes], checks: BodyCheck
     """Write ``body`` to a new blob; raise (and leave nothing behind) if any declared check fails."""
     if checks.content_md5 is not None:
         _md5_b64(checks.content_md5)  # malformed digests fail before any byte is stored
+    _check_declared(checks)
     md5 = hashlib.md5(usedforsecurity=False)
     sha = hashlib.sha256() if checks.sha256 else None
     sums = {a: new_checksum(a) for a in wanted_algorithms(checks)}
@@ -103,6 +115,10 @@ def _verify(checks: BodyChecks, md5: bytes, sha: object, computed: dict[str, str
             value = trailers.get(f"x-amz-checksum-{alg.lower()}")
             if value is None:
                 raise errors.InvalidRequest(f"The trailing checksum x-amz-checksum-{alg.lower()} is missing.")
+            if not is_valid_b64_digest(alg.upper(), value):
+                raise errors.InvalidRequest(
+                    f"Value for x-amz-checksum-{alg.lower()} trailing header is invalid."
+                )
             expected[alg.upper()] = value
     for alg, value in expected.items():
         if computed.get(alg) != value:

@@ -65,7 +65,8 @@ class Engine(ObjectEngine):
         _check_part_number(part_number)
         up = await self._upload(bucket, key, upload_id)
         alg = _upload_algorithm(up)
-        if alg and checks.sdk_algorithm is None:
+        if alg:
+            _check_part_algorithm(alg, checks)
             checks = replace(checks, sdk_algorithm=alg)
         got = await ingest(self.blobs, body, checks, 5 * 1024**3)
         part = Part(part_number, got.size, got.md5_hex, time.time(), got.blob_id, got.checksums)
@@ -115,14 +116,18 @@ class Engine(ObjectEngine):
         upload_id: str,
         parts: list[CompletedPartRef],
         cond: WriteCondition = NO_CONDITION,
+        expected: dict[str, str] | None = None,
+        checksum_type: str | None = None,
     ) -> PutResult:
+        """``expected``: whole-object checksums the client sent (x-amz-checksum-*), verified here."""
         up = await self._upload(bucket, key, upload_id)
         b = await self.get_bucket(bucket)
         stored = await self.store.get_parts(upload_id)
-        chosen = _validate_parts(parts, stored)
+        chosen = _validate_parts(parts, stored, _upload_algorithm(up), up.meta.checksum_type)
         md5s = b"".join(binascii.unhexlify(p.etag) for p in chosen)
         etag = f"{hashlib.md5(md5s, usedforsecurity=False).hexdigest()}-{len(chosen)}"
         meta = _final_checksums(up, chosen)
+        _check_expected(up, meta, expected or {}, checksum_type)
         if cond.if_none_match_any or cond.if_match is not None:
             await self._precheck(bucket, key, cond)
         segments = tuple(Segment(p.blob_id, p.size) for p in chosen)
@@ -196,7 +201,24 @@ def _copy_range(header: str | None, size: int) -> ByteRange | None:
     return ByteRange(start, end)
 
 
-def _validate_parts(parts: list[CompletedPartRef], stored: dict[int, Part]) -> list[Part]:
+def _check_part_algorithm(alg: str, checks: BodyChecks) -> None:
+    """A part must carry the upload's algorithm (or none): S3 refuses a mismatch rather than
+    storing a part whose checksum cannot join the object's."""
+    declared = {a.upper() for a in checks.checksums} | {a.upper() for a in checks.trailer_algorithms}
+    if checks.sdk_algorithm:
+        declared.add(checks.sdk_algorithm.upper())
+    other = sorted(declared - {alg})
+    if other:
+        raise errors.InvalidRequest(
+            f"Checksum Type mismatch occurred, expected checksum Type: {alg.lower()}, "
+            f"actual checksum Type: {other[0].lower()}"
+        )
+
+
+def _validate_parts(
+    parts: list[CompletedPartRef], stored: dict[int, Part], alg: str, checksum_type: str
+) -> list[Part]:
+    """The listed parts, in order, each matching what was uploaded (ETag and, if sent, checksum)."""
     if not parts:
         raise errors.MalformedXML()
     chosen: list[Part] = []
@@ -208,6 +230,7 @@ def _validate_parts(parts: list[CompletedPartRef], stored: dict[int, Part]) -> l
         part = stored.get(ref.part_number)
         if part is None or part.etag != ref.etag.strip('"').lower():
             raise errors.InvalidPart(PartNumber=str(ref.part_number), ETag=ref.etag)
+        _check_part_checksum(ref, part, alg, checksum_type)
         chosen.append(part)
     for p in chosen[:-1]:
         if p.size < MIN_PART_SIZE:
@@ -215,6 +238,44 @@ def _validate_parts(parts: list[CompletedPartRef], stored: dict[int, Part]) -> l
                 ProposedSize=str(p.size), MinSizeAllowed=str(MIN_PART_SIZE), PartNumber=str(p.part_number)
             )
     return chosen
+
+
+def _check_part_checksum(ref: CompletedPartRef, part: Part, alg: str, checksum_type: str) -> None:
+    if not alg:
+        return
+    given = ref.checksums.get(alg)
+    if given is None:
+        # AWS requires every part's checksum for COMPOSITE uploads (the object's value is built
+        # from them); a FULL_OBJECT checksum is combined from what we stored, so it may be omitted.
+        if checksum_type == "COMPOSITE":
+            raise errors.InvalidRequest(
+                f"The upload was created using a {alg.lower()} checksum. The complete request must "
+                f"include the checksum for each part. It was missing for part {ref.part_number} in the request."
+            )
+        return
+    if part.checksums.get(alg) != given:
+        raise errors.InvalidPart(PartNumber=str(ref.part_number), ETag=ref.etag)
+
+
+def _check_expected(
+    up: Upload, meta: ObjectMeta, expected: dict[str, str], checksum_type: str | None
+) -> None:
+    """Whole-object checksum and type sent with CompleteMultipartUpload must agree with the upload."""
+    alg = _upload_algorithm(up)
+    if checksum_type and checksum_type.upper() != up.meta.checksum_type:
+        raise errors.InvalidRequest(
+            f"The upload was created using the {up.meta.checksum_type or 'null'} checksum mode. "
+            f"The complete request must use the same checksum mode."
+        )
+    for name, value in expected.items():
+        if name != alg:
+            raise errors.InvalidRequest(
+                f"Checksum Type mismatch occurred, expected checksum Type: {(alg or 'null').lower()}, "
+                f"actual checksum Type: {name.lower()}"
+            )
+        final = meta.checksums.get(alg, "")
+        if value != final and value != final.rsplit("-", 1)[0]:
+            raise errors.BadDigest(f"The {alg.lower()} you specified did not match the calculated checksum.")
 
 
 def _final_checksums(up: Upload, chosen: list[Part]) -> ObjectMeta:

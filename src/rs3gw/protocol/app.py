@@ -20,10 +20,18 @@ from rs3gw.model import Account
 from rs3gw.protocol.context import Ctx
 from rs3gw.protocol.handlers import HANDLERS, PUBLIC_BUCKET_OPS
 from rs3gw.protocol.request import Receive, Request, Scope, Send, fold_headers, parse_query, split_address
-from rs3gw.protocol.response import Response, error_response, send_response
+from rs3gw.protocol.response import Response, error_response, prime, send_response
 from rs3gw.protocol.router import route
 
 log = logging.getLogger("rs3gw.access")
+
+
+def _signed(scope: Scope) -> bool:
+    """Probes answer anonymous requests only, so a bucket named ``health`` stays reachable."""
+    if any(k.lower() == b"authorization" for k, _ in scope["headers"]):
+        return True
+    qs: bytes = scope.get("query_string", b"")
+    return b"X-Amz-Credential=" in qs or b"Signature=" in qs
 
 
 class S3App:
@@ -34,6 +42,7 @@ class S3App:
         self.region = region
         self.domain = domain
         self.by_key = {a.access_key: a for a in accounts}
+        self.owners = {a.owner.id: a.owner for a in accounts}
         self.ready = False
         self.on_startup: list[Callable[[], Awaitable[None]]] = []
 
@@ -67,20 +76,28 @@ class S3App:
         method = scope["method"]
         raw_path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
         head = method == "HEAD"
-        if raw_path in ("/health", "/ready") and method == "GET":
-            await send_response(send, self._probe(raw_path), request_id, False)
+        if raw_path in ("/health", "/ready") and method in ("GET", "HEAD") and not _signed(scope):
+            await send_response(send, self._probe(raw_path), request_id, head)
             return
         resource = raw_path
         try:
             req = self._parse(scope, receive, raw_path, request_id)
             resource = unquote(raw_path)
-            resp = await self._dispatch(req)
+            resp = await prime(await self._dispatch(req))
         except errors.S3Error as e:
             resp = error_response(e, resource, request_id, head)
+            if any(k == b"expect" and v.lower() == b"100-continue" for k, v in scope["headers"]):
+                # The client held its body back and uvicorn would read the next request as that
+                # body; closing the connection is what RFC 9110 section 10.1.1 leaves us.
+                resp.headers["connection"] = "close"
         except Exception:
             log.exception("internal error request_id=%s %s", request_id, method)
             resp = error_response(errors.InternalError(), resource, request_id, head)
-        await send_response(send, resp, request_id, head)
+        try:
+            await send_response(send, resp, request_id, head, receive)
+        except Exception:
+            # Headers are out; all that is left is to cut the connection (the server does so).
+            log.exception("response stream failed request_id=%s %s", request_id, method)
 
     def _probe(self, path: str) -> Response:
         ok = path == "/health" or self.ready
@@ -120,7 +137,7 @@ class S3App:
             raise errors.NotImplementedError_(f"{op} is not implemented by rs3gw")
         if req.bucket and op not in PUBLIC_BUCKET_OPS:
             await self._authorize_bucket(account, req.bucket)
-        ctx = Ctx(req, self.engine, account, auth, op, self.region)
+        ctx = Ctx(req, self.engine, account, auth, op, self.region, owners=self.owners)
         return await handler(ctx)
 
     def _authenticate(self, req: Request) -> AuthResult:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
 
 from rs3gw import errors
 from rs3gw.auth.chunked import AwsChunkedDecoder
@@ -13,7 +13,7 @@ from rs3gw.auth.verify import AuthResult, PayloadMode
 from rs3gw.codecs.checksums import algorithm_from_header
 from rs3gw.engine import Engine
 from rs3gw.engine.ingest import BodyChecks
-from rs3gw.model import Account
+from rs3gw.model import Account, Owner
 from rs3gw.protocol.request import Request
 
 STREAMING = (
@@ -33,6 +33,8 @@ class Ctx:
     operation: str
     region: str
     _decoder: AwsChunkedDecoder | None = None
+    # Every account by canonical id, so listings can name the owner of another account's object.
+    owners: Mapping[str, Owner] = field(default_factory=dict)
 
     @property
     def bucket(self) -> str:
@@ -142,6 +144,6 @@ def _verify_small(ctx: Ctx, data: bytes) -> None:
 
 
 def _int_header(name: str, value: str) -> int:
-    if not value.isdigit():
+    if not (value.isascii() and value.isdigit()):  # str.isdigit alone accepts '²', which int() rejects
         raise errors.InvalidArgument(f"Invalid {name}", ArgumentName=name, ArgumentValue=value)
     return int(value)

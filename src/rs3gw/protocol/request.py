@@ -80,11 +80,11 @@ def fold_headers(raw: list[tuple[bytes, bytes]]) -> dict[str, str]:
 
 def split_address(path: str, host: str, domain: str | None) -> tuple[str | None, str | None]:
     """(bucket, key) from virtual-host style (``bucket.domain``) or path style."""
-    hostname = host.rsplit(":", 1)[0] if not host.endswith("]") else host
-    if domain and hostname.endswith("." + domain):
+    hostname = (host.rsplit(":", 1)[0] if not host.endswith("]") else host).lower()
+    if domain and hostname.endswith("." + domain.lower()):
         bucket = hostname[: -len(domain) - 1]
         key = path[1:] if path.startswith("/") else path
-        return bucket, key or None
+        return bucket or None, key or None
     trimmed = path[1:] if path.startswith("/") else path
     if not trimmed:
         return None, None

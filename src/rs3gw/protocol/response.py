@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from rs3gw.errors import S3Error
-from rs3gw.protocol.request import Send
+from rs3gw.protocol.request import Receive, Send
 from rs3gw.protocol.xml_write import XmlBuilder
 
 XML = "application/xml"
@@ -40,7 +42,46 @@ def error_response(err: S3Error, resource: str, request_id: str, head: bool) -> 
     return Response(err.status, headers, x.to_bytes())
 
 
-async def send_response(send: Send, resp: Response, request_id: str, head: bool) -> None:
+async def prime(resp: Response) -> Response:
+    """Pull the first body chunk before the status line goes out, so a failure to open the data
+    (missing blob, unreadable file) still becomes a proper S3 error response instead of a cut stream."""
+    if resp.stream is None:
+        return resp
+    stream = resp.stream
+    try:
+        first = await anext(stream)
+    except StopAsyncIteration:
+        return replace(resp, stream=_chain(None, stream))
+    return replace(resp, stream=_chain(first, stream))
+
+
+async def _chain(first: bytes | None, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    try:
+        if first is not None:
+            yield first
+        async for chunk in rest:
+            yield chunk
+    finally:
+        await _close(rest)
+
+
+async def _close(stream: AsyncIterator[bytes]) -> None:
+    """Closing the generator runs the blob reader's ``finally`` now, not at garbage collection."""
+    aclose = getattr(stream, "aclose", None)
+    if aclose is not None:
+        await aclose()
+
+
+async def _until_disconnect(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+async def send_response(
+    send: Send, resp: Response, request_id: str, head: bool, receive: Receive | None = None
+) -> None:
+    """Streams stop as soon as the client is gone: the server answers a closed socket's send()
+    without waiting, so an unwatched loop would read the whole object for nobody, never yielding."""
     headers = [(b"x-amz-request-id", request_id.encode()), (b"x-amz-id-2", request_id.encode())]
     headers += [(k.encode("latin-1"), v.encode("latin-1", "replace")) for k, v in resp.headers.items()]
     if resp.stream is None:
@@ -53,6 +94,24 @@ async def send_response(send: Send, resp: Response, request_id: str, head: bool)
     if resp.length is not None:
         headers.append((b"content-length", str(resp.length).encode()))
     await send({"type": "http.response.start", "status": resp.status, "headers": headers})
-    async for chunk in resp.stream:
-        await send({"type": "http.response.body", "body": chunk, "more_body": True})
-    await send({"type": "http.response.body", "body": b""})
+    watcher: asyncio.Future[None] | None = None
+    sent = 0
+    try:
+        async for chunk in resp.stream:
+            if watcher is not None and watcher.done():
+                return
+            if watcher is None and sent and receive is not None:
+                # Only multi-chunk bodies pay for a watcher task; small GETs stay cheap.
+                watcher = asyncio.ensure_future(_until_disconnect(receive))
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            sent += 1
+            if watcher is not None:
+                # send() to a gone client returns without suspending; let the watcher run.
+                await asyncio.sleep(0)
+        await send({"type": "http.response.body", "body": b""})
+    finally:
+        await _close(resp.stream)
+        if watcher is not None:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await watcher

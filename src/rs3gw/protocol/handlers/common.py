@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import quopri
+import re
 from collections.abc import Mapping
 from urllib.parse import quote, unquote
 
@@ -46,8 +49,19 @@ def meta_from_headers(h: Mapping[str, str]) -> ObjectMeta:
     )
 
 
+_ENCODED_WORD = re.compile(r"=\?utf-8\?([bq])\?([^?]*)\?=", re.IGNORECASE)
+
+
 def _decode_meta(v: str) -> str:
-    # HTTP headers are latin-1 on the wire; clients send UTF-8 bytes, so re-decode them.
+    """S3 decodes RFC 2047 encoded words before storing; raw UTF-8 bytes arrive as latin-1 text."""
+    m = _ENCODED_WORD.fullmatch(v.strip())
+    if m is not None:
+        try:
+            if m.group(1).lower() == "b":
+                return base64.b64decode(m.group(2), validate=True).decode("utf-8")
+            return quopri.decodestring(m.group(2).encode("ascii"), header=True).decode("utf-8")
+        except (ValueError, UnicodeError):
+            return v
     try:
         return v.encode("latin-1").decode("utf-8")
     except (UnicodeDecodeError, UnicodeEncodeError):
@@ -55,11 +69,10 @@ def _decode_meta(v: str) -> str:
 
 
 def _encode_meta(v: str) -> str:
-    try:
-        v.encode("latin-1")
+    """Non-ASCII values go back RFC 2047 B-encoded, as S3 sends them ("mail-safe")."""
+    if v.isascii():
         return v
-    except UnicodeEncodeError:
-        return v.encode("utf-8").decode("latin-1")
+    return f"=?UTF-8?B?{base64.b64encode(v.encode()).decode()}?="
 
 
 def object_headers(obj: ObjectVersion, checksum_mode: bool, versioned: bool) -> dict[str, str]:
@@ -128,6 +141,16 @@ def copy_source(ctx: Ctx) -> tuple[str, str, str | None]:
             raise errors.InvalidArgument(ArgumentName="x-amz-copy-source", ArgumentValue=raw)
         version = unquote(value)
     return bucket, key, version
+
+
+async def authorize_copy_source(ctx: Ctx, bucket: str) -> None:
+    """Dispatch authorizes only the destination bucket; the source must be readable too.
+
+    Until policies and ACLs land, that means owned by the caller, as dispatch requires.
+    """
+    b = await ctx.engine.get_bucket(bucket)
+    if b.owner_id != ctx.owner_id:
+        raise errors.AccessDenied()
 
 
 def int_query(ctx: Ctx, name: str, default: int, lo: int = 0, hi: int = 2**31 - 1) -> int:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import hmac
 
 from rs3gw import errors
 from rs3gw.meta.store import ListQuery, VersionQuery
@@ -15,10 +17,11 @@ from rs3gw.protocol.xml_write import XmlBuilder
 from rs3gw.timefmt import iso8601
 
 
-def _owner(ctx: Ctx, owner_id: str) -> Owner:
+def owner_of(ctx: Ctx, owner_id: str) -> Owner:
+    """The account behind a stored owner id; an account since removed keeps its id, no name."""
     if owner_id == ctx.account.owner.id:
         return ctx.account.owner
-    return Owner(owner_id, owner_id[:16])
+    return ctx.owners.get(owner_id) or Owner(owner_id, "")
 
 
 def _object_entry(x: XmlBuilder, ctx: Ctx, o: ObjectVersion, enc: bool, fetch_owner: bool) -> None:
@@ -30,7 +33,7 @@ def _object_entry(x: XmlBuilder, ctx: Ctx, o: ObjectVersion, enc: bool, fetch_ow
         x.elem("ChecksumType", o.meta.checksum_type)
     x.elem("Size", o.size).elem("StorageClass", o.meta.storage_class)
     if fetch_owner:
-        owner = _owner(ctx, o.owner_id)
+        owner = owner_of(ctx, o.owner_id)
         x.open("Owner").elem("ID", owner.id).elem("DisplayName", owner.display_name).close()
 
 
@@ -65,14 +68,28 @@ async def list_objects(ctx: Ctx) -> Response:
     return xml_response(x)
 
 
+_TOKEN_TAG = 8  # bytes of keyed hash appended to the marker
+
+
+def _tag(marker: bytes) -> bytes:
+    return hashlib.blake2b(marker, digest_size=_TOKEN_TAG, person=b"rs3gw-list-v2").digest()
+
+
 def _token(value: str) -> str:
-    return base64.urlsafe_b64encode(value.encode()).decode()
+    """Opaque continuation token: the last key (or prefix) returned, with a check value so that
+    tokens we never issued are refused as AWS refuses them, not silently read as a marker."""
+    raw = value.encode()
+    return base64.urlsafe_b64encode(raw + _tag(raw)).decode()
 
 
 def _untoken(value: str) -> str:
     try:
-        return base64.urlsafe_b64decode(value.encode()).decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raw = base64.urlsafe_b64decode(value.encode())
+        marker, tag = raw[:-_TOKEN_TAG], raw[-_TOKEN_TAG:]
+        if len(raw) <= _TOKEN_TAG or not hmac.compare_digest(tag, _tag(marker)):
+            raise ValueError("bad tag")
+        return marker.decode()
+    except (binascii.Error, UnicodeError, ValueError):
         raise errors.InvalidArgument(
             "The continuation token provided is incorrect",
             ArgumentName="continuation-token",
@@ -131,7 +148,7 @@ async def list_object_versions(ctx: Ctx) -> Response:
     x.elem("MaxKeys", max_keys).elem("Delimiter", url_encode_key(delim, enc) if delim else None)
     x.elem("EncodingType", "url" if enc else None).elem("IsTruncated", res.is_truncated)
     for v in res.versions:
-        owner = _owner(ctx, v.owner_id)
+        owner = owner_of(ctx, v.owner_id)
         x.open("DeleteMarker" if v.delete_marker else "Version")
         x.elem("Key", url_encode_key(v.key, enc)).elem("VersionId", v.version_id).elem(
             "IsLatest", v.is_latest

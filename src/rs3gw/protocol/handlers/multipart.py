@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from urllib.parse import quote
 
 from rs3gw import errors
-from rs3gw.codecs.checksums import ALGORITHMS
+from rs3gw.codecs.checksums import ALGORITHMS, algorithm_from_header
 from rs3gw.engine.conditions import Conditions
 from rs3gw.engine.multipart import CompletedPartRef
+from rs3gw.model import Owner
 from rs3gw.protocol.context import Ctx
 from rs3gw.protocol.handlers.common import (
+    authorize_copy_source,
     copy_source,
     encoding_type,
     int_query,
@@ -17,10 +20,17 @@ from rs3gw.protocol.handlers.common import (
     url_encode_key,
     write_condition,
 )
+from rs3gw.protocol.handlers.listing import owner_of
 from rs3gw.protocol.response import Response, xml_response
 from rs3gw.protocol.xml_parse import parse_complete_multipart
 from rs3gw.protocol.xml_write import XmlBuilder
 from rs3gw.timefmt import iso8601
+
+
+def _owner_elems(x: XmlBuilder, owner: Owner) -> None:
+    # Without IAM users the initiator of an upload is always its owning account.
+    for name in ("Initiator", "Owner"):
+        x.open(name).elem("ID", owner.id).elem("DisplayName", owner.display_name).close()
 
 
 def _upload_id(ctx: Ctx) -> str:
@@ -30,27 +40,39 @@ def _upload_id(ctx: Ctx) -> str:
     return uid
 
 
-async def create_multipart_upload(ctx: Ctx) -> Response:
-    meta = meta_from_headers(ctx.req.headers)
+def _checksum_config(ctx: Ctx) -> tuple[str, str]:
+    """(algorithm, type) for a new upload; S3 allows FULL_OBJECT only for CRCs and COMPOSITE
+    for all but CRC64NVME, and a type needs an algorithm."""
     alg = (ctx.h("x-amz-checksum-algorithm") or "").upper()
     ctype = (ctx.h("x-amz-checksum-type") or "").upper()
-    if alg:
-        if alg not in ALGORITHMS:
-            raise errors.InvalidRequest(f"Checksum algorithm {alg} is not supported.")
-        if not ctype:
-            ctype = "FULL_OBJECT" if alg == "CRC64NVME" else "COMPOSITE"
-        if ctype not in ("COMPOSITE", "FULL_OBJECT") or (ctype == "FULL_OBJECT" and alg.startswith("SHA")):
-            raise errors.InvalidRequest(
-                f"The {ctype} checksum type cannot be used with the {alg} checksum algorithm."
-            )
-        # The chosen algorithm is recorded with an empty value until completion computes it.
+    if not alg:
+        if ctype:
+            raise errors.InvalidRequest("The x-amz-checksum-type header requires x-amz-checksum-algorithm.")
+        return "", ""
+    if alg not in ALGORITHMS:
+        raise errors.InvalidRequest(f"Checksum algorithm {alg} is not supported.")
+    ctype = ctype or ("FULL_OBJECT" if alg == "CRC64NVME" else "COMPOSITE")
+    bad = (
+        ctype not in ("COMPOSITE", "FULL_OBJECT")
+        or (ctype == "FULL_OBJECT" and alg.startswith("SHA"))
+        or (ctype == "COMPOSITE" and alg == "CRC64NVME")
+    )
+    if bad:
+        raise errors.InvalidRequest(
+            f"The {ctype} checksum type cannot be used with the {alg} checksum algorithm."
+        )
+    return alg, ctype
+
+
+async def create_multipart_upload(ctx: Ctx) -> Response:
+    meta = meta_from_headers(ctx.req.headers)
+    alg, ctype = _checksum_config(ctx)
+    if alg:  # the algorithm is recorded with an empty value until completion computes it
         meta = replace(meta, checksums={alg: ""}, checksum_type=ctype)
     up = await ctx.engine.create_multipart_upload(ctx.bucket, ctx.key, meta, ctx.owner_id)
     x = XmlBuilder("InitiateMultipartUploadResult")
     x.elem("Bucket", ctx.bucket).elem("Key", ctx.key).elem("UploadId", up.upload_id)
-    h = {}
-    if alg:
-        h = {"x-amz-checksum-algorithm": alg, "x-amz-checksum-type": ctype}
+    h = {"x-amz-checksum-algorithm": alg, "x-amz-checksum-type": ctype} if alg else {}
     return xml_response(x, headers=h)
 
 
@@ -69,6 +91,7 @@ async def upload_part(ctx: Ctx) -> Response:
 
 async def upload_part_copy(ctx: Ctx) -> Response:
     src_bucket, src_key, src_version = copy_source(ctx)
+    await authorize_copy_source(ctx, src_bucket)
     part, src_vid = await ctx.engine.upload_part_copy(
         ctx.bucket,
         ctx.key,
@@ -94,11 +117,24 @@ async def upload_part_copy(ctx: Ctx) -> Response:
 async def complete_multipart_upload(ctx: Ctx) -> Response:
     parts = parse_complete_multipart(await ctx.read_body(4 * 1024 * 1024))
     refs = [CompletedPartRef(p.part_number, p.etag, p.checksums) for p in parts]
+    expected: dict[str, str] = {}
+    for name, value in ctx.req.headers.items():
+        alg = algorithm_from_header(name)
+        if alg is not None:
+            expected[alg] = value
+        elif name.startswith("x-amz-checksum-") and name not in ("x-amz-checksum-type",):
+            raise errors.InvalidRequest(f"Unsupported checksum header {name}")
     res = await ctx.engine.complete_multipart_upload(
-        ctx.bucket, ctx.key, _upload_id(ctx), refs, write_condition(ctx)
+        ctx.bucket,
+        ctx.key,
+        _upload_id(ctx),
+        refs,
+        write_condition(ctx),
+        expected,
+        ctx.h("x-amz-checksum-type"),
     )
     x = XmlBuilder("CompleteMultipartUploadResult")
-    x.elem("Location", f"{ctx.req.scheme}://{ctx.h('host', '')}/{ctx.bucket}/{ctx.key}")
+    x.elem("Location", f"{ctx.req.scheme}://{ctx.h('host', '')}/{ctx.bucket}/{quote(ctx.key)}")
     x.elem("Bucket", ctx.bucket).elem("Key", ctx.key).elem("ETag", f'"{res.etag}"')
     for alg, value in res.checksums.items():
         x.elem(f"Checksum{alg}", value)
@@ -121,9 +157,7 @@ async def list_parts(ctx: Ctx) -> Response:
     x.elem("Bucket", ctx.bucket).elem("Key", ctx.key).elem("UploadId", up.upload_id)
     x.elem("PartNumberMarker", marker).elem("NextPartNumberMarker", res.next_part_number_marker)
     x.elem("MaxParts", max_parts).elem("IsTruncated", res.is_truncated)
-    owner = ctx.account.owner
-    x.open("Initiator").elem("ID", owner.id).elem("DisplayName", owner.display_name).close()
-    x.open("Owner").elem("ID", owner.id).elem("DisplayName", owner.display_name).close()
+    _owner_elems(x, owner_of(ctx, up.owner_id))
     x.elem("StorageClass", up.meta.storage_class)
     for alg in up.meta.checksums:
         x.elem("ChecksumAlgorithm", alg)
@@ -152,15 +186,13 @@ async def list_multipart_uploads(ctx: Ctx) -> Response:
     )
     x.elem("NextKeyMarker", url_encode_key(res.next_key_marker or "", enc))
     x.elem("NextUploadIdMarker", res.next_upload_id_marker or "")
-    x.elem("Prefix", url_encode_key(prefix, enc)).elem("Delimiter", delim or None)
+    x.elem("Prefix", url_encode_key(prefix, enc)).elem("Delimiter", url_encode_key(delim, enc) or None)
     x.elem("MaxUploads", max_uploads).elem("IsTruncated", res.is_truncated).elem(
         "EncodingType", "url" if enc else None
     )
-    owner = ctx.account.owner
     for u in res.uploads:
         x.open("Upload").elem("Key", url_encode_key(u.key, enc)).elem("UploadId", u.upload_id)
-        x.open("Initiator").elem("ID", owner.id).elem("DisplayName", owner.display_name).close()
-        x.open("Owner").elem("ID", owner.id).elem("DisplayName", owner.display_name).close()
+        _owner_elems(x, owner_of(ctx, u.owner_id))
         x.elem("StorageClass", u.meta.storage_class).elem("Initiated", iso8601(u.initiated)).close()
     for p in res.common_prefixes:
         x.open("CommonPrefixes").elem("Prefix", url_encode_key(p, enc)).close()

@@ -9,6 +9,7 @@ from rs3gw.model import NULL_VERSION
 from rs3gw.protocol.context import Ctx
 from rs3gw.protocol.handlers.common import (
     apply_overrides,
+    authorize_copy_source,
     copy_source,
     int_query,
     meta_from_headers,
@@ -58,10 +59,8 @@ async def _read(ctx: Ctx, head: bool) -> tuple[ReadResult, int, dict[str, str], 
     versioned = obj.version_id != NULL_VERSION or ctx.q("versionId") is not None
     headers = object_headers(obj, (ctx.h("x-amz-checksum-mode") or "").upper() == "ENABLED", versioned)
     apply_overrides(ctx, headers)
-    partial = res.range is not None and (
-        ctx.h("range") is not None or (part is not None and obj.parts_count > 0)
-    )
-    if not partial or res.range is None:
+    # S3 answers partNumber=1 of a single-part object as a range covering it all: 206.
+    if res.range is None:
         return res, 200, headers, obj.size
     headers["content-range"] = res.range.content_range(obj.size)
     # A range's bytes do not match the whole object's checksum; S3 omits it (clients would fail).
@@ -71,13 +70,24 @@ async def _read(ctx: Ctx, head: bool) -> tuple[ReadResult, int, dict[str, str], 
 
 
 async def get_object(ctx: Ctx) -> Response:
-    res, status, headers, length = await _read(ctx, head=False)
+    try:
+        res, status, headers, length = await _read(ctx, head=False)
+    except errors.NotModified as e:
+        return _not_modified(e)
     return Response(status, headers, stream=res.body, length=length)
 
 
 async def head_object(ctx: Ctx) -> Response:
-    _res, status, headers, length = await _read(ctx, head=True)
+    try:
+        _res, status, headers, length = await _read(ctx, head=True)
+    except errors.NotModified as e:
+        return _not_modified(e)
     return Response(status, headers, length=length)
+
+
+def _not_modified(e: errors.S3Error) -> Response:
+    # A 304 has no body (RFC 9110 section 15.4.5), so it must not be rendered as an XML error.
+    return Response(304, dict(e.headers))
 
 
 async def delete_object(ctx: Ctx) -> Response:
@@ -118,15 +128,16 @@ async def delete_objects(ctx: Ctx) -> Response:
 
 async def copy_object(ctx: Ctx) -> Response:
     src_bucket, src_key, src_version = copy_source(ctx)
+    await authorize_copy_source(ctx, src_bucket)
     directive = (ctx.h("x-amz-metadata-directive") or "COPY").upper()
     if directive not in ("COPY", "REPLACE"):
         raise errors.InvalidArgument(
             "Unknown metadata directive.", ArgumentName="x-amz-metadata-directive", ArgumentValue=directive
         )
-    meta = meta_from_headers(ctx.req.headers) if directive == "REPLACE" else None
-    if meta is None and ctx.h("x-amz-storage-class"):
-        src_meta = meta_from_headers(ctx.req.headers)
-        meta = None if src_meta.storage_class == "STANDARD" else src_meta
+    # Parsed under either directive so a bad x-amz-storage-class is refused in both cases.
+    requested = meta_from_headers(ctx.req.headers)
+    meta = requested if directive == "REPLACE" else None
+    storage_class = requested.storage_class if ctx.h("x-amz-storage-class") else None
     res, src = await ctx.engine.copy_object(
         src_bucket,
         src_key,
@@ -137,6 +148,7 @@ async def copy_object(ctx: Ctx) -> Response:
         ctx.owner_id,
         Conditions.from_headers(ctx.req.headers, "x-amz-copy-source-"),
         write_condition(ctx),
+        storage_class,
     )
     h: dict[str, str] = {}
     if src.version_id != NULL_VERSION or src_version is not None:
