@@ -70,6 +70,7 @@ class ObjectMeta:
     checksums: dict[str, str] = field(default_factory=dict)  # algorithm -> base64 value
     checksum_type: str = ""  # "FULL_OBJECT" | "COMPOSITE" | ""
     storage_class: str = "STANDARD"
+    tags: dict[str, str] = field(default_factory=dict)  # object tagging (key -> value)
 
 
 @dataclass(frozen=True)

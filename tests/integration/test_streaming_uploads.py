@@ -110,7 +110,7 @@ def frame(
         if seed:
             sig = seed.trailer(previous, text)
             if tamper_trailer_sig:
-                sig = "0" + sig[1:]
+                sig = ("1" if sig[0] == "0" else "0") + sig[1:]
             out += f"x-amz-trailer-signature:{sig}\r\n".encode()
     out += b"\r\n"
     return bytes(out)

@@ -139,6 +139,22 @@ class ObjectEngine:
         await self.get_bucket(name)
         await self.store.set_versioning(name, status)
 
+    async def get_bucket_config(self, bucket: str, name: str) -> str | None:
+        """A bucket's stored configuration document; NoSuchBucket when the bucket is missing."""
+        await self.get_bucket(bucket)
+        return await self.store.get_bucket_config(bucket, name)
+
+    async def put_bucket_config(self, bucket: str, name: str, value: str | None) -> None:
+        await self.get_bucket(bucket)
+        await self.store.put_bucket_config(bucket, name, value)
+
+    async def update_object_meta(
+        self, bucket: str, key: str, version_id: str | None, meta: ObjectMeta
+    ) -> ObjectVersion:
+        """Metadata-only change of one version (tagging, restore state): no data is rewritten."""
+        await self.get_bucket(bucket)
+        return await self.store.update_object_meta(bucket, key, version_id, meta)
+
     # -- object writes -------------------------------------------------------------------------
     async def put_object(
         self,

@@ -56,3 +56,11 @@ CREATE TABLE IF NOT EXISTS blob_gc (
     blob_id TEXT PRIMARY KEY,
     queued REAL NOT NULL
 );
+
+-- Per-bucket configuration documents (tagging, CORS, lifecycle, ...), one row per kind.
+CREATE TABLE IF NOT EXISTS bucket_config (
+    bucket TEXT NOT NULL,
+    name TEXT NOT NULL,
+    value TEXT NOT NULL,
+    PRIMARY KEY (bucket, name)
+) WITHOUT ROWID;

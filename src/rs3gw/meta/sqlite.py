@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
@@ -53,6 +54,7 @@ def _meta_json(m: ObjectMeta) -> str:
             "c": m.checksums,
             "ctype": m.checksum_type,
             "sc": m.storage_class,
+            "t": m.tags,
         },
         separators=(",", ":"),
     )
@@ -74,7 +76,7 @@ def _loads(text: str) -> Any:
 
 def _meta_from(text: str) -> ObjectMeta:
     d = _loads(text)
-    return ObjectMeta(d["ct"], d["h"], d["u"], d["c"], d["ctype"], d["sc"])
+    return ObjectMeta(d["ct"], d["h"], d["u"], d["c"], d["ctype"], d["sc"], d.get("t") or {})
 
 
 def _row_to_object(r: sqlite3.Row | tuple[Any, ...]) -> ObjectVersion:
@@ -209,12 +211,45 @@ class SqliteStore(MetadataStore):
                 freed += self._drop_upload(conn, uid)
             if conn.execute("DELETE FROM buckets WHERE name=?", (name,)).rowcount == 0:
                 raise errors.NoSuchBucket(BucketName=name)
+            conn.execute("DELETE FROM bucket_config WHERE bucket=?", (name,))
             return freed
 
         return await self._write(fn)
 
     async def set_versioning(self, name: str, status: str) -> None:
         await self._write(lambda c: c.execute("UPDATE buckets SET versioning=? WHERE name=?", (status, name)))
+
+    async def get_bucket_config(self, bucket: str, name: str) -> str | None:
+        row = self._r.execute(
+            "SELECT value FROM bucket_config WHERE bucket=? AND name=?", (bucket, name)
+        ).fetchone()
+        return row[0] if row else None
+
+    async def put_bucket_config(self, bucket: str, name: str, value: str | None) -> None:
+        def fn(conn: sqlite3.Connection) -> None:
+            if conn.execute("SELECT 1 FROM buckets WHERE name=?", (bucket,)).fetchone() is None:
+                raise errors.NoSuchBucket(BucketName=bucket)
+            if value is None:
+                conn.execute("DELETE FROM bucket_config WHERE bucket=? AND name=?", (bucket, name))
+            else:
+                conn.execute("INSERT OR REPLACE INTO bucket_config VALUES (?,?,?)", (bucket, name, value))
+
+        await self._write(fn)
+
+    async def update_object_meta(
+        self, bucket: str, key: str, version_id: str | None, meta: ObjectMeta
+    ) -> ObjectVersion:
+        def fn(conn: sqlite3.Connection) -> ObjectVersion:
+            cur = self._get_object(conn, bucket, key.encode(), version_id)
+            if cur is None or (cur.delete_marker and version_id is None):
+                raise errors.NoSuchKey(Key=key)
+            conn.execute(
+                "UPDATE objects SET meta=? WHERE bucket=? AND key=? AND version_id=?",
+                (_meta_json(meta), bucket, key.encode(), cur.version_id),
+            )
+            return replace(cur, meta=meta)
+
+        return await self._write(fn)
 
     # -- objects -------------------------------------------------------------------------------
     async def get_object(self, bucket: str, key: str, version_id: str | None = None) -> ObjectVersion | None:

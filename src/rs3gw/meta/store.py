@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from rs3gw.model import (
     Bucket,
     ObjectListing,
+    ObjectMeta,
     ObjectVersion,
     Part,
     PartListing,
@@ -82,6 +83,14 @@ class MetadataStore(ABC):
     @abstractmethod
     async def set_versioning(self, name: str, status: str) -> None: ...
 
+    @abstractmethod
+    async def get_bucket_config(self, bucket: str, name: str) -> str | None:
+        """A stored configuration document (e.g. "tagging", "cors", "lifecycle") or None."""
+
+    @abstractmethod
+    async def put_bucket_config(self, bucket: str, name: str, value: str | None) -> None:
+        """Store (or with None, delete) a configuration document; raises NoSuchBucket."""
+
     # objects
     @abstractmethod
     async def get_object(self, bucket: str, key: str, version_id: str | None = None) -> ObjectVersion | None:
@@ -98,6 +107,12 @@ class MetadataStore(ABC):
     ) -> DeleteOutcome:
         """Delete a version, or (version_id None) the current null version; with ``marker`` given,
         insert it as the new latest version instead of removing data (versioned delete)."""
+
+    @abstractmethod
+    async def update_object_meta(
+        self, bucket: str, key: str, version_id: str | None, meta: ObjectMeta
+    ) -> ObjectVersion:
+        """Replace one version's metadata in place (tags, restore state); raises NoSuchKey."""
 
     @abstractmethod
     async def list_objects(self, bucket: str, q: ListQuery) -> ObjectListing: ...
