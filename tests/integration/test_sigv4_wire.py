@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 import botocore.auth
 import botocore.crt.auth
+import botocore.exceptions
 import pytest
 from botocore.auth import S3SigV4Auth, S3SigV4QueryAuth
 from botocore.awsrequest import AWSRequest
@@ -331,12 +332,52 @@ def test_impossible_presigned_date(server: Server, wire_bucket: str) -> None:
     assert error_code(out) == "AuthorizationQueryParametersError"
 
 
-def test_sigv2_presigned_url_is_refused_clearly(server: Server, s3: Any, wire_bucket: str) -> None:
-    """boto3 presigns S3 with SigV2 unless configured with signature_version="s3v4"; like AWS's
-    SigV4-only regions, the gateway refuses it with a message that says what to use instead."""
+def test_sigv2_presigned_url_works(server: Server, s3: Any, wire_bucket: str) -> None:
+    """boto3 presigns S3 with SigV2 unless configured with signature_version="s3v4"."""
     s3.put_object(Bucket=wire_bucket, Key="k", Body=b"x")
     url = s3.generate_presigned_url("get_object", Params={"Bucket": wire_bucket, "Key": "k"}, ExpiresIn=60)
     assert "AWSAccessKeyId=" in url
     out = urlopen(url)
-    assert out[0] == 400 and error_code(out) == "InvalidRequest"
-    assert b"AWS4-HMAC-SHA256" in out[2]
+    assert out[0] == 200 and out[2] == b"x"
+    forged = url.replace("Signature=", "Signature=A")
+    assert error_code(urlopen(forged)) == "SignatureDoesNotMatch"
+    expired = s3.generate_presigned_url(
+        "get_object", Params={"Bucket": wire_bucket, "Key": "k"}, ExpiresIn=-10
+    )
+    out = urlopen(expired)
+    assert out[0] == 403 and error_code(out) == "AccessDenied"
+
+
+def test_sigv2_header_auth_client(server: Server, wire_bucket: str) -> None:
+    """A client configured for SigV2 (signature_version="s3") works end to end, sub-resources included."""
+    import boto3
+    from botocore.config import Config
+
+    v2 = boto3.client(
+        "s3",
+        endpoint_url=server.endpoint,
+        aws_access_key_id=ACCESS_KEY,
+        aws_secret_access_key=SECRET_KEY,
+        region_name="us-east-1",
+        config=Config(signature_version="s3", s3={"addressing_style": "path"}),
+    )
+    v2.put_object(Bucket=wire_bucket, Key="dir/a b+c", Body=b"hello", ContentType="text/plain")
+    got = v2.get_object(Bucket=wire_bucket, Key="dir/a b+c", ResponseContentType="x/y")
+    assert got["Body"].read() == b"hello" and got["ContentType"] == "x/y"
+    assert v2.get_bucket_location(Bucket=wire_bucket)["LocationConstraint"] in (None, "us-east-1")
+    up = v2.create_multipart_upload(Bucket=wire_bucket, Key="mp")["UploadId"]
+    etag = v2.upload_part(Bucket=wire_bucket, Key="mp", UploadId=up, PartNumber=1, Body=b"z")["ETag"]
+    parts = {"Parts": [{"PartNumber": 1, "ETag": etag}]}
+    v2.complete_multipart_upload(Bucket=wire_bucket, Key="mp", UploadId=up, MultipartUpload=parts)
+    assert v2.get_object(Bucket=wire_bucket, Key="mp")["Body"].read() == b"z"
+    bad = boto3.client(
+        "s3",
+        endpoint_url=server.endpoint,
+        aws_access_key_id=ACCESS_KEY,
+        aws_secret_access_key="wrong-secret",
+        region_name="us-east-1",
+        config=Config(signature_version="s3", retries={"max_attempts": 1}),
+    )
+    with pytest.raises(botocore.exceptions.ClientError) as err:
+        bad.put_object(Bucket=wire_bucket, Key="nope", Body=b"x")
+    assert err.value.response["Error"]["Code"] == "SignatureDoesNotMatch"

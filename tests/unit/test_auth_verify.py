@@ -151,14 +151,32 @@ def test_malformed_authorization_header(value: str) -> None:
     _raises(AuthorizationHeaderMalformed, _get_example(authorization=value))
 
 
-def test_aws_v2_signature_is_refused() -> None:
-    err = _raises(InvalidRequest, _get_example(authorization=f"AWS {AK}:frJIUN8DYpKDtOLCwo//yllqDzg="))
-    assert "AWS4-HMAC-SHA256" in err.message
+def test_aws_v2_header_signature_checked() -> None:
+    _raises(SignatureDoesNotMatch, _get_example(authorization=f"AWS {AK}:frJIUN8DYpKDtOLCwo//yllqDzg="))
 
 
-def test_v2_presigned_query_is_refused() -> None:
+def test_aws_v2_documented_example_verifies() -> None:
+    """AWS's published SigV2 example (virtual-host GET of /photos/puppy.jpg)."""
+    date = "Tue, 27 Mar 2007 19:36:42 +0000"
+    headers = {"host": "johnsmith.s3.amazonaws.com", "date": date}
+    ok = dict(headers, authorization=f"AWS {AK}:bWq2s1WEIj+Ydj0vQ697zp+IXMU=")
+    req = SignedRequest("GET", "/photos/puppy.jpg", [], ok, vhost_bucket="johnsmith")
+    t = datetime(2007, 3, 27, 19, 40, tzinfo=UTC).timestamp()
+    result = authenticate(req, {AK: SECRET}.get, REGION, t)
+    assert result is not None and result.access_key == AK
+    bad = dict(headers, authorization=f"AWS {AK}:cWq2s1WEIj+Ydj0vQ697zp+IXMU=")
+    _raises(SignatureDoesNotMatch, SignedRequest("GET", "/photos/puppy.jpg", [], bad, "johnsmith"), now=t)
+    _raises(RequestTimeTooSkewed, req, now=t + 3600)
+
+
+def test_v2_presigned_query_expired_and_forged() -> None:
     req = SignedRequest("GET", "/b/k", [("AWSAccessKeyId", AK), ("Expires", "1"), ("Signature", "x")], {})
-    _raises(InvalidRequest, req)
+    assert "expired" in _raises(AccessDenied, req).message
+    future = str(int(time.time()) + 60)
+    forged = SignedRequest(
+        "GET", "/b/k", [("AWSAccessKeyId", AK), ("Expires", future), ("Signature", "x")], {}
+    )
+    _raises(SignatureDoesNotMatch, forged)
 
 
 def test_wrong_region_names_expected_region() -> None:
