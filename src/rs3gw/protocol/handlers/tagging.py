@@ -1,0 +1,70 @@
+"""Object and bucket tagging operations, one handler each; the rules live in engine.tags."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from rs3gw import errors
+from rs3gw.engine import tags as tag_rules
+from rs3gw.model import NULL_VERSION, ObjectVersion
+from rs3gw.protocol.context import Ctx
+from rs3gw.protocol.response import Response, xml_response
+from rs3gw.protocol.xml_parse import parse_tagging
+from rs3gw.protocol.xml_write import XmlBuilder
+
+BODY_LIMIT = 64 * 1024
+
+
+def _tagging_xml(tags: dict[str, str]) -> XmlBuilder:
+    x = XmlBuilder("Tagging").open("TagSet")
+    for k, v in tags.items():
+        x.open("Tag").elem("Key", k).elem("Value", v).close()
+    return x
+
+
+def _version_header(ctx: Ctx, obj: ObjectVersion) -> dict[str, str]:
+    versioned = obj.version_id != NULL_VERSION or ctx.q("versionId") is not None
+    return {"x-amz-version-id": obj.version_id} if versioned else {}
+
+
+async def _set_object_tags(ctx: Ctx, tags: dict[str, str]) -> ObjectVersion:
+    """Resolve the version first and update exactly it, so a concurrent overwrite keeps its own tags."""
+    obj = (await ctx.engine.head_object(ctx.bucket, ctx.key, ctx.q("versionId"))).obj
+    return await ctx.engine.update_object_meta(
+        ctx.bucket, ctx.key, obj.version_id, replace(obj.meta, tags=tags)
+    )
+
+
+async def put_object_tagging(ctx: Ctx) -> Response:
+    tags = tag_rules.validate(parse_tagging(await ctx.read_body(BODY_LIMIT)), tag_rules.MAX_OBJECT_TAGS)
+    obj = await _set_object_tags(ctx, tags)
+    return Response(200, _version_header(ctx, obj))
+
+
+async def get_object_tagging(ctx: Ctx) -> Response:
+    obj = (await ctx.engine.head_object(ctx.bucket, ctx.key, ctx.q("versionId"))).obj
+    return xml_response(_tagging_xml(obj.meta.tags), headers=_version_header(ctx, obj))
+
+
+async def delete_object_tagging(ctx: Ctx) -> Response:
+    obj = await _set_object_tags(ctx, {})
+    return Response(204, _version_header(ctx, obj))
+
+
+async def put_bucket_tagging(ctx: Ctx) -> Response:
+    pairs = parse_tagging(await ctx.read_body(BODY_LIMIT))
+    tags = tag_rules.validate(pairs, tag_rules.MAX_BUCKET_TAGS, kind="Bucket")
+    await ctx.engine.put_bucket_config(ctx.bucket, "tagging", tag_rules.dumps(tags))
+    return Response(204)
+
+
+async def get_bucket_tagging(ctx: Ctx) -> Response:
+    doc = await ctx.engine.get_bucket_config(ctx.bucket, "tagging")
+    if doc is None:
+        raise errors.NoSuchTagSet(BucketName=ctx.bucket)
+    return xml_response(_tagging_xml(tag_rules.loads(doc)))
+
+
+async def delete_bucket_tagging(ctx: Ctx) -> Response:
+    await ctx.engine.put_bucket_config(ctx.bucket, "tagging", None)
+    return Response(204)
