@@ -1,0 +1,601 @@
+"""Block-level deduplication as a BlobStore wrapper: blobs above a size threshold become a manifest
+of SHA-256-addressed chunks kept once in the inner store, with refcounts in ``dedup.db``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import secrets
+import sqlite3
+import struct
+import threading
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+from pyfastcdc import FastCDC
+
+from rs3gw import errors
+from rs3gw.blobs.base import NO_OPTIONS, BlobStore, BlobWriter, Tap, WriteOptions
+
+MAGIC = b"RS3GWDD1"
+HEADER = struct.Struct(">8sQ")  # magic, format version
+RECORD = struct.Struct(">Q32s")  # end offset of the chunk in the blob, its SHA-256
+MIN_BLOCK, MAX_BLOCK = 4096, 1 << 20
+MAX_MIN_OBJECT_SIZE = 64 << 20  # the undecided prefix is buffered, so this bounds memory
+RECORD_BATCH = 256
+PARALLEL_CHUNKS = 16
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS chunks (hash BLOB PRIMARY KEY, blob_id TEXT NOT NULL,
+    size INTEGER NOT NULL, refs INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS manifests (blob_id TEXT PRIMARY KEY, size INTEGER NOT NULL,
+    count INTEGER NOT NULL, released INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS writers (writer TEXT PRIMARY KEY, pid INTEGER NOT NULL, started REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS writer_refs (writer TEXT NOT NULL, hash BLOB NOT NULL, n INTEGER NOT NULL,
+    PRIMARY KEY (writer, hash)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS writer_blobs (writer TEXT NOT NULL, blob_id TEXT NOT NULL,
+    PRIMARY KEY (writer, blob_id)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS chunk_gc (blob_id TEXT PRIMARY KEY) WITHOUT ROWID;
+"""
+
+
+class ChunkingAlgorithm(StrEnum):
+    FIXED_SIZE = "fixed-size"
+    CONTENT_DEFINED = "content-defined"
+    # The seed's Rust spellings, as aliases.
+    FixedSize = "fixed-size"
+    ContentDefined = "content-defined"
+
+
+@dataclass(frozen=True)
+class DedupConfig:
+    """The seed's ``DedupConfig``; ``block_size`` is the fixed chunk size or the CDC average."""
+
+    enabled: bool = True
+    block_size: int = 65536
+    algorithm: ChunkingAlgorithm = ChunkingAlgorithm.FIXED_SIZE
+    min_object_size: int = 131072
+
+    def __post_init__(self) -> None:
+        if not MIN_BLOCK <= self.block_size <= MAX_BLOCK:
+            raise ValueError(f"block_size must be within {MIN_BLOCK}..{MAX_BLOCK}, got {self.block_size}")
+        if not 0 <= self.min_object_size <= MAX_MIN_OBJECT_SIZE:
+            raise ValueError(f"min_object_size must be within 0..{MAX_MIN_OBJECT_SIZE}")
+        object.__setattr__(self, "algorithm", ChunkingAlgorithm(self.algorithm))
+
+
+@dataclass(frozen=True)
+class IndexTotals:
+    manifests: int
+    logical_bytes: int
+    chunks: int
+    stored_bytes: int
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class ChunkIndex:
+    """The chunk table, manifests and in-flight writers; every change is one SQLite transaction.
+
+    Invariant: ``chunks.refs`` = references from committed manifests (minus those already
+    released) + references held by live writers (``writer_refs``). A chunk is unlinked from the
+    table in the same transaction that drops its count to zero, and its blob queued in ``chunk_gc``.
+    """
+
+    def __init__(self, path: Path, fsync: bool = True) -> None:
+        self.path = path
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=60)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute(f"PRAGMA synchronous={'FULL' if fsync else 'OFF'}")
+        self._db.executescript(_SCHEMA)
+        self._lock = threading.Lock()
+        self.active: set[str] = set()
+
+    def close(self) -> None:
+        self._db.close()
+
+    def _txn(self, fn: object) -> object:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                out = fn(self._db)  # type: ignore[operator]
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+            return out
+
+    def query(self, sql: str, args: Sequence[object] = ()) -> list[tuple[object, ...]]:
+        with self._lock:
+            return list(self._db.execute(sql, args))
+
+    # -- writers ---------------------------------------------------------------------------------
+    def begin_writer(self, writer: str) -> None:
+        self.active.add(writer)
+        self._txn(
+            lambda c: c.execute("INSERT INTO writers VALUES (?,?,?)", (writer, os.getpid(), time.time()))
+        )
+
+    def take_refs(self, writer: str, counts: Counter[bytes]) -> list[bytes]:
+        """Pin chunks already stored (one ref per use); returns the hashes that must be written."""
+
+        def run(c: sqlite3.Connection) -> list[bytes]:
+            missing = []
+            for h, n in counts.items():
+                if c.execute("UPDATE chunks SET refs=refs+? WHERE hash=?", (n, h)).rowcount:
+                    _add_writer_ref(c, writer, h, n)
+                else:
+                    missing.append(h)
+            return missing
+
+        return self._txn(run)  # type: ignore[return-value]
+
+    def add_intents(self, writer: str, blob_ids: Iterable[str]) -> None:
+        """Record blobs before they exist, so a crash mid-write leaves nothing unaccounted for."""
+        rows = [(writer, b) for b in blob_ids]
+        self._txn(lambda c: c.executemany("INSERT OR IGNORE INTO writer_blobs VALUES (?,?)", rows))
+
+    def publish(self, writer: str, new: Sequence[tuple[bytes, str, int, int]]) -> list[str]:
+        """Insert freshly written chunks; a concurrent writer may have won: ours become garbage."""
+
+        def run(c: sqlite3.Connection) -> list[str]:
+            dupes = []
+            for h, blob_id, size, n in new:
+                if c.execute("UPDATE chunks SET refs=refs+? WHERE hash=?", (n, h)).rowcount:
+                    dupes.append(blob_id)
+                else:
+                    c.execute("INSERT INTO chunks VALUES (?,?,?,?)", (h, blob_id, size, n))
+                    c.execute("DELETE FROM writer_blobs WHERE writer=? AND blob_id=?", (writer, blob_id))
+                _add_writer_ref(c, writer, h, n)
+            return dupes
+
+        return self._txn(run)  # type: ignore[return-value]
+
+    def commit_manifest(self, writer: str, blob_id: str, size: int, count: int) -> None:
+        """The writer's refs become the manifest's, atomically."""
+
+        def run(c: sqlite3.Connection) -> None:
+            c.execute("INSERT INTO manifests (blob_id, size, count) VALUES (?,?,?)", (blob_id, size, count))
+            _drop_writer(c, writer)
+
+        self._txn(run)
+        self.active.discard(writer)
+
+    def end_writer(self, writer: str) -> list[str]:
+        """Abort: release the writer's refs; returns blobs to delete (also queued in chunk_gc)."""
+        out: list[str] = self._txn(lambda c: _rollback_writer(c, writer))  # type: ignore[assignment]
+        self.active.discard(writer)
+        return out
+
+    def stale_writers(self, at_start: bool) -> list[str]:
+        rows = self.query("SELECT writer, pid FROM writers")
+        me = os.getpid()
+        return [
+            str(w)
+            for w, pid in rows
+            if (pid == me and (at_start or w not in self.active)) or (pid != me and not _pid_alive(int(pid)))  # type: ignore[call-overload]
+        ]
+
+    # -- manifests -------------------------------------------------------------------------------
+    def manifest(self, blob_id: str) -> tuple[int, int, int] | None:
+        rows = self.query("SELECT size, count, released FROM manifests WHERE blob_id=?", (blob_id,))
+        return (int(rows[0][0]), int(rows[0][1]), int(rows[0][2])) if rows else None  # type: ignore[call-overload]
+
+    def release(self, blob_id: str, start: int, hashes: Sequence[bytes]) -> list[str]:
+        """Drop one batch of a manifest's refs, resumable after a crash (``released`` advances)."""
+
+        def run(c: sqlite3.Connection) -> list[str]:
+            row = c.execute("SELECT released FROM manifests WHERE blob_id=?", (blob_id,)).fetchone()
+            if row is None or row[0] != start:
+                return []
+            freed = [b for h, n in Counter(hashes).items() if (b := _unref(c, h, n))]
+            c.execute("UPDATE manifests SET released=? WHERE blob_id=?", (start + len(hashes), blob_id))
+            return freed
+
+        return self._txn(run)  # type: ignore[return-value]
+
+    def drop_manifest(self, blob_id: str) -> None:
+        def run(c: sqlite3.Connection) -> None:
+            c.execute("DELETE FROM manifests WHERE blob_id=?", (blob_id,))
+            c.execute("INSERT OR IGNORE INTO chunk_gc VALUES (?)", (blob_id,))
+
+        self._txn(run)
+
+    def blob_ids(self, hashes: Sequence[bytes]) -> dict[bytes, str]:
+        out: dict[bytes, str] = {}
+        uniq = list(set(hashes))
+        for i in range(0, len(uniq), 500):
+            part = uniq[i : i + 500]
+            sql = f"SELECT hash, blob_id FROM chunks WHERE hash IN ({','.join('?' * len(part))})"
+            out.update((bytes(h), str(b)) for h, b in self.query(sql, part))  # type: ignore[call-overload]
+        return out
+
+    def manifest_ids(self) -> list[str]:
+        return [str(r[0]) for r in self.query("SELECT blob_id FROM manifests")]
+
+    def protected_ids(self) -> set[str]:
+        """Inner blobs that are not outer blobs: chunks, queued garbage, writers' intents, manifests."""
+        sql = (
+            "SELECT blob_id FROM chunks UNION ALL SELECT blob_id FROM chunk_gc "
+            "UNION ALL SELECT blob_id FROM writer_blobs UNION ALL SELECT blob_id FROM manifests"
+        )
+        return {str(r[0]) for r in self.query(sql)}
+
+    # -- garbage ---------------------------------------------------------------------------------
+    def pending_gc(self) -> list[str]:
+        return [str(r[0]) for r in self.query("SELECT blob_id FROM chunk_gc LIMIT 1000")]
+
+    def gc_done(self, blob_ids: Sequence[str]) -> None:
+        self._txn(lambda c: c.executemany("DELETE FROM chunk_gc WHERE blob_id=?", [(b,) for b in blob_ids]))
+
+    def totals(self) -> IndexTotals:
+        m = self.query("SELECT count(*), coalesce(sum(size),0) FROM manifests")[0]
+        c = self.query("SELECT count(*), coalesce(sum(size),0) FROM chunks")[0]
+        return IndexTotals(int(m[0]), int(m[1]), int(c[0]), int(c[1]))  # type: ignore[call-overload]
+
+    def set_refs(self, fixes: dict[bytes, int]) -> list[str]:
+        """fsck: force refcounts; chunks that nothing references are unlinked and queued."""
+
+        def run(c: sqlite3.Connection) -> list[str]:
+            freed = []
+            for h, n in fixes.items():
+                if n > 0:
+                    c.execute("UPDATE chunks SET refs=? WHERE hash=?", (n, h))
+                else:
+                    row = c.execute("DELETE FROM chunks WHERE hash=? RETURNING blob_id", (h,)).fetchone()
+                    if row:
+                        c.execute("INSERT OR IGNORE INTO chunk_gc VALUES (?)", (row[0],))
+                        freed.append(str(row[0]))
+            return freed
+
+        return self._txn(run)  # type: ignore[return-value]
+
+
+def _add_writer_ref(c: sqlite3.Connection, writer: str, h: bytes, n: int) -> None:
+    c.execute(
+        "INSERT INTO writer_refs VALUES (?,?,?) ON CONFLICT (writer, hash) DO UPDATE SET n=n+excluded.n",
+        (writer, h, n),
+    )
+
+
+def _unref(c: sqlite3.Connection, h: bytes, n: int) -> str | None:
+    c.execute("UPDATE chunks SET refs=refs-? WHERE hash=?", (n, h))
+    row = c.execute("DELETE FROM chunks WHERE hash=? AND refs<=0 RETURNING blob_id", (h,)).fetchone()
+    if row is None:
+        return None
+    c.execute("INSERT OR IGNORE INTO chunk_gc VALUES (?)", (row[0],))
+    return str(row[0])
+
+
+def _drop_writer(c: sqlite3.Connection, writer: str) -> None:
+    for table in ("writer_refs", "writer_blobs", "writers"):
+        c.execute(f"DELETE FROM {table} WHERE writer=?", (writer,))
+
+
+def _rollback_writer(c: sqlite3.Connection, writer: str) -> list[str]:
+    refs = list(c.execute("SELECT hash, n FROM writer_refs WHERE writer=?", (writer,)))
+    freed = [b for h, n in refs if (b := _unref(c, h, n))]
+    for (b,) in c.execute("SELECT blob_id FROM writer_blobs WHERE writer=?", (writer,)).fetchall():
+        c.execute("INSERT OR IGNORE INTO chunk_gc VALUES (?)", (b,))
+        freed.append(str(b))
+    _drop_writer(c, writer)
+    return freed
+
+
+# -- chunking ------------------------------------------------------------------------------------
+class _Chunker:
+    """Cuts a growing buffer; without ``final`` the tail is held back (it may not be a true cut)."""
+
+    def __init__(self, cfg: DedupConfig) -> None:
+        self.bs = cfg.block_size
+        self.cdc = FastCDC(cfg.block_size) if cfg.algorithm == ChunkingAlgorithm.CONTENT_DEFINED else None
+        # A batch holds several maximal chunks so each pass makes progress.
+        self.batch = max(4 << 20, 2 * (self.cdc.max_size if self.cdc else self.bs))
+
+    def cut(self, buf: bytes | bytearray | memoryview, final: bool) -> list[int]:
+        if self.cdc is None:
+            sizes = [self.bs] * (len(buf) // self.bs)
+            rest = len(buf) % self.bs
+            return [*sizes, rest] if final and rest else sizes
+        sizes = [c.length for c in self.cdc.cut_buf(buf)]
+        return sizes if final else sizes[:-1]
+
+
+async def _read_exact(inner: BlobStore, blob_id: str, offset: int, length: int) -> bytes:
+    out = b"".join([c async for c in inner.read(blob_id, offset, length)])
+    if len(out) != length:
+        raise errors.InternalError("dedup manifest is truncated")
+    return out
+
+
+class DedupBlobStore(BlobStore):
+    """Wraps any BlobStore; blobs written before (or below the threshold) pass through unchanged."""
+
+    def __init__(self, inner: BlobStore, index_path: Path, config: DedupConfig, fsync: bool = True) -> None:
+        self.inner = inner
+        self.config = config
+        self.index = ChunkIndex(index_path, fsync)
+
+    def new_writer(self, options: WriteOptions = NO_OPTIONS) -> BlobWriter:
+        return _DedupWriter(self, options)
+
+    async def size(self, blob_id: str) -> int:
+        info = await asyncio.to_thread(self.index.manifest, blob_id)
+        return info[0] if info is not None else await self.inner.size(blob_id)
+
+    async def sweep_orphans(self, referenced: Callable[[], Awaitable[set[str]]]) -> int:
+        """Recover from a crash: roll back dead writers, drain the chunk queue, then let the inner
+        store sweep while keeping every chunk; orphan manifests go through ``delete`` so their
+        chunk references are released too. Only when the inner store says it is alone (it asks)."""
+        await self.gc(at_start=True)
+        outer: set[str] | None = None
+
+        async def keep() -> set[str]:
+            nonlocal outer
+            outer = await referenced()
+            return outer | await asyncio.to_thread(self.index.protected_ids)
+
+        n = await self.inner.sweep_orphans(keep)
+        if outer is None:
+            return n
+        live = outer
+        orphans = [b for b in await asyncio.to_thread(self.index.manifest_ids) if b not in live]
+        await self.delete(orphans)
+        return n + len(orphans)
+
+    async def read(self, blob_id: str, offset: int = 0, length: int | None = None) -> AsyncIterator[bytes]:
+        info = await asyncio.to_thread(self.index.manifest, blob_id)
+        if info is None:
+            async for c in self.inner.read(blob_id, offset, length):
+                yield c
+            return
+        size, count, _ = info
+        end = size if length is None else min(size, offset + length)
+        if offset >= end:
+            return
+        head = await _read_exact(self.inner, blob_id, 0, HEADER.size)
+        if HEADER.unpack(head)[0] != MAGIC:
+            raise errors.InternalError("dedup manifest header is damaged")
+        i = await self._find(blob_id, count, offset)
+        start = 0 if i == 0 else RECORD.unpack(await self._record_bytes(blob_id, i - 1, 1))[0]
+        while start < end and i < count:
+            n = min(RECORD_BATCH, count - i)
+            recs = [
+                RECORD.unpack_from(b, k * RECORD.size)
+                for b in [await self._record_bytes(blob_id, i, n)]
+                for k in range(n)
+            ]
+            ids = await asyncio.to_thread(self.index.blob_ids, [h for _, h in recs])
+            for stop, h in recs:
+                if start >= end:
+                    break
+                lo, hi = max(offset, start), min(end, stop)
+                if h not in ids:
+                    raise errors.InternalError("deduplicated chunk is missing")
+                async for c in self.inner.read(ids[h], lo - start, hi - lo):
+                    yield c
+                start = stop
+            i += n
+
+    async def _record_bytes(self, blob_id: str, i: int, n: int) -> bytes:
+        return await _read_exact(self.inner, blob_id, HEADER.size + i * RECORD.size, n * RECORD.size)
+
+    async def _find(self, blob_id: str, count: int, offset: int) -> int:
+        """Binary search over fixed-size records: the first chunk that ends after ``offset``."""
+        lo, hi = 0, count
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if RECORD.unpack(await self._record_bytes(blob_id, mid, 1))[0] <= offset:
+                lo = mid + 1
+            else:
+                hi = mid
+        return lo
+
+    async def manifest_hashes(self, blob_id: str, start: int = 0) -> AsyncIterator[list[tuple[int, bytes]]]:
+        """Batches of (end offset, hash) records; streamed so huge manifests stay out of memory."""
+        info = await asyncio.to_thread(self.index.manifest, blob_id)
+        if info is None:
+            return
+        i, count = start, info[1]
+        while i < count:
+            n = min(RECORD_BATCH * 16, count - i)
+            raw = await self._record_bytes(blob_id, i, n)
+            yield [RECORD.unpack_from(raw, k * RECORD.size) for k in range(n)]
+            i += n
+
+    async def delete(self, blob_ids: Sequence[str]) -> None:
+        plain: list[str] = []
+        for b in blob_ids:
+            info = await asyncio.to_thread(self.index.manifest, b)
+            if info is None:
+                plain.append(b)
+                continue
+            pos = info[2]
+            async for recs in self.manifest_hashes(b, info[2]):
+                freed = await asyncio.to_thread(self.index.release, b, pos, [h for _, h in recs])
+                pos += len(recs)
+                await self._discard(freed)
+            await asyncio.to_thread(self.index.drop_manifest, b)
+            await self._discard([b])
+        await self.inner.delete(plain)
+
+    async def _discard(self, blob_ids: Sequence[str]) -> None:
+        """Delete blobs already queued in chunk_gc; a crash before gc_done retries them later."""
+        if blob_ids:
+            await self.inner.delete(blob_ids)
+            await asyncio.to_thread(self.index.gc_done, blob_ids)
+
+    async def exists(self, blob_id: str) -> bool:
+        return await self.inner.exists(blob_id)
+
+    async def list_ids(self) -> AsyncIterator[str]:
+        """The outer view: inner blobs that are not chunks (manifests and pass-through blobs)."""
+        chunk_ids = await asyncio.to_thread(self.chunk_blob_ids)
+        async for b in self.inner.list_ids():
+            if b not in chunk_ids:
+                yield b
+
+    def chunk_blob_ids(self) -> set[str]:
+        return {str(r[0]) for r in self.index.query("SELECT blob_id FROM chunks")}
+
+    async def gc(self, at_start: bool = False) -> int:
+        """Roll back writers that died (crash) and delete queued chunk blobs; returns blobs freed."""
+        n = 0
+        for w in await asyncio.to_thread(self.index.stale_writers, at_start):
+            await asyncio.to_thread(self.index.end_writer, w)
+        while pending := await asyncio.to_thread(self.index.pending_gc):
+            await self._discard(pending)
+            n += len(pending)
+            if len(pending) < 1000:
+                break
+        return n
+
+    def close(self) -> None:
+        self.index.close()
+
+
+class _DedupWriter(BlobWriter):
+    def __init__(self, store: DedupBlobStore, options: WriteOptions) -> None:
+        self.store = store
+        self.options = options
+        self.index = store.index
+        self.blob_id = ""
+        self.raw: BlobWriter | None = None
+        self.manifest: BlobWriter | None = None
+        self.writer = ""
+        self.chunker = _Chunker(store.config)
+        self.buf = bytearray()
+        self.size = 0
+        self.count = 0
+        self.taps: Sequence[Tap] = ()
+        self.done = False
+        self.threshold = store.config.min_object_size if store.config.enabled else -1
+        # One inner writer: it becomes the manifest, or carries the bytes raw for small blobs.
+        self.manifest = store.inner.new_writer(options)
+        self.blob_id = self.manifest.blob_id
+        if self.threshold < 0:
+            self.raw, self.manifest = self.manifest, None
+
+    async def write(self, data: bytes | bytearray | memoryview, taps: Sequence[Tap] = ()) -> None:
+        if self.raw is not None:
+            await self.raw.write(data, taps)
+            return
+        self.buf += data
+        self.size += len(data)
+        self.taps = taps
+        if not self.writer and self.size >= self.threshold and self.size:
+            await self._start_dedup()
+        if self.writer and len(self.buf) >= self.chunker.batch:
+            await self._flush(final=False)
+
+    async def _start_dedup(self) -> None:
+        assert self.manifest is not None
+        self.writer = secrets.token_hex(16)
+        await asyncio.to_thread(self.index.begin_writer, self.writer)
+        await asyncio.to_thread(self.index.add_intents, self.writer, [self.manifest.blob_id])
+        await self.manifest.write(HEADER.pack(MAGIC, 1))
+
+    def _cut(self, final: bool) -> list[tuple[bytes, int, int]]:
+        """On a worker thread: taps, cut points and SHA-256 of each chunk (hashlib drops the GIL)."""
+        sizes = self.chunker.cut(self.buf, final)
+        used = sum(sizes)
+        view = memoryview(self.buf)[:used]
+        for t in self.taps:
+            t.update(view)
+        out, pos = [], 0
+        for s in sizes:
+            out.append((hashlib.sha256(view[pos : pos + s]).digest(), pos, s))
+            pos += s
+        view.release()
+        return out
+
+    async def _flush(self, final: bool) -> None:
+        cuts = await asyncio.to_thread(self._cut, final)
+        counts = Counter(h for h, _, _ in cuts)
+        missing = set(await asyncio.to_thread(self.index.take_refs, self.writer, counts))
+        new: dict[bytes, BlobWriter] = {}
+        for h, _, _ in cuts:
+            if h in missing and h not in new:
+                new[h] = self.store.inner.new_writer(self.options)
+        if new:
+            await asyncio.to_thread(self.index.add_intents, self.writer, [w.blob_id for w in new.values()])
+        jobs = [(h, w, pos, s) for h, pos, s in cuts if (w := new.pop(h, None)) is not None]
+        for i in range(0, len(jobs), PARALLEL_CHUNKS):
+            group = jobs[i : i + PARALLEL_CHUNKS]
+            # Several chunk files in flight: their fsyncs overlap instead of queueing one by one.
+            done = await asyncio.gather(
+                *(self._put_chunk(w, pos, s) for _, w, pos, s in group), return_exceptions=True
+            )
+            for err in done:
+                if isinstance(err, BaseException):
+                    raise err
+        published = [(h, w.blob_id, s, counts[h]) for h, w, _, s in jobs]
+        if published:
+            dupes = await asyncio.to_thread(self.index.publish, self.writer, published)
+            await self.store.inner.delete(dupes)
+        records = bytearray()
+        end = self.size - len(self.buf)
+        for h, _, s in cuts:
+            end += s
+            records += RECORD.pack(end, h)
+        self.count += len(cuts)
+        del self.buf[: sum(s for _, _, s in cuts)]
+        assert self.manifest is not None
+        await self.manifest.write(records)
+
+    async def _put_chunk(self, w: BlobWriter, pos: int, size: int) -> None:
+        try:
+            await w.write(bytes(self.buf[pos : pos + size]))
+            await w.close()
+        except BaseException:
+            await w.abort()
+            raise
+
+    async def close(self, taps: Sequence[Tap] = ()) -> int:
+        self.taps = taps or self.taps
+        try:
+            if self.raw is None and not self.writer:
+                self.raw, self.manifest = self.manifest, None
+                assert self.raw is not None
+                await self.raw.write(self.buf, self.taps)
+                self.buf = bytearray()
+            if self.raw is not None:
+                size = await self.raw.close(taps)
+                self.done = True
+                return size
+            await self._flush(final=True)
+            assert self.manifest is not None
+            await self.manifest.close()
+            await asyncio.to_thread(
+                self.index.commit_manifest, self.writer, self.blob_id, self.size, self.count
+            )
+        except BaseException:
+            await self.abort()
+            raise
+        self.done = True
+        return self.size
+
+    async def abort(self) -> None:
+        if self.done:
+            return
+        self.done = True
+        for w in (self.raw, self.manifest):
+            if w is not None:
+                await w.abort()
+        if self.writer:
+            freed = await asyncio.to_thread(self.index.end_writer, self.writer)
+            await self.store._discard(freed)

@@ -1,0 +1,320 @@
+"""``rs3gw fsck`` and ``rs3gw dedup stats``: offline checks of a data directory against its metadata.
+
+It reads ``meta.db`` directly (read-only) and the blobs through the same stack the server builds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import json
+import os
+import sys
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from rs3gw.blobs.base import BlobStore
+from rs3gw.blobs.dedup import DedupBlobStore
+from rs3gw.blobs.local import LocalBlobStore
+from rs3gw.config import Settings
+from rs3gw.datadir import Use, dedup_stats, iter_uses, queued_blobs
+
+
+@dataclass
+class Report:
+    versions_checked: int = 0
+    blobs_checked: int = 0
+    chunks_verified: int = 0
+    missing: list[dict[str, str]] = field(default_factory=list)  # object data absent or damaged
+    refcount_mismatches: list[dict[str, object]] = field(default_factory=list)
+    orphan_blobs: list[str] = field(default_factory=list)
+    temp_files: list[str] = field(default_factory=list)
+    interrupted_writes: int = 0  # dedup writers whose process died; the next start rolls them back
+    pending_deletion: int = 0  # queued by the engine, deleted at the next server start
+    repaired: list[str] = field(default_factory=list)
+    unrepairable: list[str] = field(default_factory=list)
+
+    @property
+    def clean(self) -> bool:
+        return not (
+            self.missing
+            or self.refcount_mismatches
+            or self.orphan_blobs
+            or self.temp_files
+            or self.interrupted_writes
+        )
+
+    def to_json(self) -> dict[str, object]:
+        return {**asdict(self), "clean": self.clean}
+
+
+class _Progress:
+    """A one-line counter on a terminal; silent when stderr is a pipe or a file."""
+
+    def __init__(self, label: str, total: int) -> None:
+        self.label, self.total, self.n = label, total, 0
+        self.on = sys.stderr.isatty()
+
+    def step(self) -> None:
+        self.n += 1
+        if self.on and (self.n % 100 == 0 or self.n == self.total):
+            width = 30
+            filled = width * self.n // max(self.total, 1)
+            bar = "#" * filled + "-" * (width - filled)
+            print(f"\r{self.label} [{bar}] {self.n}/{self.total}", end="", file=sys.stderr, flush=True)
+
+    def done(self) -> None:
+        if self.on and self.total:
+            print(file=sys.stderr)
+
+
+class Checker:
+    def __init__(self, data_dir: Path, local: LocalBlobStore, blobs: BlobStore) -> None:
+        self.data_dir = data_dir
+        self.local = local
+        self.blobs = blobs
+        self.dedup = blobs if isinstance(blobs, DedupBlobStore) else None
+        self.report = Report()
+        self.verified: set[bytes] = set()
+        self.bad_chunks: dict[bytes, str] = {}
+
+    async def run(self, repair: bool) -> Report:
+        uses = list(iter_uses(self.data_dir))
+        bar = _Progress("fsck", len(uses))
+        seen: set[str] = set()
+        for use in uses:
+            if use.blob_id not in seen:
+                seen.add(use.blob_id)
+                if problem := await self._check_blob(use.blob_id, use.size):
+                    self._missing(use, problem)
+            elif any(m["blob_id"] == use.blob_id for m in self.report.missing):
+                self._missing(use, "shares a damaged blob")
+            bar.step()
+        bar.done()
+        self.report.versions_checked = len(uses)
+        self.report.blobs_checked = len(seen)
+        fixes = await self._refcounts()
+        stale = self.dedup.index.stale_writers(at_start=True) if self.dedup else []
+        self.report.interrupted_writes = len(stale)
+        queued = queued_blobs(self.data_dir)
+        self.report.pending_deletion = len(queued)
+        keep = seen | queued | (await asyncio.to_thread(self._dedup_private))
+        self.report.orphan_blobs = [b async for b in self.blobs.list_ids() if b not in keep]
+        self.report.temp_files = sorted(p.name for p in self.local.tmp_dir.iterdir() if _stale_tmp(p.name))
+        if repair:
+            await self._repair(fixes)
+        elif self.report.missing:
+            self.report.unrepairable.append(_MISSING_ADVICE)
+        return self.report
+
+    def _dedup_private(self) -> set[str]:
+        """Inner blobs the dedup layer owns besides manifests (queued garbage, writers' intents)."""
+        if self.dedup is None:
+            return set()
+        rows = self.dedup.index.query(
+            "SELECT blob_id FROM chunk_gc UNION ALL SELECT blob_id FROM writer_blobs"
+        )
+        return {str(r[0]) for r in rows}
+
+    def _missing(self, use: Use, problem: str) -> None:
+        self.report.missing.append({**{k: str(v) for k, v in asdict(use).items()}, "problem": problem})
+
+    async def _check_blob(self, blob_id: str, size: int) -> str | None:
+        try:
+            if self.dedup is not None and (info := self.dedup.index.manifest(blob_id)) is not None:
+                if info[0] != size:
+                    return f"deduplicated blob holds {info[0]} bytes, metadata says {size}"
+                return await self._check_manifest(blob_id)
+            if not await self.blobs.exists(blob_id):
+                return "blob is missing"
+            got = await self.blobs.size(blob_id)
+            return None if got == size else f"blob holds {got} bytes, metadata says {size}"
+        except Exception as e:  # a damaged blob must not stop the check of the others
+            return f"blob is unreadable: {e}"
+
+    async def _check_manifest(self, blob_id: str) -> str | None:
+        assert self.dedup is not None
+        async for recs in self.dedup.manifest_hashes(blob_id):
+            ids = await asyncio.to_thread(self.dedup.index.blob_ids, [h for _, h in recs])
+            for _, h in recs:
+                if h not in ids:
+                    return f"chunk {h.hex()} is not in the chunk index"
+                if h not in self.verified:
+                    self.verified.add(h)
+                    if problem := await self._verify_chunk(ids[h], h):
+                        self.bad_chunks[h] = problem
+                if h in self.bad_chunks:
+                    return f"chunk {h.hex()}: {self.bad_chunks[h]}"
+        return None
+
+    async def _verify_chunk(self, chunk_blob: str, h: bytes) -> str | None:
+        assert self.dedup is not None
+        self.report.chunks_verified += 1
+        if not await self.dedup.inner.exists(chunk_blob):
+            return "chunk blob is missing"
+        digest = hashlib.sha256()
+        async for c in self.dedup.inner.read(chunk_blob):
+            digest.update(c)
+        return None if digest.digest() == h else "chunk content does not match its SHA-256"
+
+    async def _refcounts(self) -> dict[bytes, int]:
+        """Mark: count references from every manifest still holding them and from writers."""
+        if self.dedup is None:
+            return {}
+        index = self.dedup.index
+        want: Counter[bytes] = Counter()
+        for b in await asyncio.to_thread(index.manifest_ids):
+            info = index.manifest(b)
+            async for recs in self.dedup.manifest_hashes(b, info[2] if info else 0):
+                want.update(h for _, h in recs)
+        for h, n in index.query("SELECT hash, n FROM writer_refs"):
+            want[bytes(h)] += int(n)  # type: ignore[call-overload,arg-type]
+        fixes: dict[bytes, int] = {}
+        for h, refs in index.query("SELECT hash, refs FROM chunks"):
+            hb = bytes(h)  # type: ignore[call-overload]
+            actual = want.pop(hb, 0)
+            if actual != refs:
+                self.report.refcount_mismatches.append({"hash": hb.hex(), "stored": refs, "actual": actual})
+                fixes[hb] = actual
+        for hb, n in want.items():  # referenced, yet not in the index: the data is gone
+            self.report.refcount_mismatches.append({"hash": hb.hex(), "stored": None, "actual": n})
+        return fixes
+
+    async def _repair(self, fixes: dict[bytes, int]) -> None:
+        if not getattr(self.local, "_alone", True):
+            self.report.unrepairable.append("a server is running on this data directory: stop it to repair")
+            return
+        if self.dedup is not None and fixes:
+            freed = await asyncio.to_thread(self.dedup.index.set_refs, fixes)
+            await self.dedup._discard(freed)
+            self.report.repaired.append(f"fixed {len(fixes)} chunk reference counts")
+        if self.dedup is not None and self.report.interrupted_writes:
+            await self.dedup.gc(at_start=True)  # rolls back the dead writers, frees their chunks
+            self.report.repaired.append(f"rolled back {self.report.interrupted_writes} interrupted writes")
+        if self.report.orphan_blobs:
+            await self.blobs.delete(self.report.orphan_blobs)
+            self.report.repaired.append(f"removed {len(self.report.orphan_blobs)} orphan blobs")
+        if self.report.temp_files:
+            self.local.clean_tmp()
+            self.report.repaired.append(f"removed {len(self.report.temp_files)} temp files")
+        if self.dedup is not None:
+            await self.dedup.gc()
+        if self.report.missing:
+            self.report.unrepairable.append(_MISSING_ADVICE)
+        if any(m["stored"] is None for m in self.report.refcount_mismatches):
+            self.report.unrepairable.append("manifests reference chunks absent from the index (data lost)")
+
+
+_MISSING_ADVICE = (
+    "object versions listed under 'missing' reference absent or damaged data: restore them from a "
+    "backup or delete those versions"
+)
+
+
+def _stale_tmp(name: str) -> bool:
+    parts = name.split(".")
+    if len(parts) != 3 or not parts[1].isdigit():
+        return True
+    pid = int(parts[1])
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return pid == os.getpid()
+
+
+async def fsck(settings: Settings, repair: bool = False) -> Report:
+    from rs3gw.wiring import build_blobs  # late: the CLI imports this module before serving
+
+    local, blobs = build_blobs(settings)
+    try:
+        return await Checker(settings.data_dir, local, blobs).run(repair)
+    finally:
+        if isinstance(blobs, DedupBlobStore):
+            blobs.close()
+
+
+# -- command line -------------------------------------------------------------------------------
+Resolve = Callable[[argparse.Namespace], Settings]
+
+
+def add_commands(
+    sub: argparse._SubParsersAction,  # type: ignore[type-arg]
+    add_common: Callable[[argparse.ArgumentParser], None],
+    resolve: Resolve,
+) -> None:
+    p = sub.add_parser("fsck", help="check a data directory (stop the server first to --repair)")
+    add_common(p)
+    p.add_argument("--repair", action="store_true", help="remove orphans and temp files, fix refcounts")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(func=lambda a: _cmd_fsck(a, resolve))
+    d = sub.add_parser("dedup", help="deduplication tools")
+    dsub = d.add_subparsers(dest="dedup_command", metavar="COMMAND", required=True)
+    st = dsub.add_parser("stats", help="logical vs stored bytes, per bucket and total")
+    add_common(st)
+    st.add_argument("--json", action="store_true", help="print the statistics as JSON")
+    st.set_defaults(func=lambda a: _cmd_stats(a, resolve))
+
+
+def _cmd_fsck(args: argparse.Namespace, resolve: Resolve) -> int:
+    settings = resolve(args)
+    report = asyncio.run(fsck(settings, args.repair))
+    if args.json:
+        print(json.dumps(report.to_json(), indent=2))
+    else:
+        _print_report(report)
+    if args.repair:
+        return 1 if report.missing or report.unrepairable else 0
+    return 0 if report.clean else 1
+
+
+def _print_report(r: Report) -> None:
+    print(
+        f"checked {r.versions_checked} object versions/parts, {r.blobs_checked} blobs, {r.chunks_verified} chunks"
+    )
+    for m in r.missing:
+        print(f"MISSING {m['bucket']}/{m['key']} version {m['version_id']}: {m['problem']}")
+    for c in r.refcount_mismatches:
+        print(f"REFCOUNT chunk {c['hash']}: stored {c['stored']}, actual {c['actual']}")
+    for b in r.orphan_blobs:
+        print(f"ORPHAN blob {b}")
+    for t in r.temp_files:
+        print(f"TEMP {t}")
+    if r.interrupted_writes:
+        print(f"INTERRUPTED {r.interrupted_writes} deduplicated writes of a dead process")
+    if r.pending_deletion:
+        print(f"{r.pending_deletion} blobs queued for deletion (done at the next server start)")
+    for line in r.repaired:
+        print(f"repaired: {line}")
+    for line in r.unrepairable:
+        print(f"cannot repair: {line}")
+    print("clean" if r.clean else "problems found")
+
+
+def _cmd_stats(args: argparse.Namespace, resolve: Resolve) -> int:
+    settings = resolve(args)
+    from rs3gw.wiring import build_blobs
+
+    _, blobs = build_blobs(settings)
+    if not isinstance(blobs, DedupBlobStore):
+        print("deduplication has never been enabled on this data directory", file=sys.stderr)
+        return 1
+    try:
+        stats = asyncio.run(dedup_stats(settings.data_dir, blobs))
+    finally:
+        blobs.close()
+    if args.json:
+        print(json.dumps(stats.to_json(), indent=2))
+        return 0
+    print(f"logical {stats.logical_bytes} B, stored {stats.stored_bytes} B, saved {stats.dedup_ratio:.1%}")
+    print(f"{stats.manifests} deduplicated blobs, {stats.chunks} distinct chunks")
+    for name, b in stats.buckets.items():
+        print(
+            f"  {name}: {b.blobs} blobs, logical {b.logical_bytes} B, stored {b.stored_bytes} B, saved {b.dedup_ratio:.1%}"
+        )
+    return 0
