@@ -24,6 +24,7 @@ from rs3gw.config import (
     load_settings,
     settings_to_json,
 )
+from rs3gw.fsck import add_commands as add_fsck_commands
 
 __all__ = [
     "EXIT_CONFIG",
@@ -56,6 +57,11 @@ _FLAG_KEYS = (
     "max_object_size",
     "fsync",
     "users",
+    "dedup_enabled",
+    "dedup_block_size",
+    "dedup_algorithm",
+    "dedup_min_object_size",
+    "compression",
 )
 
 _SERVE_EPILOG = """\
@@ -79,6 +85,11 @@ precedence is: flag > environment > config file > built-in default.
   --max-object-size  RS3GW_MAX_OBJECT_SIZE max_object_size
   --no-fsync         RS3GW_FSYNC=false    fsync = false
   --user N:AK:SK     -                    [[users]] name/access_key/secret_key
+  --compression C    RS3GW_COMPRESSION    [storage] compression = "none" | "lz4" | "zstd[:1-22]"
+  --dedup            RS3GW_DEDUP_ENABLED  [storage.dedup] enabled = true
+  --dedup-block-size RS3GW_DEDUP_BLOCK_SIZE [storage.dedup] block_size (4096..1048576)
+  --dedup-algorithm  RS3GW_DEDUP_ALGORITHM [storage.dedup] algorithm (fixed-size|content-defined)
+  --dedup-min-size   RS3GW_DEDUP_MIN_OBJECT_SIZE [storage.dedup] min_object_size
 
 Accounts: the primary (admin) account uses --access-key/--secret-key; both must come from the
 same place. If none is configured anywhere, a key pair is generated on first start, stored in
@@ -192,8 +203,85 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="skip fsync on writes: faster, but a power loss can lose acknowledged objects",
     )
+    serve.add_argument(
+        "--compression",
+        metavar="C",
+        help='compress new objects: "none" (default), "lz4" or "zstd[:LEVEL]" (1-22, default 3)',
+    )
+    _add_dedup_args(serve)
     serve.set_defaults(func=_cmd_serve)
+    add_fsck_commands(sub, add_common_args, resolve_settings)
+    _add_bucket_commands(sub)
     return parser
+
+
+def _add_dedup_args(serve: argparse.ArgumentParser) -> None:
+    serve.add_argument(
+        "--dedup",
+        dest="dedup_enabled",
+        action="store_const",
+        const=True,
+        default=None,
+        help="deduplicate blocks of objects at or above --dedup-min-size",
+    )
+    serve.add_argument(
+        "--dedup-block-size", metavar="BYTES", help="chunk size, or CDC average (default 65536)"
+    )
+    serve.add_argument("--dedup-algorithm", metavar="ALGO", help="fixed-size (default) or content-defined")
+    serve.add_argument(
+        "--dedup-min-size", dest="dedup_min_object_size", metavar="BYTES", help="smallest object deduplicated"
+    )
+
+
+def _add_bucket_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    b = sub.add_parser("bucket", help="per-bucket settings, offline (the same as the admin API)")
+    bsub = b.add_subparsers(dest="bucket_command", metavar="COMMAND", required=True)
+    c = bsub.add_parser(
+        "compression",
+        help="show or set a bucket's compression override (new writes only)",
+        description='VALUE is "none", "lz4", "zstd[:LEVEL]" (1-22) or "default" (drop the override); '
+        "without VALUE the current override is printed.",
+    )
+    add_common_args(c)
+    c.add_argument("bucket", metavar="BUCKET")
+    c.add_argument("value", metavar="VALUE", nargs="?")
+    c.set_defaults(func=_cmd_bucket_compression)
+
+
+def _cmd_bucket_compression(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from rs3gw.blobs.compressed import parse_compression
+    from rs3gw.errors import S3Error
+    from rs3gw.meta.sqlite import SqliteStore
+
+    value: str | None = None
+    if args.value is not None and args.value.strip().lower() != "default":
+        try:
+            value = str(parse_compression(args.value))
+        except ValueError as exc:
+            raise ConfigError(f"config error: VALUE: {exc}") from None
+    settings = resolve_settings(args)
+
+    async def run() -> str | None:
+        store = SqliteStore(settings.data_dir / "meta.db", fsync=settings.fsync)
+        await store.open()
+        try:
+            if await store.get_bucket(args.bucket) is None:
+                raise ConfigError(f"config error: BUCKET: no bucket named {args.bucket!r}")
+            if args.value is not None:
+                await store.put_bucket_config(args.bucket, "compression", value)
+            return await store.get_bucket_config(args.bucket, "compression")
+        finally:
+            await store.close()
+
+    try:
+        now = asyncio.run(run())
+    except S3Error as exc:
+        print(f"rs3gw: {exc}", file=sys.stderr)
+        return 1
+    print(f"{args.bucket}: compression {now or f'default ({settings.compression})'}")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -17,6 +17,8 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from rs3gw.blobs.compressed import parse_compression
+
 __all__ = [
     "CREDENTIALS_RELPATH",
     "ENV_PREFIX",
@@ -85,6 +87,11 @@ class Settings:
     workers: int = 1
     max_object_size: int = 5 * 1024**4
     fsync: bool = True
+    dedup_enabled: bool = False  # [storage.dedup] enabled
+    dedup_block_size: int = 65536
+    dedup_algorithm: str = "fixed-size"  # or "content-defined"
+    dedup_min_object_size: int = 131072
+    compression: str = "none"  # [storage] compression: "none" | "lz4" | "zstd[:level]", canonical form
 
     @property
     def primary(self) -> UserSpec:
@@ -176,6 +183,34 @@ def _parse_bool(value: object, label: str) -> bool:
     raise _fail(label, f"expected true or false, got {_show(value)}")
 
 
+def _parse_dedup_block(value: object, label: str) -> int:
+    n = _parse_int(value, label, 4096)
+    if n > 1 << 20:
+        raise _fail(label, f"must be within 4096..1048576 (4 KiB-1 MiB), got {n}")
+    return n
+
+
+def _parse_dedup_min(value: object, label: str) -> int:
+    n = _parse_int(value, label, 0)
+    if n > 64 << 20:
+        raise _fail(label, f"must be within 0..67108864 (64 MiB), got {n}")
+    return n
+
+
+def _parse_dedup_algorithm(value: object, label: str) -> str:
+    word = _as_str(value, label).strip().lower()
+    if word not in ("fixed-size", "content-defined"):
+        raise _fail(label, f"expected fixed-size or content-defined, got {_show(value)}")
+    return word
+
+
+def _parse_compression(value: object, label: str) -> str:
+    try:
+        return str(parse_compression(_as_str(value, label)))
+    except ValueError as exc:
+        raise _fail(label, str(exc)) from None
+
+
 def _parse_region(value: object, label: str) -> str:
     text = _as_str(value, label).strip()
     if not _REGION_RE.fullmatch(text):
@@ -259,9 +294,23 @@ _OPTIONS: tuple[_Option, ...] = (
     _Option("access_key", "--access-key", _check_access_key),
     _Option("secret_key", "--secret-key", _check_secret_key),
     _Option("admin_name", "--admin-name", _check_user_name),
+    _Option("dedup_enabled", "--dedup", _parse_bool, bool),
+    _Option("dedup_block_size", "--dedup-block-size", _parse_dedup_block, int),
+    _Option("dedup_algorithm", "--dedup-algorithm", _parse_dedup_algorithm),
+    _Option("dedup_min_object_size", "--dedup-min-size", _parse_dedup_min, int),
+    _Option("compression", "--compression", _parse_compression),
 )
 _OPTION_BY_KEY = {opt.key: opt for opt in _OPTIONS}
-_FILE_KEYS = frozenset(_OPTION_BY_KEY) | {"users"}
+# TOML tables whose keys map to options with a prefix: [storage.dedup] block_size -> dedup_block_size.
+_FILE_TABLES = {"storage.dedup": "dedup_"}
+_FILE_NAMES = {
+    prefix + k: f"{t}.{k}"
+    for t, prefix in _FILE_TABLES.items()
+    for k in ("enabled", "block_size", "algorithm", "min_object_size")
+}
+_STORAGE_KEYS = {"compression"}  # plain keys of [storage] itself
+_FILE_NAMES.update({k: f"storage.{k}" for k in _STORAGE_KEYS})
+_FILE_KEYS = (frozenset(_OPTION_BY_KEY) - frozenset(_FILE_NAMES)) | {"users", "storage"}
 _USER_TABLE_KEYS = frozenset({"name", "access_key", "secret_key"})
 
 
@@ -289,7 +338,7 @@ class _Sources:
         if env_value is not None and (env_value != "" or opt.key == "domain"):
             return env_value, opt.env, "environment"
         if opt.key in self.file_data:
-            value, label = self.file_data[opt.key], f"{self.file_label}: {opt.key}"
+            value, label = self.file_data[opt.key], f"{self.file_label}: {_FILE_NAMES.get(opt.key, opt.key)}"
             if opt.toml_type is not str and (
                 type(value) is not opt.toml_type
             ):  # bool is an int subclass, so compare exactly
@@ -316,7 +365,28 @@ def _read_toml(path: Path) -> dict[str, Any]:
     for key in data:
         if key not in _FILE_KEYS:
             raise _fail(f"{path}: {key}", f"unknown key (known: {', '.join(sorted(_FILE_KEYS))})")
-    return data
+    return _flatten_tables(data, path)
+
+
+def _flatten_tables(data: dict[str, Any], path: Path) -> dict[str, Any]:
+    """Lift ``[storage.*]`` tables into the flat option keys; anything unknown in them is an error."""
+    out = dict(data)
+    storage = out.pop("storage", {})
+    if not isinstance(storage, dict):
+        raise _fail(f"{path}: storage", "expected a table")
+    for name, value in storage.items():
+        if name in _STORAGE_KEYS:
+            out[name] = value
+            continue
+        table, prefix = f"storage.{name}", _FILE_TABLES.get(f"storage.{name}")
+        if prefix is None or not isinstance(value, dict):
+            raise _fail(f"{path}: {table}", "unknown key (known: storage.dedup)")
+        for key, v in value.items():
+            if prefix + key not in _FILE_NAMES:
+                known = ", ".join(sorted(n.removeprefix(prefix) for n in _FILE_NAMES if n.startswith(prefix)))
+                raise _fail(f"{path}: {table}.{key}", f"unknown key (known: {known})")
+            out[prefix + key] = v
+    return out
 
 
 # --------------------------------------------------------------------------- accounts
@@ -547,6 +617,11 @@ def load_settings(flags: Mapping[str, object], env: Mapping[str, str], config_fi
         workers=pick("workers", base.workers),
         max_object_size=pick("max_object_size", base.max_object_size),
         fsync=pick("fsync", base.fsync),
+        dedup_enabled=pick("dedup_enabled", base.dedup_enabled),
+        dedup_block_size=pick("dedup_block_size", base.dedup_block_size),
+        dedup_algorithm=pick("dedup_algorithm", base.dedup_algorithm),
+        dedup_min_object_size=pick("dedup_min_object_size", base.dedup_min_object_size),
+        compression=pick("compression", base.compression),
     )
 
 
@@ -612,4 +687,9 @@ def settings_from_json(text: str) -> Settings:
         workers=get("workers", lambda v, lbl: _parse_int(v, lbl, 1)),
         max_object_size=get("max_object_size", lambda v, lbl: _parse_int(v, lbl, 1)),
         fsync=get("fsync", _parse_bool),
+        dedup_enabled=get("dedup_enabled", _parse_bool),
+        dedup_block_size=get("dedup_block_size", _parse_dedup_block),
+        dedup_algorithm=get("dedup_algorithm", _parse_dedup_algorithm),
+        dedup_min_object_size=get("dedup_min_object_size", _parse_dedup_min),
+        compression=get("compression", _parse_compression),
     )

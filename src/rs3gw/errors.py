@@ -32,9 +32,17 @@ class S3Error(Exception):
 
 _TABLE: list[tuple[str, int, str]] = [
     ("AccessDenied", 403, "Access Denied"),
+    (
+        "AccessForbidden",
+        403,
+        "CORSResponse: This CORS request is not allowed. This is usually because the evalution of Origin, "
+        "request method / Access-Control-Request-Method or Access-Control-Request-Headers are not "
+        "whitelisted by the resource's CORS spec.",
+    ),
     ("AuthorizationHeaderMalformed", 400, "The authorization header is malformed."),
     ("AuthorizationQueryParametersError", 400, "Error parsing the X-Amz-Credential parameter."),
     ("BadDigest", 400, "The Content-MD5 you specified did not match what we received."),
+    ("BadRequest", 400, "Bad Request"),
     ("BucketAlreadyExists", 409, "The requested bucket name is not available."),
     (
         "BucketAlreadyOwnedByYou",
@@ -56,6 +64,11 @@ _TABLE: list[tuple[str, int, str]] = [
     ("InvalidAccessKeyId", 403, "The AWS access key ID you provided does not exist in our records."),
     ("InvalidArgument", 400, "Invalid Argument"),
     ("InvalidBucketName", 400, "The specified bucket is not valid."),
+    (
+        "IllegalVersioningConfigurationException",
+        400,
+        "The versioning configuration specified in the request is invalid.",
+    ),
     ("InvalidBucketState", 409, "The request is not valid with the current state of the bucket."),
     ("InvalidDigest", 400, "The Content-MD5 you specified is not valid."),
     ("InvalidEncryptionAlgorithmError", 400, "The encryption request that you specified is not valid."),
@@ -129,6 +142,69 @@ _TABLE: list[tuple[str, int, str]] = [
     ("MissingFields", 400, "Missing fields in request."),
     ("UnexpectedContent", 400, "This request does not support content."),
     ("InvalidObjectName", 400, "Object key is not valid."),
+    # S3 Select ("Amazon S3 Select error codes" in the S3 API reference).
+    ("CSVParsingError", 400, "Encountered an error parsing the CSV file. Check the file and try again."),
+    (
+        "CastFailed",
+        400,
+        "Attempt to convert from one data type to another using CAST failed in the SQL expression.",
+    ),
+    ("DivisionByZero", 400, "Division by zero in the SQL expression."),
+    ("EmptyRequestBody", 400, "Request body cannot be empty."),
+    (
+        "EvaluatorInvalidArguments",
+        400,
+        "Incorrect number of arguments in the function call in the SQL expression.",
+    ),
+    (
+        "IncorrectSqlFunctionArgumentType",
+        400,
+        "Incorrect type of arguments in function call in the SQL expression.",
+    ),
+    ("InvalidColumnIndex", 400, "Column index in the SQL expression is invalid."),
+    (
+        "InvalidCompressionFormat",
+        400,
+        "The file is not in a supported compression format. Only GZIP and BZIP2 are supported.",
+    ),
+    ("InvalidDataSource", 400, "Invalid data source type. Only CSV, JSON, and Parquet are supported."),
+    ("InvalidDataType", 400, "The SQL expression contains an invalid data type."),
+    ("InvalidExpressionType", 400, "The ExpressionType is invalid. Only SQL expressions are supported."),
+    (
+        "InvalidFileHeaderInfo",
+        400,
+        "The FileHeaderInfo is invalid. Only NONE, USE, and IGNORE are supported.",
+    ),
+    ("InvalidJsonType", 400, "The JsonType is invalid. Only DOCUMENT and LINES are supported."),
+    ("InvalidQuoteFields", 400, "The QuoteFields is invalid. Only ALWAYS and ASNEEDED are supported."),
+    ("InvalidRequestParameter", 400, "The value of a parameter in the SelectRequest element is invalid."),
+    ("InvalidScanRange", 400, "The provided scan range is invalid."),
+    ("JSONParsingError", 400, "Encountered an error parsing the JSON file. Check the file and try again."),
+    ("LexerInvalidChar", 400, "The SQL expression contains an invalid character."),
+    ("LexerInvalidLiteral", 400, "The SQL expression contains an invalid literal."),
+    ("MissingRequiredParameter", 400, "The SelectRequest entity is missing a required parameter."),
+    (
+        "OverMaxRecordSize",
+        400,
+        "The length of a record in the input or result is greater than maxCharsPerRecord of 1 MB.",
+    ),
+    (
+        "ObjectSerializationConflict",
+        400,
+        "InputSerialization specifies more than one format (CSV, JSON, or Parquet).",
+    ),
+    (
+        "ParquetParsingError",
+        400,
+        "An error occurred while parsing the Parquet file. Check the file and try again.",
+    ),
+    ("ParseExpectedExpression", 400, "Did not find the expected SQL expression."),
+    ("ParseSelectMissingFrom", 400, "The SQL expression contains a missing FROM after the SELECT list."),
+    ("ParseUnexpectedToken", 400, "The SQL expression contains an unexpected token."),
+    ("UnsupportedFunction", 400, "Encountered an unsupported SQL function."),
+    ("UnsupportedScanRangeInput", 400, "Scan range queries are not supported on this type of object."),
+    ("UnsupportedSyntax", 400, "Encountered invalid syntax."),
+    ("UnsupportedSqlOperation", 400, "Encountered an unsupported SQL operation."),
 ]
 
 _BY_CODE: dict[str, type[S3Error]] = {"InternalError": S3Error}
@@ -155,6 +231,8 @@ AccessDenied = _BY_CODE["AccessDenied"]
 AuthorizationHeaderMalformed = _BY_CODE["AuthorizationHeaderMalformed"]
 AuthorizationQueryParametersError = _BY_CODE["AuthorizationQueryParametersError"]
 BadDigest = _BY_CODE["BadDigest"]
+BadRequest = _BY_CODE["BadRequest"]
+AccessForbidden = _BY_CODE["AccessForbidden"]
 BucketAlreadyExists = _BY_CODE["BucketAlreadyExists"]
 BucketAlreadyOwnedByYou = _BY_CODE["BucketAlreadyOwnedByYou"]
 BucketNotEmpty = _BY_CODE["BucketNotEmpty"]
@@ -175,6 +253,7 @@ InvalidPartOrder = _BY_CODE["InvalidPartOrder"]
 InvalidRange = _BY_CODE["InvalidRange"]
 InvalidRequest = _BY_CODE["InvalidRequest"]
 InvalidStorageClass = _BY_CODE["InvalidStorageClass"]
+InvalidTag = _BY_CODE["InvalidTag"]
 InvalidURI = _BY_CODE["InvalidURI"]
 KeyTooLongError = _BY_CODE["KeyTooLongError"]
 MalformedXML = _BY_CODE["MalformedXML"]
@@ -193,3 +272,5 @@ SignatureDoesNotMatch = _BY_CODE["SignatureDoesNotMatch"]
 XAmzContentSHA256Mismatch = _BY_CODE["XAmzContentSHA256Mismatch"]
 InvalidPartNumber = _define("InvalidPartNumber", 416, "The requested partnumber is not satisfiable")
 NoSuchBucketPolicy = _BY_CODE["NoSuchBucketPolicy"]
+NoSuchTagSet = _BY_CODE["NoSuchTagSet"]
+NoSuchCORSConfiguration = _BY_CODE["NoSuchCORSConfiguration"]

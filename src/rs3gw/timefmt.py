@@ -8,6 +8,7 @@ from __future__ import annotations
 import email.utils
 import time
 from datetime import UTC, datetime
+from functools import lru_cache
 
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
@@ -25,23 +26,32 @@ def whole_seconds(ts: float) -> int:
     return _micros(ts) // 1_000_000
 
 
+@lru_cache(maxsize=8192)
+def _iso_second(secs: int) -> str:
+    # Cached per second: objects written in bursts share seconds, and a 1000-key listing
+    # formats 1000 of them.
+    t = time.gmtime(secs)
+    return f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}T{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}"
+
+
 def iso8601(ts: float) -> str:
     """XML timestamp with millisecond precision, truncated so it agrees with second-level headers."""
     secs, rem = divmod(_micros(ts), 1_000_000)
+    return f"{_iso_second(secs)}.{rem // 1000:03d}Z"
+
+
+@lru_cache(maxsize=8192)
+def _http_date_second(secs: int) -> str:
     t = time.gmtime(secs)
     return (
-        f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}T"
-        f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}.{rem // 1000:03d}Z"
+        f"{_DAYS[t.tm_wday]}, {t.tm_mday:02d} {_MONTHS[t.tm_mon - 1]} {t.tm_year:04d} "
+        f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d} GMT"
     )
 
 
 def http_date(ts: float) -> str:
     """RFC 7231 IMF-fixdate (Last-Modified, Date); sub-second part is dropped as HTTP requires."""
-    t = time.gmtime(whole_seconds(ts))
-    return (
-        f"{_DAYS[t.tm_wday]}, {t.tm_mday:02d} {_MONTHS[t.tm_mon - 1]} {t.tm_year:04d} "
-        f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d} GMT"
-    )
+    return _http_date_second(whole_seconds(ts))
 
 
 def _parse_fixdate(s: str) -> float | None:

@@ -29,8 +29,11 @@ def uri_encode(value: str | bytes, *, keep_slash: bool = False) -> str:
     return quote(value, safe="/" if keep_slash else "")
 
 
+@lru_cache(maxsize=4096)
 def canonical_uri(raw_path: str) -> str:
-    """Re-encode the decoded path so clients that escape more or less than AWS still agree with us."""
+    """Re-encode the decoded path so clients that escape more or less than AWS still agree with us.
+
+    Cached: hot keys are requested over and over, and quote() is pure Python."""
     if not raw_path:
         return "/"
     return uri_encode(unquote_to_bytes(raw_path), keep_slash=True)
@@ -81,7 +84,7 @@ def string_to_sign(amz_date: str, credential_scope: str, canonical: str) -> str:
 
 
 def _hmac(key: bytes, msg: str) -> bytes:
-    return hmac.new(key, msg.encode("utf-8"), hashlib.sha256).digest()
+    return hmac.digest(key, msg.encode("utf-8"), "sha256")
 
 
 @lru_cache(maxsize=1024)
@@ -92,4 +95,5 @@ def signing_key(secret: str, date8: str, region: str, service: str = "s3") -> by
 
 
 def signature(key: bytes, to_sign: str) -> str:
-    return hmac.new(key, to_sign.encode("utf-8"), hashlib.sha256).hexdigest()
+    # hmac.digest is OpenSSL's one-shot HMAC: no Python-level HMAC object per request.
+    return hmac.digest(key, to_sign.encode("utf-8"), "sha256").hex()

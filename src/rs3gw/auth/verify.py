@@ -12,8 +12,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from functools import lru_cache
 
-from rs3gw.auth import sigv4
+from rs3gw.auth import sigv2, sigv4
 from rs3gw.errors import (
     AccessDenied,
     AuthorizationHeaderMalformed,
@@ -60,6 +61,7 @@ class SignedRequest:
     raw_path: str
     query: list[tuple[str, str]]
     headers: Mapping[str, str]
+    vhost_bucket: str = ""  # set for virtual-host requests: SigV2 signs the bucket in the path
 
 
 @dataclass(frozen=True)
@@ -109,9 +111,11 @@ def authenticate(
     query_keys = {k for k, _ in req.query}
     presigned = "X-Amz-Algorithm" in query_keys or "X-Amz-Credential" in query_keys
     if header is None and not presigned:
-        if "AWSAccessKeyId" in query_keys and "Signature" in query_keys:
-            raise InvalidRequest("Please use AWS4-HMAC-SHA256.")
+        if "AWSAccessKeyId" in query_keys or "Signature" in query_keys:
+            return _v2_query_auth(req, secret_for, now)
         return None
+    if header is not None and header.startswith("AWS ") and not presigned:
+        return _v2_header_auth(req, header, secret_for, now)
     if header is not None and presigned:
         raise InvalidArgument(
             "Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, "
@@ -201,6 +205,65 @@ def _header_amz_date(headers: Mapping[str, str]) -> str:
     if not _valid_amz_date(amz_date):  # strftime does not zero-pad years before 1000
         raise denied
     return amz_date
+
+
+# --- signature version 2 --------------------------------------------------------------------
+
+
+def _v2_header_auth(
+    req: SignedRequest, header: str, secret_for: Callable[[str], str | None], now: float
+) -> AuthResult:
+    access_key, sep, provided = header[4:].strip().rpartition(":")
+    if not sep or not access_key or not provided:
+        raise AuthorizationHeaderMalformed(
+            "The authorization header is malformed; expected AWS AccessKey:Signature"
+        )
+    amz_date = req.headers.get("x-amz-date")
+    raw_date = amz_date or req.headers.get("date", "")
+    stamp = _epoch(raw_date) if _valid_amz_date(raw_date) else sigv2.http_date_epoch(raw_date)
+    if stamp is None:
+        raise AccessDenied("AWS authentication requires a valid Date or x-amz-date header")
+    if abs(stamp - now) > MAX_SKEW_S:
+        raise RequestTimeTooSkewed(
+            RequestTime=amz_date or req.headers.get("date", ""),
+            ServerTime=_format_amz(now),
+            MaxAllowedSkewMilliseconds=str(MAX_SKEW_S * 1000),
+        )
+    secret = _secret(secret_for, access_key)
+    date_line = "" if amz_date is not None else req.headers.get("date", "")
+    resources = sigv2.resource_variants(req.raw_path, req.query, req.vhost_bucket)
+    texts = [sigv2.string_to_sign(req.method, req.headers, date_line, r) for r in resources]
+    if not any(sigv2.matches(secret, t, provided) for t in texts):
+        text = texts[0]
+        raise SignatureDoesNotMatch(AWSAccessKeyId=access_key, StringToSign=text, SignatureProvided=provided)
+    return AuthResult(access_key, PayloadMode.UNSIGNED, None, None, presigned=False)
+
+
+def _v2_query_auth(req: SignedRequest, secret_for: Callable[[str], str | None], now: float) -> AuthResult:
+    params: dict[str, str] = {}
+    for key, value in req.query:
+        params.setdefault(key, value)
+    access_key, provided, expires = (params.get(k, "") for k in ("AWSAccessKeyId", "Signature", "Expires"))
+    if not access_key or not provided or not expires:
+        raise AccessDenied(
+            "Query-string authentication requires the Signature, Expires and AWSAccessKeyId parameters"
+        )
+    if not (expires.isascii() and expires.isdigit()):
+        raise AccessDenied("Invalid date (should be seconds since epoch): " + expires)
+    if now > int(expires):
+        raise AccessDenied("Request has expired", Expires=_iso(int(expires)), ServerTime=_iso(now))
+    secret = _secret(secret_for, access_key)
+    headers = dict(req.headers)
+    for name in ("content-type", "content-md5"):
+        if name in params and name not in headers:
+            headers[name] = params[name]
+    extra = {k: v for k, v in params.items() if k.startswith("x-amz-")}
+    resources = sigv2.resource_variants(req.raw_path, req.query, req.vhost_bucket)
+    texts = [sigv2.string_to_sign(req.method, headers, expires, r, extra) for r in resources]
+    if not any(sigv2.matches(secret, t, provided) for t in texts):
+        text = texts[0]
+        raise SignatureDoesNotMatch(AWSAccessKeyId=access_key, StringToSign=text, SignatureProvided=provided)
+    return AuthResult(access_key, PayloadMode.UNSIGNED, None, None, presigned=True)
 
 
 # --- presigned query auth --------------------------------------------------------------------
@@ -384,19 +447,28 @@ def _result(claim: _Claim, secret: str, region: str, mode: PayloadMode, declared
     )
 
 
+@lru_cache(maxsize=4096)
+def _amz_epoch(value: str) -> float | None:
+    """Cached: strptime was the costliest step of a HEAD, and a client repeats each second's
+    timestamp (and each day's credential date) across many requests."""
+    if not _AMZ_DATE_RE.fullmatch(value):
+        return None
+    try:
+        return datetime.strptime(value, _AMZ_DATE_FORMAT).replace(tzinfo=UTC).timestamp()
+    except (ValueError, OverflowError):
+        return None
+
+
 def _valid_amz_date(value: str) -> bool:
     """Shape and calendar: 20209999T990000Z matches the pattern but is no date at all."""
-    if not _AMZ_DATE_RE.fullmatch(value):
-        return False
-    try:
-        datetime.strptime(value, _AMZ_DATE_FORMAT)
-    except ValueError:
-        return False
-    return True
+    return _amz_epoch(value) is not None
 
 
 def _epoch(amz_date: str) -> float:
-    return datetime.strptime(amz_date, _AMZ_DATE_FORMAT).replace(tzinfo=UTC).timestamp()
+    epoch = _amz_epoch(amz_date)
+    if epoch is None:  # callers validate first; this only guards the invariant
+        raise ValueError(f"invalid x-amz-date {amz_date!r}")
+    return epoch
 
 
 def _format_amz(epoch: float) -> str:

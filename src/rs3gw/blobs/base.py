@@ -7,7 +7,8 @@ backend only stores, ranges and deletes bytes; every S3 semantic lives in the en
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 
@@ -36,9 +37,20 @@ class BlobWriter(ABC):
         """Discard everything written; safe to call at any point, more than once."""
 
 
+@dataclass(frozen=True)
+class WriteOptions:
+    """Per-write choices made above the blob layer (a bucket's settings); wrappers consume what they
+    implement and pass the rest to their inner store, so every layer of a stack sees the same value."""
+
+    compression: str | None = None  # a bucket's override ("none", "lz4", "zstd:9"); None: the default
+
+
+NO_OPTIONS = WriteOptions()
+
+
 class BlobStore(ABC):
     @abstractmethod
-    def new_writer(self) -> BlobWriter: ...
+    def new_writer(self, options: WriteOptions = NO_OPTIONS) -> BlobWriter: ...
 
     @abstractmethod
     def read(self, blob_id: str, offset: int = 0, length: int | None = None) -> AsyncIterator[bytes]:
@@ -54,3 +66,17 @@ class BlobStore(ABC):
     @abstractmethod
     def list_ids(self) -> AsyncIterator[str]:
         """Every blob present (for orphan sweeps and fsck)."""
+
+    async def size(self, blob_id: str) -> int:
+        """The blob's length as ``read`` presents it. Wrappers that change the stored form (framing,
+        compression) need it to find their trailers; backends should override this slow default."""
+        n = 0
+        async for chunk in self.read(blob_id):
+            n += len(chunk)
+        return n
+
+    async def sweep_orphans(self, referenced: Callable[[], Awaitable[set[str]]]) -> int:
+        """At startup, delete blobs that ``referenced()`` does not name (a crash between publishing
+        a blob and committing its metadata leaves one); returns how many. Backends that cannot tell
+        a crash's debris from a live sibling's upload about to commit do nothing."""
+        return 0

@@ -7,16 +7,21 @@ a path. Writes are buffered to 1 MiB and done on worker threads; small blobs cos
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import os
 import secrets
-from collections.abc import AsyncIterator, Sequence
+import time
+import weakref
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 
 from rs3gw import errors
-from rs3gw.blobs.base import BlobStore, BlobWriter, Tap
+from rs3gw.blobs.base import NO_OPTIONS, BlobStore, BlobWriter, Tap, WriteOptions
 
 FLUSH_AT = 1 << 20
 READ_CHUNK = 1 << 20
+_HEX = frozenset("0123456789abcdef")
+GATE_WAIT = 30.0
 
 
 def _new_id() -> str:
@@ -40,6 +45,11 @@ def _owner_alive(name: str) -> bool:
     return True
 
 
+def _close_all(fds: dict[str, int]) -> None:
+    while fds:
+        os.close(fds.popitem()[1])
+
+
 class LocalBlobStore(BlobStore):
     def __init__(self, root: Path, fsync: bool = True) -> None:
         self.root = root
@@ -49,6 +59,51 @@ class LocalBlobStore(BlobStore):
         self.blob_dir.mkdir(parents=True, exist_ok=True)
         self.tmp_dir.mkdir(parents=True, exist_ok=True)
         self._made: set[str] = set()
+        self._alone = self._lock()
+
+    def _lock(self) -> bool:
+        """Every process holds ``blobs.lock`` shared while it lives; one that can take it exclusively
+        is alone, and keeps ``blobs.gate`` until its orphan sweep is done so that no sibling starts
+        writing meanwhile. The kernel drops both when a process dies, even by kill -9."""
+        self._fds: dict[str, int] = {}  # closed when the store is collected: tests make many
+        weakref.finalize(self, _close_all, self._fds)
+        self._fds["gate"] = os.open(self.root / "blobs.gate", os.O_RDWR | os.O_CREAT, 0o600)
+        deadline = time.monotonic() + GATE_WAIT
+        while True:
+            try:
+                fcntl.flock(self._fds["gate"], fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:  # a holder that never sweeps: just don't sweep
+                    self._open_gate()
+                    break
+                time.sleep(0.05)
+        users = self._fds["users"] = os.open(self.root / "blobs.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(users, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            alone = True
+        except BlockingIOError:
+            alone = False
+        fcntl.flock(users, fcntl.LOCK_SH)  # not atomic, but the gate keeps others out
+        if not alone:
+            self._open_gate()
+        return alone
+
+    def _open_gate(self) -> None:
+        if (fd := self._fds.pop("gate", None)) is not None:
+            os.close(fd)
+
+    async def sweep_orphans(self, referenced: Callable[[], Awaitable[set[str]]]) -> int:
+        try:
+            if not self._alone:
+                return 0
+            keep = await referenced()
+            orphans = [b async for b in self.list_ids() if b not in keep]
+            await self.delete(orphans)
+            return len(orphans)
+        finally:
+            self._alone = False
+            self._open_gate()
 
     def clean_tmp(self) -> int:
         """Remove temp files left by a crash; they were never published, so nothing refers to them.
@@ -65,12 +120,18 @@ class LocalBlobStore(BlobStore):
         return n
 
     def path(self, blob_id: str) -> Path:
-        if len(blob_id) < 3 or not all(c in "0123456789abcdef" for c in blob_id):
+        if len(blob_id) < 3 or not _HEX.issuperset(blob_id):
             raise errors.InternalError("invalid blob reference")
         return self.blob_dir / blob_id[:2] / blob_id
 
-    def new_writer(self) -> BlobWriter:
+    def new_writer(self, options: WriteOptions = NO_OPTIONS) -> BlobWriter:
         return _LocalWriter(self, _new_id())
+
+    async def size(self, blob_id: str) -> int:
+        try:
+            return os.stat(self.path(blob_id)).st_size
+        except FileNotFoundError:
+            raise errors.InternalError("object data is missing") from None
 
     async def read(self, blob_id: str, offset: int = 0, length: int | None = None) -> AsyncIterator[bytes]:
         try:
@@ -145,7 +206,9 @@ class _LocalWriter(BlobWriter):
 
     async def _run(self, fn: object, *args: object) -> None:
         try:
-            self._in_thread = asyncio.ensure_future(asyncio.to_thread(fn, *args))  # type: ignore[arg-type]
+            # run_in_executor, not to_thread: no context copy, and it already returns a future.
+            loop = asyncio.get_running_loop()
+            self._in_thread = loop.run_in_executor(None, fn, *args)  # type: ignore[arg-type]
             # Shielded: a cancelled request must not leave a thread writing to an fd abort() closes.
             await asyncio.shield(self._in_thread)
         except OSError as e:

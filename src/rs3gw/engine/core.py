@@ -8,18 +8,25 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, replace
 
 from rs3gw import errors
-from rs3gw.blobs.base import BlobStore
+from rs3gw.blobs.base import BlobStore, WriteOptions
 from rs3gw.engine.conditions import Conditions, check_copy_source, check_read
 from rs3gw.engine.ingest import BodyChecks, ingest
 from rs3gw.engine.names import check_bucket_name, check_key, check_user_meta
 from rs3gw.engine.ranges import ByteRange, parse_range
-from rs3gw.meta.store import DeleteOutcome, ListQuery, MetadataStore, VersionQuery, WriteCondition
+from rs3gw.meta.store import (
+    DeleteOutcome,
+    ListQuery,
+    MetadataStore,
+    VersionQuery,
+    WriteCondition,
+    new_version_id,
+)
 from rs3gw.model import (
     NULL_VERSION,
     Bucket,
@@ -29,15 +36,11 @@ from rs3gw.model import (
     Segment,
     VersionListing,
 )
+from rs3gw.timefmt import http_date
 
 log = logging.getLogger("rs3gw.engine")
 MAX_OBJECT_SIZE = 5 * 1024**4
 NO_CONDITION = WriteCondition()
-
-
-def new_version_id() -> str:
-    """Sortable-by-time, unique version ids (S3's are opaque; time order helps debugging)."""
-    return f"{time.time_ns():x}{secrets.token_hex(8)}"
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,7 @@ class ReadResult:
     obj: ObjectVersion
     range: ByteRange | None
     body: AsyncIterator[bytes] | None  # None for HEAD
+    versioned: bool = False  # the bucket has (or had) versioning: S3 then reports version ids
 
 
 @dataclass(frozen=True)
@@ -74,10 +78,15 @@ class ObjectEngine:
         self.region = region
         self.max_object_size = max_object_size
         self._gc_tasks: set[asyncio.Task[None]] = set()
+        self._reading: Counter[str] = Counter()  # blob id → reads in progress in this process
+        self._deferred: set[str] = set()  # freed while being read
 
     async def start(self) -> None:
         await self.store.open()
         await self._drain_gc()
+        # After the queue drains, an unreferenced blob is debris of a crash between publish and commit.
+        if swept := await self.blobs.sweep_orphans(self.store.referenced_blobs):
+            log.warning("removed %d orphan blobs left by an earlier crash", swept)
 
     async def stop(self) -> None:
         if self._gc_tasks:
@@ -94,6 +103,12 @@ class ObjectEngine:
         task.add_done_callback(self._gc_tasks.discard)
 
     async def _free(self, blob_ids: list[str]) -> None:
+        busy = {b for b in blob_ids if self._reading[b] > 0}
+        if busy:  # read_segments frees these when its last reader finishes
+            self._deferred.update(busy)
+            blob_ids = [b for b in blob_ids if b not in busy]
+            if not blob_ids:
+                return
         try:
             await self.blobs.delete(blob_ids)
             await self.store.gc_done(blob_ids)
@@ -148,6 +163,11 @@ class ObjectEngine:
         await self.get_bucket(bucket)
         await self.store.put_bucket_config(bucket, name, value)
 
+    async def write_options(self, bucket: str) -> WriteOptions:
+        """How the bucket wants new data stored; read per write so an override applies at once,
+        in every worker process."""
+        return WriteOptions(compression=await self.store.get_bucket_config(bucket, "compression"))
+
     async def update_object_meta(
         self, bucket: str, key: str, version_id: str | None, meta: ObjectMeta
     ) -> ObjectVersion:
@@ -171,7 +191,7 @@ class ObjectEngine:
         b = await self.get_bucket(bucket)
         if cond.if_none_match_any or cond.if_match is not None:
             await self._precheck(bucket, key, cond)
-        got = await ingest(self.blobs, body, checks, self.max_object_size)
+        got = await ingest(self.blobs, body, checks, self.max_object_size, await self.write_options(bucket))
         meta = replace(meta, checksums=got.checksums, checksum_type="FULL_OBJECT" if got.checksums else "")
         obj = self._new_version(
             b, key, got.size, got.md5_hex, meta, (Segment(got.blob_id, got.size),), owner_id
@@ -232,11 +252,12 @@ class ObjectEngine:
         cond: Conditions | None = None,
         part_number: int | None = None,
     ) -> ReadResult:
-        obj = await self._resolve(bucket, key, version_id)
+        b = await self.get_bucket(bucket)
+        obj = await self._resolve_in(b, key, version_id)
         if cond is not None:
             check_read(cond, obj.etag, obj.last_modified)
         rng = self._range_for(obj, range_header, part_number)
-        return ReadResult(obj, rng, None)
+        return ReadResult(obj, rng, None, bool(b.versioning) or version_id is not None)
 
     async def get_object(
         self,
@@ -250,14 +271,16 @@ class ObjectEngine:
         res = await self.head_object(bucket, key, version_id, range_header, cond, part_number)
         rng = res.range
         start, length = (rng.start, rng.length) if rng else (0, res.obj.size)
-        return ReadResult(res.obj, rng, self.read_segments(res.obj.segments, start, length))
+        body = self.read_segments(res.obj.segments, start, length)
+        return ReadResult(res.obj, rng, body, res.versioned)
 
     async def _resolve(self, bucket: str, key: str, version_id: str | None) -> ObjectVersion:
-        await self.get_bucket(bucket)
-        if version_id is not None and version_id != NULL_VERSION and not _valid_vid(version_id):
-            raise errors.InvalidArgument(
-                "Invalid version id specified", ArgumentName="versionId", ArgumentValue=version_id
-            )
+        return await self._resolve_in(await self.get_bucket(bucket), key, version_id)
+
+    async def _resolve_in(self, b: Bucket, key: str, version_id: str | None) -> ObjectVersion:
+        """The version a read names; a delete marker answers as S3 does (404 latest, 405 by id)."""
+        bucket = b.name
+        _check_vid(version_id)
         obj = await self.store.get_object(bucket, key, version_id)
         if obj is None:
             if version_id is not None:
@@ -267,8 +290,19 @@ class ObjectEngine:
             err = errors.NoSuchKey(Key=key) if version_id is None else errors.MethodNotAllowed()
             err.headers["x-amz-delete-marker"] = "true"
             err.headers["x-amz-version-id"] = obj.version_id
+            # The GetObject page: a marker named by version id answers 405 with its Last-Modified.
+            err.headers["last-modified"] = http_date(obj.last_modified)
             raise err
         return obj
+
+    async def _resolve_source(self, bucket: str, key: str, version_id: str | None) -> ObjectVersion:
+        """A copy's source: as a read, except that a marker named by id is InvalidRequest (400)."""
+        try:
+            return await self._resolve(bucket, key, version_id)
+        except errors.MethodNotAllowed:
+            raise errors.InvalidRequest(
+                "The source of a copy request may not specifically refer to a delete marker by version id."
+            ) from None
 
     def _range_for(self, obj: ObjectVersion, header: str | None, part_number: int | None) -> ByteRange | None:
         if part_number is None:
@@ -290,25 +324,33 @@ class ObjectEngine:
         """Stream ``length`` bytes from ``start`` across the object's segments."""
         pos = 0
         end = start + length
-        for seg in segments:
-            seg_start, seg_end = pos, pos + seg.size
-            pos = seg_end
-            if seg_end <= start or seg.size == 0:
-                continue
-            if seg_start >= end:
-                break
-            lo = max(start, seg_start) - seg_start
-            hi = min(end, seg_end) - seg_start
-            async for chunk in self.blobs.read(seg.blob_id, lo, hi - lo):
-                yield chunk
+        ids = [seg.blob_id for seg in segments]
+        self._reading.update(ids)  # an overwrite meanwhile must not delete the later segments
+        try:
+            for seg in segments:
+                seg_start, seg_end = pos, pos + seg.size
+                pos = seg_end
+                if seg_end <= start or seg.size == 0:
+                    continue
+                if seg_start >= end:
+                    break
+                lo = max(start, seg_start) - seg_start
+                hi = min(end, seg_end) - seg_start
+                async for chunk in self.blobs.read(seg.blob_id, lo, hi - lo):
+                    yield chunk
+        finally:
+            self._reading.subtract(ids)
+            idle = {b for b in ids if self._reading[b] <= 0}
+            for b in idle:
+                del self._reading[b]
+            if done := idle & self._deferred:
+                self._deferred -= done
+                self.free(sorted(done))
 
     # -- deletes -------------------------------------------------------------------------------
     async def delete_object(self, bucket: str, key: str, version_id: str | None = None) -> DeleteResult:
         b = await self.get_bucket(bucket)
-        if version_id is not None and version_id != NULL_VERSION and not _valid_vid(version_id):
-            raise errors.InvalidArgument(
-                "Invalid version id specified", ArgumentName="versionId", ArgumentValue=version_id
-            )
+        _check_vid(version_id)
         marker = None
         if version_id is None and b.versioning:
             vid = new_version_id() if b.versioning == "Enabled" else NULL_VERSION
@@ -337,16 +379,19 @@ class ObjectEngine:
         src_cond: Conditions,
         cond: WriteCondition = NO_CONDITION,
         storage_class: str | None = None,
+        tags: dict[str, str] | None = None,
     ) -> tuple[PutResult, ObjectVersion]:
         """Copy an object; ``meta`` None keeps the source's metadata (directive COPY).
 
         ``storage_class`` is the requested class under COPY; a new class makes a self-copy legal.
+        ``tags`` None keeps the source's tags (x-amz-tagging-directive COPY, whatever ``meta`` says).
         """
         check_key(dst_key)
-        src = await self._resolve(src_bucket, src_key, src_version)
+        src = await self._resolve_source(src_bucket, src_key, src_version)
         check_copy_source(src_cond, src.etag, src.last_modified)
         if meta is None:
-            same = src_bucket == dst_bucket and src_key == dst_key and src_version in (None, src.version_id)
+            # Naming a source version makes a self-copy legal: it is how S3 restores an old version.
+            same = src_bucket == dst_bucket and src_key == dst_key and src_version is None
             if same and storage_class in (None, src.meta.storage_class):
                 raise errors.InvalidRequest(
                     "This copy request is illegal because it is trying to copy an object to itself without "
@@ -355,6 +400,7 @@ class ObjectEngine:
             # Like S3, a copy is STANDARD unless the request names a class; the rest is kept.
             meta = replace(src.meta, storage_class=storage_class or "STANDARD")
         check_user_meta(meta.user_meta)
+        meta = replace(meta, tags=src.meta.tags if tags is None else tags)
         algs = tuple(src.meta.checksums) if src.meta.checksum_type == "FULL_OBJECT" else ()
         checks = BodyChecks(
             content_length=src.size, trailer_algorithms=(), sdk_algorithm=algs[0] if algs else None
@@ -378,8 +424,18 @@ class ObjectEngine:
         return await self.store.list_versions(bucket, q)
 
 
-def _valid_vid(version_id: str) -> bool:
-    return 0 < len(version_id) <= 64 and version_id.isalnum()
+def _check_vid(version_id: str | None) -> None:
+    """Malformed ids are InvalidArgument; well-formed unknown ones are the caller's NoSuchVersion."""
+    if version_id is None or version_id == NULL_VERSION:
+        return
+    if not version_id:
+        raise errors.InvalidArgument(
+            "Version id cannot be the empty string", ArgumentName="versionId", ArgumentValue=""
+        )
+    if len(version_id) > 64 or not version_id.isascii() or not version_id.isalnum():
+        raise errors.InvalidArgument(
+            "Invalid version id specified", ArgumentName="versionId", ArgumentValue=version_id
+        )
 
 
 def _reported_vid(b: Bucket, obj: ObjectVersion) -> str | None:

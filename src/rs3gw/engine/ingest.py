@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 
 from rs3gw import errors
-from rs3gw.blobs.base import BlobStore, Tap
+from rs3gw.blobs.base import NO_OPTIONS, BlobStore, Tap, WriteOptions
 from rs3gw.codecs.checksums import is_valid_b64_digest, new_checksum
 
 
@@ -66,7 +66,13 @@ def wanted_algorithms(checks: BodyChecks) -> list[str]:
     return sorted(algs)
 
 
-async def ingest(blobs: BlobStore, body: AsyncIterator[bytes], checks: BodyChecks, max_size: int) -> Ingested:
+async def ingest(
+    blobs: BlobStore,
+    body: AsyncIterator[bytes],
+    checks: BodyChecks,
+    max_size: int,
+    options: WriteOptions = NO_OPTIONS,
+) -> Ingested:
     """Write ``body`` to a new blob; raise (and leave nothing behind) if any declared check fails."""
     if checks.content_md5 is not None:
         _md5_b64(checks.content_md5)  # malformed digests fail before any byte is stored
@@ -75,7 +81,7 @@ async def ingest(blobs: BlobStore, body: AsyncIterator[bytes], checks: BodyCheck
     sha = hashlib.sha256() if checks.sha256 else None
     sums = {a: new_checksum(a) for a in wanted_algorithms(checks)}
     taps: list[Tap] = [md5, *([sha] if sha else []), *sums.values()]
-    writer = blobs.new_writer()
+    writer = blobs.new_writer(options)
     size = 0
     try:
         async for chunk in body:

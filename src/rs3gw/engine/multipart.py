@@ -68,7 +68,7 @@ class Engine(ObjectEngine):
         if alg:
             _check_part_algorithm(alg, checks)
             checks = replace(checks, sdk_algorithm=alg)
-        got = await ingest(self.blobs, body, checks, 5 * 1024**3)
+        got = await ingest(self.blobs, body, checks, 5 * 1024**3, await self.write_options(bucket))
         part = Part(part_number, got.size, got.md5_hex, time.time(), got.blob_id, got.checksums)
         try:
             freed = await self.store.put_part(upload_id, part)
@@ -93,7 +93,7 @@ class Engine(ObjectEngine):
         """Returns the part and the source version id."""
         _check_part_number(part_number)
         up = await self._upload(bucket, key, upload_id)
-        src = await self._resolve(src_bucket, src_key, src_version)
+        src = await self._resolve_source(src_bucket, src_key, src_version)
         check_copy_source(src_cond, src.etag, src.last_modified)
         rng = _copy_range(src_range, src.size)
         start, length = (rng.start, rng.length) if rng else (0, src.size)

@@ -8,6 +8,8 @@ durable GC queue, so a crash between commit and deletion leaks nothing.
 
 from __future__ import annotations
 
+import secrets
+import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
@@ -22,6 +24,24 @@ from rs3gw.model import (
     UploadListing,
     VersionListing,
 )
+
+_HEX = frozenset("0123456789abcdef")
+
+
+def new_version_id() -> str:
+    """A unique version id: 16 hex digits of creation time (ns), then 16 random ones.
+
+    S3's ids are opaque to clients; the time prefix lets a store place a version-id-marker whose
+    version was deleted between two listing pages (see ``version_time``).
+    """
+    return f"{time.time_ns():016x}{secrets.token_hex(8)}"
+
+
+def version_time(version_id: str) -> int | None:
+    """The creation time (ns) in an id ``new_version_id`` made, or None for any other string."""
+    if len(version_id) != 32 or not set(version_id) <= _HEX:
+        return None
+    return int(version_id[:16], 16)
 
 
 @dataclass(frozen=True)

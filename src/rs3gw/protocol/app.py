@@ -6,24 +6,28 @@ Kept framework-free on purpose: a framework in the data path measurably costs th
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
-import secrets
+import random
 import time
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import unquote
 
 from rs3gw import errors
 from rs3gw.auth.verify import AuthResult, SignedRequest, authenticate
 from rs3gw.engine import Engine
 from rs3gw.model import Account
+from rs3gw.protocol.admin import ADMIN_BUCKET, handle_admin
 from rs3gw.protocol.context import Ctx
-from rs3gw.protocol.handlers import HANDLERS, PUBLIC_BUCKET_OPS
+from rs3gw.protocol.handlers import HANDLERS, PUBLIC_BUCKET_OPS, UNSIGNED_HANDLERS, add_cors_headers
 from rs3gw.protocol.request import Receive, Request, Scope, Send, fold_headers, parse_query, split_address
 from rs3gw.protocol.response import Response, error_response, prime, send_response
 from rs3gw.protocol.router import route
 
 log = logging.getLogger("rs3gw.access")
+_random_bits = random.getrandbits  # reseeded in forked children by the random module itself
 
 
 def _signed(scope: Scope) -> bool:
@@ -42,6 +46,7 @@ class S3App:
         self.region = region
         self.domain = domain
         self.by_key = {a.access_key: a for a in accounts}
+        self.primary = accounts[0] if accounts else None  # the admin API's only caller
         self.owners = {a.owner.id: a.owner for a in accounts}
         self.ready = False
         self.on_startup: list[Callable[[], Awaitable[None]]] = []
@@ -56,6 +61,11 @@ class S3App:
         while True:
             msg = await receive()
             if msg["type"] == "lifespan.startup":
+                # Blob writes (fsync) and deletes block a pool thread each; asyncio's default of
+                # cpu+4 threads would cap a 2-core box at 6 PUTs syncing at once.
+                asyncio.get_running_loop().set_default_executor(
+                    ThreadPoolExecutor(max_workers=32, thread_name_prefix="rs3gw-io")
+                )
                 try:
                     await self.engine.start()
                     for hook in self.on_startup:
@@ -72,7 +82,8 @@ class S3App:
                 return
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        request_id = secrets.token_hex(8).upper()
+        # Unique, not secret: Mersenne bits skip the getrandom() syscall that token_hex makes.
+        request_id = f"{_random_bits(64):016X}"
         method = scope["method"]
         raw_path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
         head = method == "HEAD"
@@ -80,6 +91,7 @@ class S3App:
             await send_response(send, self._probe(raw_path), request_id, head)
             return
         resource = raw_path
+        req: Request | None = None
         try:
             req = self._parse(scope, receive, raw_path, request_id)
             resource = unquote(raw_path)
@@ -93,6 +105,8 @@ class S3App:
         except Exception:
             log.exception("internal error request_id=%s %s", request_id, method)
             resp = error_response(errors.InternalError(), resource, request_id, head)
+        if req is not None and "origin" in req.headers:
+            await add_cors_headers(self.engine, req, resp)
         try:
             await send_response(send, resp, request_id, head, receive)
         except Exception:
@@ -129,7 +143,12 @@ class S3App:
         )
 
     async def _dispatch(self, req: Request) -> Response:
+        if req.method == "OPTIONS":  # a CORS preflight is never signed; its bucket's rules decide
+            op = route(req.method, req.bucket, req.key, req.query, req.headers)
+            return await UNSIGNED_HANDLERS[op](self.engine, req)
         auth = self._authenticate(req)
+        if req.bucket == ADMIN_BUCKET and not self._vhost_bucket(req):
+            return await self._admin(req, auth)
         op = route(req.method, req.bucket, req.key, req.query, req.headers)
         account = self.by_key[auth.access_key]
         handler = HANDLERS.get(op)
@@ -140,13 +159,26 @@ class S3App:
         ctx = Ctx(req, self.engine, account, auth, op, self.region, owners=self.owners)
         return await handler(ctx)
 
+    async def _admin(self, req: Request, auth: AuthResult) -> Response:
+        account = self.by_key[auth.access_key]
+        ctx = Ctx(req, self.engine, account, auth, "Rs3gwAdmin", self.region, owners=self.owners)
+        return await handle_admin(ctx, account is self.primary)
+
     def _authenticate(self, req: Request) -> AuthResult:
         """The single signature check every S3 route goes through."""
-        signed = SignedRequest(req.method, req.raw_path, req.query_pairs, req.headers)
+        signed = SignedRequest(
+            req.method, req.raw_path, req.query_pairs, req.headers, self._vhost_bucket(req)
+        )
         result = authenticate(signed, self._secret_for, self.region, time.time())
         if result is None:
             raise errors.AccessDenied()
         return result
+
+    def _vhost_bucket(self, req: Request) -> str:
+        if not (self.domain and req.bucket):
+            return ""
+        host = req.headers.get("host", "").rsplit(":", 1)[0].lower()
+        return req.bucket if host.endswith("." + self.domain.lower()) else ""
 
     def _secret_for(self, access_key: str) -> str | None:
         acct = self.by_key.get(access_key)

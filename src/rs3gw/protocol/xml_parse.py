@@ -8,6 +8,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 
+from rs3gw.engine.cors import CorsRule
 from rs3gw.errors import MalformedXML
 
 S3_NS = "http://s3.amazonaws.com/doc/2006-03-01/"
@@ -178,3 +179,31 @@ def parse_tagging(body: bytes) -> list[tuple[str, str]]:
             raise MalformedXML()
         tags.append((key, value))
     return tags
+
+
+def parse_cors(body: bytes) -> list[CorsRule]:
+    """CORSConfiguration rules in document order; value rules are checked by engine.cors.validate."""
+    root = _parse(body, "CORSConfiguration")
+    rules: list[CorsRule] = []
+    for rule in _children(root, "CORSRule"):
+        max_age = _text(rule, "MaxAgeSeconds")
+        try:
+            age = int(max_age.strip()) if max_age is not None else None
+        except ValueError as exc:
+            raise MalformedXML() from exc
+        rule_id = _text(rule, "ID")
+        rules.append(
+            CorsRule(
+                allowed_methods=_texts(rule, "AllowedMethod"),
+                allowed_origins=_texts(rule, "AllowedOrigin"),
+                allowed_headers=_texts(rule, "AllowedHeader"),
+                expose_headers=_texts(rule, "ExposeHeader"),
+                max_age_seconds=age,
+                id=rule_id,
+            )
+        )
+    return rules
+
+
+def _texts(elem: ET.Element, name: str) -> tuple[str, ...]:
+    return tuple((c.text or "").strip() for c in _children(elem, name))

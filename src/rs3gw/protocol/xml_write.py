@@ -18,6 +18,7 @@ _PROLOG = '<?xml version="1.0" encoding="UTF-8"?>\n'
 # C0 controls other than TAB/LF, lone surrogates (unencodable) and the U+FFFE/U+FFFF non-characters.
 _NEEDS_ESCAPE = re.compile("[&<>\r\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 _FIXED = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
+_search = _NEEDS_ESCAPE.search
 
 
 def _replace(m: re.Match[str]) -> str:
@@ -44,6 +45,10 @@ class XmlBuilder:
 
     def elem(self, name: str, text: str | int | bool | None) -> XmlBuilder:
         """Leaf element; None means "field absent" and writes nothing, so callers need no ifs."""
+        if text.__class__ is str:  # the common case first: listings call this 5x per key
+            value = text if _search(text) is None else _NEEDS_ESCAPE.sub(_replace, text)
+            self._out.append(f"<{name}>{value}</{name}>")
+            return self
         if text is None:
             return self
         if isinstance(text, bool):

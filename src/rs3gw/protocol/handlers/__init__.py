@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
+from rs3gw.engine import Engine
 from rs3gw.protocol.context import Ctx
-from rs3gw.protocol.handlers import buckets, listing, multipart, objects
+from rs3gw.protocol.handlers import buckets, cors, listing, multipart, objects, select, tagging
+from rs3gw.protocol.request import Request
 from rs3gw.protocol.response import Response
 
 Handler = Callable[[Ctx], Awaitable[Response]]
@@ -34,9 +36,25 @@ HANDLERS: dict[str, Handler] = {
     "AbortMultipartUpload": multipart.abort_multipart_upload,
     "ListParts": multipart.list_parts,
     "ListMultipartUploads": multipart.list_multipart_uploads,
+    "SelectObjectContent": select.select_object_content,
+    "PutObjectTagging": tagging.put_object_tagging,
+    "GetObjectTagging": tagging.get_object_tagging,
+    "DeleteObjectTagging": tagging.delete_object_tagging,
+    "PutBucketTagging": tagging.put_bucket_tagging,
+    "GetBucketTagging": tagging.get_bucket_tagging,
+    "DeleteBucketTagging": tagging.delete_bucket_tagging,
+    "PutBucketCors": cors.put_bucket_cors,
+    "GetBucketCors": cors.get_bucket_cors,
+    "DeleteBucketCors": cors.delete_bucket_cors,
 }
 
-IMPLEMENTED = frozenset(HANDLERS)
+# Operations answered before (and without) authentication: a CORS preflight carries no signature.
+UNSIGNED_HANDLERS: dict[str, Callable[[Engine, Request], Awaitable[Response]]] = {
+    "PreflightRequest": cors.preflight_request,
+}
+add_cors_headers = cors.add_cors_headers
+
+IMPLEMENTED = frozenset(HANDLERS) | frozenset(UNSIGNED_HANDLERS)
 
 # Operations whose bucket may not exist yet or may belong to someone else by design.
 PUBLIC_BUCKET_OPS = frozenset({"CreateBucket"})

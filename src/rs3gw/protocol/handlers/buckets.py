@@ -56,8 +56,15 @@ async def get_bucket_versioning(ctx: Ctx) -> Response:
 
 
 async def put_bucket_versioning(ctx: Ctx) -> Response:
-    status, _mfa = parse_versioning(await ctx.read_body(64 * 1024))
+    status, mfa = parse_versioning(await ctx.read_body(64 * 1024))
+    await ctx.engine.get_bucket(ctx.bucket)
     if status is None:
-        raise errors.MalformedXML()
+        raise errors.error_class("IllegalVersioningConfigurationException")(
+            "The Versioning element must be specified"
+        )
+    if mfa == "Enabled":
+        # MFA delete needs a verified x-amz-mfa token; we have no MFA devices, so like AWS without
+        # a valid token the change is refused (MfaDelete=Disabled is the state we always have).
+        raise errors.AccessDenied("Mfa Authentication must be used for this request")
     await ctx.engine.put_bucket_versioning(ctx.bucket, status)
     return Response(200)

@@ -10,6 +10,7 @@ from urllib.parse import quote, unquote
 
 from rs3gw import errors
 from rs3gw.codecs.checksums import ALGORITHMS, header_name
+from rs3gw.engine import tags as tag_rules
 from rs3gw.engine.conditions import Conditions
 from rs3gw.meta.store import WriteCondition
 from rs3gw.model import STORAGE_CLASSES, ObjectMeta, ObjectVersion
@@ -46,6 +47,7 @@ def meta_from_headers(h: Mapping[str, str]) -> ObjectMeta:
         headers=headers,
         user_meta=user,
         storage_class=sc,
+        tags=tag_rules.parse_header(h["x-amz-tagging"]) if "x-amz-tagging" in h else {},
     )
 
 
@@ -87,6 +89,8 @@ def object_headers(obj: ObjectVersion, checksum_mode: bool, versioned: bool) -> 
         h[f"x-amz-meta-{k}"] = _encode_meta(v)
     if obj.meta.storage_class != "STANDARD":
         h["x-amz-storage-class"] = obj.meta.storage_class
+    if obj.meta.tags:
+        h["x-amz-tagging-count"] = str(len(obj.meta.tags))
     if versioned:
         h["x-amz-version-id"] = obj.version_id
     if obj.parts_count:

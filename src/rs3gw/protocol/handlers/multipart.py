@@ -110,7 +110,8 @@ async def upload_part_copy(ctx: Ctx) -> Response:
     )
     for alg, value in part.checksums.items():
         x.elem(f"Checksum{alg}", value)
-    h = {"x-amz-copy-source-version-id": src_vid} if src_version is not None else {}
+    named = src_version is not None or src_vid != "null"  # as CopyObject: the source was versioned
+    h = {"x-amz-copy-source-version-id": src_vid} if named else {}
     return xml_response(x, headers=h)
 
 

@@ -56,8 +56,8 @@ async def _read(ctx: Ctx, head: bool) -> tuple[ReadResult, int, dict[str, str], 
     part = _part_number(ctx)
     res = await read(ctx.bucket, ctx.key, ctx.q("versionId"), ctx.h("range"), read_conditions(ctx), part)
     obj = res.obj
-    versioned = obj.version_id != NULL_VERSION or ctx.q("versionId") is not None
-    headers = object_headers(obj, (ctx.h("x-amz-checksum-mode") or "").upper() == "ENABLED", versioned)
+    checksum_mode = (ctx.h("x-amz-checksum-mode") or "").upper() == "ENABLED"
+    headers = object_headers(obj, checksum_mode, res.versioned)
     apply_overrides(ctx, headers)
     # S3 answers partNumber=1 of a single-part object as a range covering it all: 206.
     if res.range is None:
@@ -138,6 +138,11 @@ async def copy_object(ctx: Ctx) -> Response:
     requested = meta_from_headers(ctx.req.headers)
     meta = requested if directive == "REPLACE" else None
     storage_class = requested.storage_class if ctx.h("x-amz-storage-class") else None
+    tagging = (ctx.h("x-amz-tagging-directive") or "COPY").upper()
+    if tagging not in ("COPY", "REPLACE"):
+        raise errors.InvalidArgument(
+            "Unknown tagging directive.", ArgumentName="x-amz-tagging-directive", ArgumentValue=tagging
+        )
     res, src = await ctx.engine.copy_object(
         src_bucket,
         src_key,
@@ -149,9 +154,15 @@ async def copy_object(ctx: Ctx) -> Response:
         Conditions.from_headers(ctx.req.headers, "x-amz-copy-source-"),
         write_condition(ctx),
         storage_class,
+        requested.tags if tagging == "REPLACE" else None,
     )
     h: dict[str, str] = {}
-    if src.version_id != NULL_VERSION or src_version is not None:
+    # Like GET, a null source version is reported once its bucket has had versioning turned on.
+    if (
+        src.version_id != NULL_VERSION
+        or src_version is not None
+        or (await ctx.engine.get_bucket(src_bucket)).versioning
+    ):
         h["x-amz-copy-source-version-id"] = src.version_id
     if res.version_id is not None:
         h["x-amz-version-id"] = res.version_id
