@@ -111,6 +111,8 @@ class Part:
 
 @dataclass(frozen=True)
 class ObjectListing:
+    """Listing entries carry no ``segments`` (empty): read an object to get its data locations."""
+
     objects: list[ObjectVersion]
     common_prefixes: list[str]
     is_truncated: bool
@@ -119,6 +121,8 @@ class ObjectListing:
 
 @dataclass(frozen=True)
 class VersionListing:
+    """Like ObjectListing, entries carry no ``segments``."""
+
     versions: list[ObjectVersion]  # delete markers included (delete_marker=True)
     common_prefixes: list[str]
     is_truncated: bool

@@ -435,6 +435,17 @@ def blob_count(data_dir: Path) -> int:
     return sum(1 for p in (data_dir / "blobs").rglob("*") if p.is_file())
 
 
+def settled_blob_count(data_dir: Path) -> int:
+    """The count once earlier tests' background deletions have finished (stable for 0.5 s)."""
+    deadline = time.monotonic() + 10
+    last, since = blob_count(data_dir), time.monotonic()
+    while time.monotonic() - since < 0.5 and time.monotonic() < deadline:
+        time.sleep(0.05)
+        if (n := blob_count(data_dir)) != last:
+            last, since = n, time.monotonic()
+    return last
+
+
 def wait_blobs(data_dir: Path, expected: int) -> int:
     deadline = time.monotonic() + 10
     while (n := blob_count(data_dir)) != expected and time.monotonic() < deadline:
@@ -447,7 +458,7 @@ def test_blobs_freed_only_with_last_version(own_server: Server) -> None:
     bucket = f"blobs-{uuid.uuid4().hex[:8]}"
     s3.create_bucket(Bucket=bucket)
     data = own_server.data_dir
-    base = blob_count(data)
+    base = settled_blob_count(data)
     try:
         s3.put_object(Bucket=bucket, Key="k", Body=b"null-version")
         set_state(s3, bucket, "Enabled")
@@ -568,7 +579,7 @@ def test_multipart_version_frees_all_its_parts(own_server: Server) -> None:
     data = own_server.data_dir
     try:
         set_state(s3, bucket, "Enabled")
-        base = wait_blobs(data, blob_count(data))
+        base = settled_blob_count(data)
         up = s3.create_multipart_upload(Bucket=bucket, Key="mp")["UploadId"]
         etags = [
             s3.upload_part(Bucket=bucket, Key="mp", UploadId=up, PartNumber=n, Body=b)["ETag"]

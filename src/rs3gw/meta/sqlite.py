@@ -123,11 +123,13 @@ def _segment(blob_id: str, size: int) -> Segment:
 
 
 def _row_to_object(
-    r: sqlite3.Row | tuple[Any, ...], memo: dict[str, ObjectMeta] | None = None
+    r: sqlite3.Row | tuple[Any, ...], memo: dict[str, ObjectMeta] | None = None, with_segments: bool = True
 ) -> ObjectVersion:
     """``memo`` lets the rows of one listing share one ObjectMeta per distinct metadata text
-    (it is frozen and never mutated): most of a bucket's objects carry identical metadata."""
-    segments = tuple([_segment(b, s) for b, s in _loads(r[12])])
+    (it is frozen and never mutated): most of a bucket's objects carry identical metadata.
+    Listings pass ``with_segments=False``: nothing renders data locations, and parsing them was a
+    quarter of a 1000-key listing's cost; such records carry an empty ``segments``."""
+    segments = tuple([_segment(b, s) for b, s in _loads(r[12])]) if with_segments else ()
     meta = None if memo is None else memo.get(r[11])
     if meta is None:
         meta = _meta_from(r[11])
@@ -524,7 +526,7 @@ class SqliteStore(MetadataStore):
             seek=self._seek(bucket, latest=True),
         )
         memo: dict[str, ObjectMeta] = {}
-        objects = [_row_to_object(r, memo) for r in res.items]
+        objects = [_row_to_object(r, memo, with_segments=False) for r in res.items]
         return ObjectListing(objects, res.prefixes, res.truncated, res.last if res.truncated else None)
 
     def _fetch_versions(self, bucket: str) -> Fetch[_Row]:
@@ -563,7 +565,7 @@ class SqliteStore(MetadataStore):
             seek=self._seek(bucket, latest=False),
         )
         memo: dict[str, ObjectMeta] = {}
-        versions = [_row_to_object(r, memo) for r in res.items]
+        versions = [_row_to_object(r, memo, with_segments=False) for r in res.items]
         next_vid = versions[-1].version_id if res.truncated and res.last_seq is not None else None
         return VersionListing(
             versions, res.prefixes, res.truncated, res.last if res.truncated else None, next_vid

@@ -60,6 +60,11 @@ class XmlBuilder:
         self._out.append(f"<{name}>{value}</{name}>")
         return self
 
+    def raw(self, fragment: str) -> XmlBuilder:
+        """Pre-built, already escaped markup: listings render each entry with one f-string."""
+        self._out.append(fragment)
+        return self
+
     def text(self, value: str) -> XmlBuilder:
         """Character data inside the innermost open element (e.g. a bare LocationConstraint)."""
         self._out.append(escape(value))
