@@ -22,6 +22,7 @@ from pyfastcdc import FastCDC
 
 from rs3gw import errors
 from rs3gw.blobs.base import NO_OPTIONS, BlobStore, BlobWriter, Tap, WriteOptions
+from rs3gw.blobs.local import pid_alive
 
 MAGIC = b"RS3GWDD1"
 HEADER = struct.Struct(">8sQ")  # magic, format version
@@ -76,16 +77,6 @@ class IndexTotals:
     logical_bytes: int
     chunks: int
     stored_bytes: int
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class ChunkIndex:
@@ -187,7 +178,7 @@ class ChunkIndex:
         return [
             str(w)
             for w, pid in rows
-            if (pid == me and (at_start or w not in self.active)) or (pid != me and not _pid_alive(int(pid)))  # type: ignore[call-overload]
+            if (pid == me and (at_start or w not in self.active)) or (pid != me and not pid_alive(int(pid)))  # type: ignore[call-overload]
         ]
 
     # -- manifests -------------------------------------------------------------------------------

@@ -34,8 +34,11 @@ def _owner_alive(name: str) -> bool:
     if len(parts) != 3 or not parts[1].isdigit():
         return False
     pid = int(parts[1])
-    if pid == os.getpid():
-        return False
+    return pid != os.getpid() and pid_alive(pid)
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process exists (signal 0 probes without signalling; EPERM still means alive)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

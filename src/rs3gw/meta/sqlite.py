@@ -135,36 +135,24 @@ def _row_to_object(
         meta = _meta_from(r[11])
         if memo is not None:
             memo[r[11]] = meta
+    values = {
+        "bucket": r[0],
+        "key": bytes(r[1]).decode(),
+        "version_id": r[3],
+        "is_latest": bool(r[4]),
+        "delete_marker": bool(r[5]),
+        "size": r[6],
+        "etag": r[7],
+        "last_modified": r[8],
+        "owner_id": r[9],
+        "parts_count": r[10],
+        "meta": meta,
+        "segments": segments,
+    }
     if not _FAST:
-        return ObjectVersion(
-            bucket=r[0],
-            key=bytes(r[1]).decode(),
-            version_id=r[3],
-            is_latest=bool(r[4]),
-            delete_marker=bool(r[5]),
-            size=r[6],
-            etag=r[7],
-            last_modified=r[8],
-            owner_id=r[9],
-            parts_count=r[10],
-            meta=meta,
-            segments=segments,
-        )
+        return ObjectVersion(**values)
     o: ObjectVersion = _new(ObjectVersion)
-    o.__dict__.update(
-        bucket=r[0],
-        key=r[1].decode(),
-        version_id=r[3],
-        is_latest=bool(r[4]),
-        delete_marker=bool(r[5]),
-        size=r[6],
-        etag=r[7],
-        last_modified=r[8],
-        owner_id=r[9],
-        parts_count=r[10],
-        meta=meta,
-        segments=segments,
-    )
+    o.__dict__.update(values)
     return o
 
 
