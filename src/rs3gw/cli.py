@@ -330,11 +330,13 @@ def startup_lines(settings: Settings) -> list[str]:
 
 def uvicorn_options(settings: Settings) -> dict[str, Any]:
     """Keyword arguments shared by the single-process and multi-worker paths."""
+    from rs3gw.httpserver import GracefulHttpToolsProtocol
+
     options: dict[str, Any] = {
         "host": settings.host,
         "port": settings.port,
         "loop": "uvloop" if importlib.util.find_spec("uvloop") is not None else "auto",
-        "http": "httptools",
+        "http": GracefulHttpToolsProtocol,
         "lifespan": "on",
         "log_level": settings.log_level,
         "access_log": False,

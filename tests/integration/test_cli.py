@@ -22,6 +22,7 @@ import uvicorn
 
 from rs3gw import __version__, cli
 from rs3gw.config import SETTINGS_JSON_ENV, Settings, settings_from_json
+from rs3gw.httpserver import GracefulHttpToolsProtocol
 
 
 def _run(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -166,7 +167,7 @@ def test_serve_generated_keys_banner(
     assert (cfg.host, cfg.port, cfg.http, cfg.lifespan, cfg.access_log) == (
         "127.0.0.1",
         9123,
-        "httptools",
+        GracefulHttpToolsProtocol,
         "on",
         False,
     )

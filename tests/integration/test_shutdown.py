@@ -199,3 +199,21 @@ def test_many_aborted_uploads_do_not_leak(own_server: Server) -> None:
     assert _wait_for(lambda: _tmp_files(own_server) == [])
     assert own_server.client().list_objects_v2(Bucket="bkt").get("KeyCount") == 0
     assert own_server.proc.poll() is None
+
+
+def test_tls_server_with_idle_keepalive_client_stops_promptly(tmp_path: Path) -> None:
+    """An idle pooled TLS connection (every boto3 app has one) must not hold SIGTERM for the
+    whole grace period: uvicorn's TLS close waits for a close_notify the client never sends."""
+    from conftest import make_cert
+
+    server = start_server(tmp_path / "data", tls=make_cert(tmp_path))
+    try:
+        s3 = server.client()
+        s3.create_bucket(Bucket="idle-tls")
+        s3.put_object(Bucket="idle-tls", Key="k", Body=b"x")  # leaves a keep-alive connection open
+        started = time.monotonic()
+        server.proc.send_signal(signal.SIGTERM)
+        assert server.proc.wait(20) in (0, -signal.SIGTERM)  # uvicorn re-raises the signal
+        assert time.monotonic() - started < 5
+    finally:
+        server.stop()
