@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import datetime
+import http.client
 import os
 import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -217,3 +220,27 @@ def cleanup_bucket(s3: Any, name: str) -> None:
         s3.delete_bucket(Bucket=name)
     except Exception:  # best-effort cleanup must not mask the test result
         pass
+
+
+def put_fast(server: Server, bucket: str, keys: list[str]) -> None:
+    """Thousands of one-byte objects: presigned PUTs over 4 keep-alive connections (boto3 calls cost
+    several ms of client CPU each; the listings under test still go through boto3)."""
+    s3 = server.client(signature_version="s3v4")
+    host = urllib.parse.urlsplit(server.endpoint)
+
+    def run(chunk: list[str]) -> None:
+        conn = http.client.HTTPConnection(host.hostname or "", host.port)
+        try:
+            for k in chunk:
+                url = urllib.parse.urlsplit(
+                    s3.generate_presigned_url("put_object", Params={"Bucket": bucket, "Key": k})
+                )
+                conn.request("PUT", f"{url.path}?{url.query}", body=b"x")
+                resp = conn.getresponse()
+                resp.read()
+                assert resp.status == 200, resp.status
+        finally:
+            conn.close()
+
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(run, [keys[i::4] for i in range(4)]))

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import http.client
-import urllib.parse
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -11,7 +9,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import Server, start_server
+from conftest import Server, put_fast, start_server
 
 KEYS = ["a", "a/1", "a/2", "a/b/3", "b", "c/1", "c/2", "z", "é/x"]  # UTF-8 byte order
 
@@ -19,30 +17,6 @@ KEYS = ["a", "a/1", "a/2", "a/b/3", "b", "c/1", "c/2", "z", "é/x"]  # UTF-8 byt
 def put_many(s3: Any, bucket: str, keys: list[str]) -> None:
     with ThreadPoolExecutor(16) as pool:
         list(pool.map(lambda k: s3.put_object(Bucket=bucket, Key=k, Body=k.encode()), keys))
-
-
-def put_fast(server: Server, bucket: str, keys: list[str]) -> None:
-    """Thousands of one-byte objects: presigned PUTs over 4 keep-alive connections (boto3 calls cost
-    several ms of client CPU each; the listings under test still go through boto3)."""
-    s3 = server.client(signature_version="s3v4")
-    host = urllib.parse.urlsplit(server.endpoint)
-
-    def run(chunk: list[str]) -> None:
-        conn = http.client.HTTPConnection(host.hostname or "", host.port)
-        try:
-            for k in chunk:
-                url = urllib.parse.urlsplit(
-                    s3.generate_presigned_url("put_object", Params={"Bucket": bucket, "Key": k})
-                )
-                conn.request("PUT", f"{url.path}?{url.query}", body=b"x")
-                resp = conn.getresponse()
-                resp.read()
-                assert resp.status == 200, resp.status
-        finally:
-            conn.close()
-
-    with ThreadPoolExecutor(4) as pool:
-        list(pool.map(run, [keys[i::4] for i in range(4)]))
 
 
 @pytest.fixture
