@@ -15,7 +15,8 @@ from rs3gw.engine.conditions import Conditions
 from rs3gw.meta.store import WriteCondition
 from rs3gw.model import STORAGE_CLASSES, ObjectMeta, ObjectVersion
 from rs3gw.protocol.context import Ctx
-from rs3gw.timefmt import http_date, parse_http_date
+from rs3gw.protocol.xml_write import XmlBuilder
+from rs3gw.timefmt import http_date, iso8601, parse_http_date
 
 STORED_HEADERS = ("content-encoding", "content-disposition", "content-language", "cache-control", "expires")
 RESPONSE_OVERRIDES = {
@@ -155,6 +156,14 @@ async def authorize_copy_source(ctx: Ctx, bucket: str) -> None:
     b = await ctx.engine.get_bucket(bucket)
     if b.owner_id != ctx.owner_id:
         raise errors.AccessDenied()
+
+
+def copy_result(root: str, etag: str, last_modified: float, checksums: Mapping[str, str]) -> XmlBuilder:
+    """CopyObjectResult and CopyPartResult share one shape: ETag, LastModified, Checksum<ALG>."""
+    x = XmlBuilder(root).elem("ETag", f'"{etag}"').elem("LastModified", iso8601(last_modified))
+    for alg, value in checksums.items():
+        x.elem(f"Checksum{alg}", value)
+    return x
 
 
 def int_query(ctx: Ctx, name: str, default: int, lo: int = 0, hi: int = 2**31 - 1) -> int:

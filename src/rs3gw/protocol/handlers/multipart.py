@@ -13,6 +13,7 @@ from rs3gw.model import Owner
 from rs3gw.protocol.context import Ctx
 from rs3gw.protocol.handlers.common import (
     authorize_copy_source,
+    copy_result,
     copy_source,
     encoding_type,
     int_query,
@@ -103,13 +104,7 @@ async def upload_part_copy(ctx: Ctx) -> Response:
         ctx.h("x-amz-copy-source-range"),
         Conditions.from_headers(ctx.req.headers, "x-amz-copy-source-"),
     )
-    x = (
-        XmlBuilder("CopyPartResult")
-        .elem("ETag", f'"{part.etag}"')
-        .elem("LastModified", iso8601(part.last_modified))
-    )
-    for alg, value in part.checksums.items():
-        x.elem(f"Checksum{alg}", value)
+    x = copy_result("CopyPartResult", part.etag, part.last_modified, part.checksums)
     named = src_version is not None or src_vid != "null"  # as CopyObject: the source was versioned
     h = {"x-amz-copy-source-version-id": src_vid} if named else {}
     return xml_response(x, headers=h)

@@ -10,6 +10,7 @@ from rs3gw.protocol.context import Ctx
 from rs3gw.protocol.handlers.common import (
     apply_overrides,
     authorize_copy_source,
+    copy_result,
     copy_source,
     int_query,
     meta_from_headers,
@@ -20,7 +21,6 @@ from rs3gw.protocol.handlers.common import (
 from rs3gw.protocol.response import Response, xml_response
 from rs3gw.protocol.xml_parse import parse_delete_objects
 from rs3gw.protocol.xml_write import XmlBuilder
-from rs3gw.timefmt import iso8601
 
 BYPASS_GOVERNANCE = "x-amz-bypass-governance-retention"
 
@@ -166,11 +166,5 @@ async def copy_object(ctx: Ctx) -> Response:
         h["x-amz-copy-source-version-id"] = src.version_id
     if res.version_id is not None:
         h["x-amz-version-id"] = res.version_id
-    x = (
-        XmlBuilder("CopyObjectResult")
-        .elem("ETag", f'"{res.etag}"')
-        .elem("LastModified", iso8601(res.last_modified))
-    )
-    for alg, value in res.checksums.items():
-        x.elem(f"Checksum{alg}", value)
+    x = copy_result("CopyObjectResult", res.etag, res.last_modified, res.checksums)
     return xml_response(x, headers=h)
