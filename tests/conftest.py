@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import http.client
 import os
@@ -200,13 +201,21 @@ def s3(server: Server) -> Any:
     return server.client()
 
 
+@contextlib.contextmanager
+def fresh_bucket(s3: Any, prefix: str = "test") -> Iterator[str]:
+    """A new, empty bucket for one test; emptied and removed afterwards."""
+    name = f"{prefix}-{uuid.uuid4().hex[:12]}"
+    s3.create_bucket(Bucket=name)
+    try:
+        yield name
+    finally:
+        cleanup_bucket(s3, name)
+
+
 @pytest.fixture
 def bucket(s3: Any) -> Iterator[str]:
-    """A fresh, empty bucket; emptied and removed afterwards."""
-    name = f"test-{uuid.uuid4().hex[:12]}"
-    s3.create_bucket(Bucket=name)
-    yield name
-    cleanup_bucket(s3, name)
+    with fresh_bucket(s3) as name:
+        yield name
 
 
 def cleanup_bucket(s3: Any, name: str) -> None:

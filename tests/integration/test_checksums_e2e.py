@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
-import uuid
 import zlib
 from collections.abc import Iterator
 from typing import Any
@@ -15,7 +14,7 @@ import pytest
 from awscrt import checksums as crt
 from botocore.exceptions import ClientError
 
-from conftest import Server, cleanup_bucket
+from conftest import Server, fresh_bucket
 
 DATA = os.urandom(70_000) + b"tail"
 
@@ -36,10 +35,8 @@ EXPECTED = {
 @pytest.fixture
 def client(any_server: Server) -> Iterator[tuple[Any, str]]:
     s3 = any_server.client()
-    name = f"ck-{uuid.uuid4().hex[:12]}"
-    s3.create_bucket(Bucket=name)
-    yield s3, name
-    cleanup_bucket(s3, name)
+    with fresh_bucket(s3, "ck") as name:
+        yield s3, name
 
 
 @pytest.mark.parametrize("alg", sorted(EXPECTED))

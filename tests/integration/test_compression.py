@@ -9,7 +9,6 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,7 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from conftest import ACCESS_KEY, SECRET_KEY, USER2, Server, cleanup_bucket, start_server
+from conftest import ACCESS_KEY, SECRET_KEY, USER2, Server, fresh_bucket, start_server
 
 FRAME = 256 * 1024
 
@@ -55,10 +54,8 @@ def zs3(zsrv: Server) -> Any:
 
 @pytest.fixture
 def zbucket(zs3: Any) -> Iterator[str]:
-    name = f"cz-{uuid.uuid4().hex[:12]}"
-    zs3.create_bucket(Bucket=name)
-    yield name
-    cleanup_bucket(zs3, name)
+    with fresh_bucket(zs3, "cz") as name:
+        yield name
 
 
 def _get(s3: Any, bucket: str, key: str, rng: str | None = None) -> bytes:

@@ -5,14 +5,13 @@ from __future__ import annotations
 import datetime
 import hashlib
 import os
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import cleanup_bucket
+from conftest import fresh_bucket
 
 PAST = datetime.datetime(2000, 1, 1, tzinfo=datetime.UTC)
 FUTURE = datetime.datetime.now(datetime.UTC) + datetime.timedelta(days=1)
@@ -24,10 +23,8 @@ def _err(e: pytest.ExceptionInfo[ClientError]) -> tuple[str, int]:
 
 @pytest.fixture
 def bucket2(s3: Any) -> Iterator[str]:
-    name = f"test-{uuid.uuid4().hex[:12]}"
-    s3.create_bucket(Bucket=name)
-    yield name
-    cleanup_bucket(s3, name)
+    with fresh_bucket(s3) as name:
+        yield name
 
 
 def _src(s3: Any, bucket: str, key: str = "src", body: bytes = b"source body") -> str:
