@@ -71,6 +71,10 @@ class ObjectMeta:
     checksum_type: str = ""  # "FULL_OBJECT" | "COMPOSITE" | ""
     storage_class: str = "STANDARD"
     tags: dict[str, str] = field(default_factory=dict)  # object tagging (key -> value)
+    # Feature-owned system metadata (object lock, encryption, restore, ...), keys namespaced by
+    # feature ("lock-mode", "sse", "restore-expiry", ...). One open field instead of one column
+    # per feature keeps the stores (SQLite, PostgreSQL) unchanged as features land.
+    system: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

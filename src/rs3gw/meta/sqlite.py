@@ -62,6 +62,7 @@ def _meta_json(m: ObjectMeta) -> str:
             "ctype": m.checksum_type,
             "sc": m.storage_class,
             "t": m.tags,
+            "x": m.system,
         },
         separators=(",", ":"),
     )
@@ -81,7 +82,9 @@ def _loads(text: str) -> Any:
     return value if end == len(text) else json.loads(text)
 
 
-_META_FIELDS = ("content_type", "headers", "user_meta", "checksums", "checksum_type", "storage_class", "tags")
+_META_FIELDS = (
+    "content_type", "headers", "user_meta", "checksums", "checksum_type", "storage_class", "tags", "system",
+)  # fmt: skip
 _OBJ_FIELDS = (
     "bucket", "key", "version_id", "size", "etag", "last_modified", "meta", "segments", "owner_id",
     "parts_count", "is_latest", "delete_marker",
@@ -100,7 +103,9 @@ _new = object.__new__
 def _meta_from(text: str) -> ObjectMeta:
     d = _loads(text)
     if not _FAST:
-        return ObjectMeta(d["ct"], d["h"], d["u"], d["c"], d["ctype"], d["sc"], d.get("t") or {})
+        return ObjectMeta(
+            d["ct"], d["h"], d["u"], d["c"], d["ctype"], d["sc"], d.get("t") or {}, d.get("x") or {}
+        )
     m: ObjectMeta = _new(ObjectMeta)
     m.__dict__.update(
         content_type=d["ct"],
@@ -110,6 +115,7 @@ def _meta_from(text: str) -> ObjectMeta:
         checksum_type=d["ctype"],
         storage_class=d["sc"],
         tags=d.get("t") or {},
+        system=d.get("x") or {},
     )
     return m
 

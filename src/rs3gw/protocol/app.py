@@ -22,6 +22,7 @@ from rs3gw.model import Account
 from rs3gw.protocol.admin import ADMIN_BUCKET, handle_admin
 from rs3gw.protocol.context import Ctx
 from rs3gw.protocol.handlers import HANDLERS, PUBLIC_BUCKET_OPS, UNSIGNED_HANDLERS, add_cors_headers
+from rs3gw.protocol.observe import Observer, RequestEvent
 from rs3gw.protocol.request import Receive, Request, Scope, Send, fold_headers, parse_query, split_address
 from rs3gw.protocol.response import Response, error_response, prime, send_response
 from rs3gw.protocol.router import route
@@ -50,6 +51,7 @@ class S3App:
         self.owners = {a.owner.id: a.owner for a in accounts}
         self.ready = False
         self.on_startup: list[Callable[[], Awaitable[None]]] = []
+        self.observers: list[Observer] = []  # told about every S3 request after its response
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -84,6 +86,7 @@ class S3App:
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         # Unique, not secret: Mersenne bits skip the getrandom() syscall that token_hex makes.
         request_id = f"{_random_bits(64):016X}"
+        started = time.time()
         method = scope["method"]
         raw_path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
         head = method == "HEAD"
@@ -92,11 +95,13 @@ class S3App:
             return
         resource = raw_path
         req: Request | None = None
+        error_code = ""
         try:
             req = self._parse(scope, receive, raw_path, request_id)
             resource = unquote(raw_path)
             resp = await prime(await self._dispatch(req))
         except errors.S3Error as e:
+            error_code = e.code
             resp = error_response(e, resource, request_id, head)
             if any(k == b"expect" and v.lower() == b"100-continue" for k, v in scope["headers"]):
                 # The client held its body back and uvicorn would read the next request as that
@@ -104,6 +109,7 @@ class S3App:
                 resp.headers["connection"] = "close"
         except Exception:
             log.exception("internal error request_id=%s %s", request_id, method)
+            error_code = "InternalError"
             resp = error_response(errors.InternalError(), resource, request_id, head)
         if req is not None and "origin" in req.headers:
             await add_cors_headers(self.engine, req, resp)
@@ -112,6 +118,37 @@ class S3App:
         except Exception:
             # Headers are out; all that is left is to cut the connection (the server does so).
             log.exception("response stream failed request_id=%s %s", request_id, method)
+        if self.observers:
+            self._observe(scope, req, resp, request_id, started, error_code)
+
+    def _observe(
+        self, scope: Scope, req: Request | None, resp: Response, request_id: str, started: float, code: str
+    ) -> None:
+        headers = req.headers if req is not None else {}
+        size_in = headers.get("x-amz-decoded-content-length") or headers.get("content-length") or "0"
+        client = scope.get("client") or ("", 0)
+        event = RequestEvent(
+            request_id=request_id,
+            started=started,
+            duration=time.time() - started,
+            method=scope["method"],
+            operation=req.operation if req is not None else "",
+            bucket=req.bucket if req is not None else None,
+            key=req.key if req is not None else None,
+            principal=req.principal if req is not None else "",
+            access_key=req.access_key if req is not None else "",
+            client_ip=client[0] or "",
+            secure=scope.get("scheme") == "https",
+            status=resp.status,
+            error_code=code,
+            bytes_in=int(size_in) if size_in.isdigit() else 0,
+            bytes_out=resp.length if resp.length is not None else len(resp.body),
+        )
+        for observer in self.observers:
+            try:
+                observer(event)
+            except Exception:
+                log.exception("request observer failed request_id=%s", request_id)
 
     def _probe(self, path: str) -> Response:
         ok = path == "/health" or self.ready
@@ -147,10 +184,13 @@ class S3App:
             op = route(req.method, req.bucket, req.key, req.query, req.headers)
             return await UNSIGNED_HANDLERS[op](self.engine, req)
         auth = self._authenticate(req)
+        account = self.by_key[auth.access_key]
+        req.access_key, req.principal = auth.access_key, account.owner.display_name
         if req.bucket == ADMIN_BUCKET and not self._vhost_bucket(req):
+            req.operation = "Rs3gwAdmin"
             return await self._admin(req, auth)
         op = route(req.method, req.bucket, req.key, req.query, req.headers)
-        account = self.by_key[auth.access_key]
+        req.operation = op
         handler = HANDLERS.get(op)
         if handler is None:
             raise errors.NotImplementedError_(f"{op} is not implemented by rs3gw")

@@ -28,6 +28,10 @@ class Request:
     scheme: str = "http"
     client_ip: str = ""
     request_id: str = ""
+    # Filled in as the request is handled, for observers (audit, metrics).
+    operation: str = ""
+    principal: str = ""
+    access_key: str = ""
     _consumed: bool = field(default=False, repr=False)
 
     def header(self, name: str, default: str | None = None) -> str | None:
