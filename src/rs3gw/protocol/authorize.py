@@ -1,0 +1,169 @@
+"""Authorization on the request path: reads a bucket's access documents and asks ``rs3gw.access``.
+
+The common case (the bucket owner, signed) costs one bucket-config read (the policy); other
+callers also read the bucket ACL and Block Public Access settings, and the object's ACL only
+when neither the policy nor the bucket decided.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from rs3gw import errors
+from rs3gw.access import acl as acls
+from rs3gw.access.actions import ACTIONS, Action, action_name
+from rs3gw.access.conditions import PREFIX, SECURE_TRANSPORT, SOURCE_IP, SSE
+from rs3gw.access.decide import BucketAccess, Verdict, bucket_verdict, object_allows
+from rs3gw.access.policy import S3_ARN, Facts, Requester, load
+from rs3gw.auth.verify import AuthResult, PayloadMode, payload_mode
+from rs3gw.engine import Engine
+from rs3gw.model import Account, Owner
+from rs3gw.protocol.request import Request
+
+POLICY = "policy"
+ACL = "acl"
+PUBLIC_ACCESS_BLOCK = "public-access-block"
+# The canonical id S3 reports for anonymous requesters.
+ANONYMOUS = Account(Owner("65a011a29cdf8ec533ec3d1ccaae921c", "anonymous"), "", "")
+# Operations whose request may declare an ACL in headers (x-amz-acl, x-amz-grant-*).
+ACL_HEADER_OPS = frozenset(
+    {"CreateBucket", "PutObject", "CopyObject", "CreateMultipartUpload", "PutBucketAcl", "PutObjectAcl"}
+)
+_PREFIX_OPS = frozenset({"ListObjects", "ListObjectsV2", "ListObjectVersions", "ListMultipartUploads"})
+_NO_BUCKET_OPS = frozenset({"CreateBucket", "ListBuckets"})
+_SIGNED_STREAMS = (PayloadMode.STREAMING_SIGNED, PayloadMode.STREAMING_SIGNED_TRAILER)
+
+
+def anonymous_auth(req: Request) -> AuthResult:
+    """An unsigned request keeps the payload checks it declares; chunk signatures need a signer."""
+    declared = req.headers.get("x-amz-content-sha256")
+    mode = payload_mode(declared) if declared is not None else PayloadMode.UNSIGNED
+    if mode in _SIGNED_STREAMS:
+        raise errors.AccessDenied("Signed streaming payloads need a signed request")
+    sha = declared if mode == PayloadMode.SIGNED else None
+    return AuthResult("", mode, sha, None, False)
+
+
+class Access:
+    """One request's authorizer; each bucket's documents are read at most once per request."""
+
+    def __init__(
+        self, engine: Engine, req: Request, account: Account, anonymous: bool, owners: Mapping[str, Owner]
+    ) -> None:
+        self.engine = engine
+        self.req = req
+        self.owners = owners
+        owner = account.owner
+        self.requester = Requester(owner.id, owner.display_name, account.access_key, anonymous)
+        self._buckets: dict[str, BucketAccess | None] = {}
+
+    async def authorize(self, operation: str) -> None:
+        """Raise AccessDenied unless the request's operation is allowed; dispatch calls this once."""
+        req = self.req
+        if operation in _NO_BUCKET_OPS or not req.bucket:
+            if self.requester.anonymous:
+                raise errors.AccessDenied()
+        elif operation != "DeleteObjects":  # the handler checks each key (s3:DeleteObject)
+            await self.check(operation, req.bucket, req.key, req.query.get("versionId"))
+        if operation in ACL_HEADER_OPS:
+            await self._check_declared_acl(operation)
+
+    async def check(self, operation: str, bucket: str, key: str | None, version_id: str | None) -> None:
+        """Raise AccessDenied unless ``operation`` on bucket (and key) is allowed; a missing bucket
+        passes so the handler answers NoSuchBucket as S3 does."""
+        b = await self.bucket(bucket)
+        if b is None:
+            return
+        action = ACTIONS.get(operation)
+        facts = self._facts(action, bucket, key, version_id) if action else None
+        if action is None or facts is None:
+            if self.requester.anonymous or self.requester.canonical_id != b.owner_id:
+                raise errors.AccessDenied()
+            return
+        verdict = bucket_verdict(operation, action, facts, b)
+        if verdict is Verdict.ALLOW:
+            return
+        if (
+            verdict is Verdict.OBJECT_ACL
+            and key is not None
+            and await self._object_grants(action, facts, b, bucket, key, version_id)
+        ):
+            return
+        raise errors.AccessDenied()
+
+    async def bucket(self, name: str) -> BucketAccess | None:
+        if name in self._buckets:
+            return self._buckets[name]
+        store = self.engine.store
+        rec = await store.get_bucket(name)
+        found: BucketAccess | None = None
+        if rec is not None:
+            text = await store.get_bucket_config(name, POLICY)
+            policy = load(text, name) if text else None
+            if not self.requester.anonymous and self.requester.canonical_id == rec.owner_id:
+                found = BucketAccess(rec.owner_id, policy)
+            else:
+                found = BucketAccess(
+                    rec.owner_id,
+                    policy,
+                    acls.loads(await store.get_bucket_config(name, ACL)),
+                    await self.public_access_block(name),
+                )
+        self._buckets[name] = found
+        return found
+
+    async def public_access_block(self, bucket: str) -> acls.PublicAccessBlock:
+        return acls.PublicAccessBlock.loads(
+            await self.engine.store.get_bucket_config(bucket, PUBLIC_ACCESS_BLOCK)
+        )
+
+    def _facts(self, action: Action, bucket: str, key: str | None, version_id: str | None) -> Facts | None:
+        if action.kind == "object" and key is None:
+            return None
+        resource = S3_ARN + bucket + (f"/{key}" if action.kind == "object" else "")
+        req = self.req
+        context = {SECURE_TRANSPORT: "true" if req.scheme == "https" else "false"}
+        if req.client_ip:
+            context[SOURCE_IP] = req.client_ip
+        if req.operation in _PREFIX_OPS and "prefix" in req.query:
+            context[PREFIX] = req.query["prefix"]
+        sse = req.headers.get("x-amz-server-side-encryption")
+        if sse is not None:
+            context[SSE] = sse
+        return Facts(self.requester, action_name(action, version_id), resource, context)
+
+    async def _object_grants(
+        self, action: Action, facts: Facts, b: BucketAccess, bucket: str, key: str, version_id: str | None
+    ) -> bool:
+        try:
+            obj = await self.engine.store.get_object(bucket, key, version_id)
+        except errors.S3Error:
+            obj = None
+        if obj is None or obj.delete_marker:
+            # S3 answers a missing key 404 only to callers allowed to list the bucket, else 403.
+            lister = ACTIONS["ListObjects"]
+            listing = self._facts(lister, bucket, None, None)
+            return listing is not None and bucket_verdict("ListObjects", lister, listing, b) is Verdict.ALLOW
+        return object_allows(action, facts, b, acls.loads(obj.meta.system.get(acls.SYSTEM_KEY)), obj.owner_id)
+
+    async def _check_declared_acl(self, operation: str) -> None:
+        declared = acls.from_headers(self.req.headers)
+        if declared is None:
+            return
+        self.check_grantees(declared)
+        if operation != "CreateBucket" and self.req.bucket:
+            await self.check_public_acl(self.req.bucket, declared)
+
+    def check_grantees(self, acl: acls.Acl) -> None:
+        """A grant to a user id rs3gw does not know is refused, as S3 refuses an invalid id."""
+        for g in acl.grants:
+            special = g.grantee in (acls.OWNER, acls.BUCKET_OWNER) or g.grantee in acls.GROUPS
+            if not special and g.grantee not in self.owners:
+                raise errors.InvalidArgument(
+                    "Invalid id", ArgumentName="CanonicalUser/ID", ArgumentValue=g.grantee
+                )
+
+    async def check_public_acl(self, bucket: str, acl: acls.Acl) -> None:
+        """BlockPublicAcls: a request that would set a public ACL is refused with AccessDenied."""
+        if acl.public and (await self.public_access_block(bucket)).block_public_acls:
+            raise errors.AccessDenied()
