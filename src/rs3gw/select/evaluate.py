@@ -11,10 +11,12 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from rs3gw import errors
+from rs3gw.select.dates import DATE_FUNCS
 from rs3gw.select.nodes import (
     Agg,
     Between,
     Binary,
+    Case,
     Cast,
     Expr,
     Func,
@@ -265,8 +267,23 @@ class Compiler:
 
     def _func(self, e: Func) -> Fn:
         args = [self.compile(a) for a in e.args]
-        impl = FUNCS[e.name]
+        impl = FUNCS.get(e.name) or DATE_FUNCS[e.name]
         return lambda r: impl(*[a(r) for a in args])
+
+    def _case(self, e: Case) -> Fn:
+        operand = self.compile(e.operand) if e.operand is not None else None
+        whens = [(self.compile(w), self.compile(t)) for w, t in e.whens]
+        default = self.compile(e.default) if e.default is not None else (lambda r: None)
+
+        def run(r: Any) -> Any:
+            subject = operand(r) if operand is not None else None
+            for when, then in whens:
+                hit = compare("=", subject, when(r)) if operand is not None else truth(when(r))
+                if hit is True:
+                    return then(r)
+            return default(r)
+
+        return run
 
     def _agg(self, e: Agg) -> Fn:
         finals, slot = self.finals, e.slot

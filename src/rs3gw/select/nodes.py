@@ -85,7 +85,16 @@ class Agg:
     slot: int
 
 
-Expr = Lit | Path | Unary | Binary | IsNull | Like | Between | In | Cast | Func | Agg
+@dataclass(frozen=True, slots=True)
+class Case:
+    """``CASE [operand] WHEN w THEN t ... [ELSE d] END``; without an operand each ``w`` is a condition."""
+
+    operand: Expr | None
+    whens: tuple[tuple[Expr, Expr], ...]
+    default: Expr | None
+
+
+Expr = Lit | Path | Unary | Binary | IsNull | Like | Between | In | Cast | Func | Agg | Case
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,4 +128,7 @@ def children(e: Expr) -> tuple[Expr, ...]:
         return (e.arg, e.low, e.high)
     if isinstance(e, In):
         return (e.arg, *e.items)
+    if isinstance(e, Case):
+        parts = [e.operand] + [x for pair in e.whens for x in pair] + [e.default]
+        return tuple(p for p in parts if p is not None)
     return e.args

@@ -486,7 +486,27 @@ class _ArrowFilter:
         return None, False
 
 
-def open_parquet(query: Query, src: Source) -> Opened:
+def _scan_range_groups(pf: Any, req: SelectRequest, size: int) -> set[int] | None:
+    """Row groups a ScanRange owns: those whose first byte lies inside it (AWS semantics for Parquet)."""
+    start, end = req.scan_start, req.scan_end
+    if start is None and end is None:
+        return None
+    if start is None:
+        start, end = max(size - (end or 0), 0), size - 1
+    last = size - 1 if end is None else end
+    owned = set()
+    for rg in range(pf.metadata.num_row_groups):
+        meta = pf.metadata.row_group(rg)
+        first = min(
+            (c.dictionary_page_offset if c.has_dictionary_page else c.data_page_offset)
+            for c in (meta.column(i) for i in range(meta.num_columns))
+        )
+        if start <= first <= last:
+            owned.add(rg)
+    return owned
+
+
+def open_parquet(req: SelectRequest, query: Query, src: Source) -> Opened:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -498,6 +518,9 @@ def open_parquet(query: Query, src: Source) -> Opened:
     wanted = referenced_columns(query)
     cols = names if wanted is None else [n for n in names if n.lower() in wanted]
     groups = _row_groups(pf, query) if query.where is not None else list(range(pf.num_row_groups))
+    owned = _scan_range_groups(pf, req, src.size)
+    if owned is not None:
+        groups = [g for g in groups if g in owned]
     processed = [0]
     flt = _ArrowFilter(query, cols).build(query.where) if query.where is not None else None
 
@@ -527,4 +550,4 @@ def open_input(req: SelectRequest, query: Query, src: Source) -> Opened:
         return open_csv(req, src)
     if req.input_format == "JSON":
         return open_json(req, query, src)
-    return open_parquet(query, src)
+    return open_parquet(req, query, src)

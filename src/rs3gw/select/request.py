@@ -179,11 +179,7 @@ def _with_scan_range(req: SelectRequest, el: ET.Element | None) -> SelectRequest
         raise _err("InvalidScanRange")
     if start is not None and end is not None and end < start:
         raise _err("InvalidScanRange", "ScanRange End must not be before Start")
-    # AWS: scan ranges work on uncompressed CSV and JSON LINES objects only.
-    if (
-        req.compression != "NONE"
-        or req.input_format == "PARQUET"
-        or (req.input_format == "JSON" and req.json_type != "LINES")
-    ):
+    # AWS: scan ranges work on uncompressed CSV, JSON LINES and Parquet (by row group) objects only.
+    if req.compression != "NONE" or (req.input_format == "JSON" and req.json_type != "LINES"):
         raise _err("UnsupportedScanRangeInput")
     return replace(req, scan_start=start, scan_end=end)

@@ -14,6 +14,7 @@ from rs3gw.select.nodes import (
     Agg,
     Between,
     Binary,
+    Case,
     Cast,
     Expr,
     Func,
@@ -57,13 +58,30 @@ KEYWORDS = frozenset(
         "UNION",
         "DISTINCT",
         "OFFSET",
+        "CASE",
+        "WHEN",
+        "THEN",
+        "ELSE",
+        "END",
     ]
 )
 UNSUPPORTED_CLAUSES = frozenset({"GROUP", "ORDER", "HAVING", "JOIN", "UNION", "DISTINCT", "OFFSET"})
 AGGREGATES = frozenset({"COUNT", "SUM", "AVG", "MIN", "MAX"})
 FUNCTIONS = frozenset(
     {"LOWER", "UPPER", "TRIM", "SUBSTRING", "CHAR_LENGTH", "CHARACTER_LENGTH", "COALESCE", "NULLIF"}
+    | {"EXTRACT", "DATE_ADD", "DATE_DIFF", "TO_STRING", "TO_TIMESTAMP", "UTCNOW"}
 )
+# Argument counts; None is "one or more". EXTRACT and TRIM/SUBSTRING have their own syntax.
+ARITY: dict[str, int | None] = {
+    "COALESCE": None,
+    "NULLIF": 2,
+    "DATE_ADD": 3,
+    "DATE_DIFF": 3,
+    "TO_STRING": 2,
+    "UTCNOW": 0,
+}
+DATE_PARTS = frozenset({"YEAR", "MONTH", "DAY", "HOUR", "MINUTE", "SECOND"})
+EXTRACT_PARTS = DATE_PARTS | {"TIMEZONE_HOUR", "TIMEZONE_MINUTE"}
 CAST_TYPES = {
     "INT": "INT",
     "INTEGER": "INT",
@@ -346,6 +364,9 @@ class Parser:
             if t.text == "CAST":
                 self.i += 1
                 return self._cast()
+            if t.text == "CASE":
+                self.i += 1
+                return self._case()
             raise _unexpected(t)
         if self._accept("op", "("):
             e = self._expr()
@@ -410,16 +431,45 @@ class Parser:
             return self._substring()
         if name == "TRIM":
             return self._trim()
+        if name == "EXTRACT":
+            part = self._date_part(EXTRACT_PARTS)
+            self._expect("kw", "FROM")
+            arg = self._expr()
+            self._expect("op", ")")
+            return Func("EXTRACT", (part, arg))
         args: list[Expr] = []
+        if name in ("DATE_ADD", "DATE_DIFF"):
+            args.append(self._date_part(DATE_PARTS))
+            self._expect("op", ",")
         if not self._accept("op", ")"):
             args.append(self._expr())
             while self._accept("op", ","):
                 args.append(self._expr())
             self._expect("op", ")")
-        want = {"COALESCE": None, "NULLIF": 2}.get(name, 1)
-        if (want is not None and len(args) != want) or not args:
+        want = ARITY.get(name, 1)
+        if (want is not None and len(args) != want) or (want is None and not args):
             raise errors.error_class("EvaluatorInvalidArguments")(f"Wrong number of arguments to {name}")
         return Func("CHAR_LENGTH" if name == "CHARACTER_LENGTH" else name, tuple(args))
+
+    def _date_part(self, allowed: frozenset[str]) -> Lit:
+        """A date part is a bare word (``year``), not a string or a column."""
+        t = self._next()
+        if t.kind != "id" or t.text.upper() not in allowed:
+            raise errors.error_class("EvaluatorInvalidArguments")(f"Invalid date part {t.text!r}")
+        return Lit(t.text.upper())
+
+    def _case(self) -> Case:
+        operand = None if self._is("kw", "WHEN") else self._expr()
+        whens: list[tuple[Expr, Expr]] = []
+        while self._accept("kw", "WHEN"):
+            cond = self._expr()
+            self._expect("kw", "THEN")
+            whens.append((cond, self._expr()))
+        if not whens:
+            raise _unexpected(self.tok)
+        default = self._expr() if self._accept("kw", "ELSE") else None
+        self._expect("kw", "END")
+        return Case(operand, tuple(whens), default)
 
     def _aggregate(self, name: str) -> Agg:
         if not self.agg_allowed:
