@@ -235,6 +235,28 @@ def test_update_object_meta(opener: Opener) -> None:
     run(opener, body)
 
 
+def test_update_object_meta_refuses_a_replaced_null_version(opener: Opener) -> None:
+    """Metadata read from one object must never land on the object that overwrote it."""
+
+    async def body(s: MetadataStore) -> None:
+        first = obj("n", etag="e1", user_meta={"gen": "1"})
+        await s.put_object(first, NONE, keep_old=False)
+        read = await s.get_object("b", "n")
+        assert read is not None
+        await s.put_object(obj("n", etag="e2", user_meta={"gen": "2"}), NONE, keep_old=False)
+        stale = ObjectMeta(user_meta={"gen": "1"}, tags={"t": "v"})
+        with pytest.raises(errors.PreconditionFailed):
+            await s.update_object_meta("b", "n", NULL_VERSION, stale, expect=read)
+        cur = await s.get_object("b", "n")
+        assert cur is not None and cur.etag == "e2" and cur.meta.user_meta == {"gen": "2"}
+        fresh = await s.update_object_meta(
+            "b", "n", NULL_VERSION, replace(cur.meta, tags={"t": "v"}), expect=cur
+        )
+        assert fresh.meta.tags == {"t": "v"} and fresh.meta.user_meta == {"gen": "2"}
+
+    run(opener, body)
+
+
 # -- listings ----------------------------------------------------------------------------------
 KEYS = ["a/1", "a/2", "a/b/3", "a-x", "b", "c/d/e", "c/z", "é", "\u00ff", "z\u0100", "~"]
 

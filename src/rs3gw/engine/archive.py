@@ -122,10 +122,10 @@ class Tiers:
         system = {**obj.meta.system, "archive-tier": tier}
         try:
             await self.engine.update_object_meta(
-                obj.bucket, obj.key, obj.version_id, replace(obj.meta, system=system)
+                obj.bucket, obj.key, obj.version_id, replace(obj.meta, system=system), expect=obj
             )
-        except (errors.NoSuchKey, errors.NoSuchVersion, errors.NoSuchBucket):
-            return  # deleted meanwhile: the tier copy is an orphan the next sweep removes
+        except (errors.NoSuchKey, errors.NoSuchVersion, errors.NoSuchBucket, errors.PreconditionFailed):
+            return  # deleted or overwritten meanwhile: the tier copy is an orphan the next sweep removes
         await self.store.drop_from_backend(tier, ids)
 
     # -- restores -------------------------------------------------------------------------------
@@ -164,7 +164,7 @@ class Tiers:
 
     async def _put_system(self, obj: ObjectVersion, system: dict[str, str]) -> ObjectVersion:
         return await self.engine.update_object_meta(
-            obj.bucket, obj.key, obj.version_id, replace(obj.meta, system=system)
+            obj.bucket, obj.key, obj.version_id, replace(obj.meta, system=system), expect=obj
         )
 
     async def advance(self, k: VKey) -> float | None:
@@ -308,7 +308,10 @@ class Tiers:
         for k, when in list(self._due.items()):
             if when > now:
                 continue
-            nxt = await self.advance(k)
+            try:
+                nxt = await self.advance(k)
+            except errors.PreconditionFailed:
+                continue  # overwritten while we worked: stays due and is re-read next tick
             if nxt is None:
                 self._due.pop(k, None)
             else:

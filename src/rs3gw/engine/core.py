@@ -11,14 +11,24 @@ import logging
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from rs3gw import errors
-from rs3gw.blobs.base import BlobStore, WriteOptions
+from rs3gw.blobs.base import BlobStore, Encryption, WriteOptions
+from rs3gw.blobs.plainfile import FileSpan
+from rs3gw.engine import ml_detect
+from rs3gw.engine import sse as sse_config
+from rs3gw.engine.archive import Tiers
 from rs3gw.engine.conditions import Conditions, check_copy_source, check_read
 from rs3gw.engine.ingest import BodyChecks, ingest
 from rs3gw.engine.names import check_bucket_name, check_key, check_user_meta
+from rs3gw.engine.object_lock import ObjectLock, without_lock
+from rs3gw.engine.quarantine import check_readable
 from rs3gw.engine.ranges import ByteRange, parse_range
+from rs3gw.engine.sse import NO_SSE, SseRequest, with_customer_key, without_sse
+from rs3gw.engine.sse import check_read as check_sse_read
+from rs3gw.engine.verify_read import ReadVerifier
+from rs3gw.engine.zerocopy import ZeroCopy
 from rs3gw.meta.store import (
     DeleteOutcome,
     ListQuery,
@@ -51,6 +61,7 @@ class PutResult:
     checksum_type: str
     size: int
     last_modified: float = 0.0
+    encryption: dict[str, str] = field(default_factory=dict)  # the object's sse-* system metadata
 
 
 @dataclass(frozen=True)
@@ -59,6 +70,7 @@ class ReadResult:
     range: ByteRange | None
     body: AsyncIterator[bytes] | None  # None for HEAD
     versioned: bool = False  # the bucket has (or had) versioning: S3 then reports version ids
+    file: FileSpan | None = None  # [storage.zerocopy]: the same bytes as an open file span (body reads it)
 
 
 @dataclass(frozen=True)
@@ -80,6 +92,12 @@ class ObjectEngine:
         self._gc_tasks: set[asyncio.Task[None]] = set()
         self._reading: Counter[str] = Counter()  # blob id → reads in progress in this process
         self._deferred: set[str] = set()  # freed while being read
+        self.default_sse = ""  # [encryption] default: "AES256" encrypts writes that ask for nothing
+        self.object_lock = ObjectLock(self)
+        self.tiers = Tiers(self)  # archival tiers, restores, access tracking
+        self.read_check = ReadVerifier()  # [storage] verify_on_read (engine.verify_read)
+        self.zerocopy = ZeroCopy()  # [storage.zerocopy] (engine.zerocopy)
+        self.read_cache: BlobStore | None = None  # [cache] predictive cache over ``blobs``, for reads only
 
     async def start(self) -> None:
         await self.store.open()
@@ -90,6 +108,9 @@ class ObjectEngine:
 
     async def stop(self) -> None:
         if self._gc_tasks:
+            if self.store.gc_grace:  # deletions still in their grace wait stay queued for a later start
+                for task in self._gc_tasks:
+                    task.cancel()
             await asyncio.gather(*self._gc_tasks, return_exceptions=True)
         await self.store.close()
 
@@ -98,11 +119,13 @@ class ObjectEngine:
         """Delete unreferenced blobs in the background; the store's queue retries after a crash."""
         if not blob_ids:
             return
-        task = asyncio.get_running_loop().create_task(self._free(list(blob_ids)))
+        task = asyncio.get_running_loop().create_task(self._free(list(blob_ids), self.store.gc_grace))
         self._gc_tasks.add(task)
         task.add_done_callback(self._gc_tasks.discard)
 
-    async def _free(self, blob_ids: list[str]) -> None:
+    async def _free(self, blob_ids: list[str], grace: float = 0.0) -> None:
+        if grace:  # another gateway may have looked these up just before they were freed
+            await asyncio.sleep(grace)
         busy = {b for b in blob_ids if self._reading[b] > 0}
         if busy:  # read_segments frees these when its last reader finishes
             self._deferred.update(busy)
@@ -122,7 +145,10 @@ class ObjectEngine:
                 break
 
     # -- buckets -------------------------------------------------------------------------------
-    async def create_bucket(self, name: str, owner_id: str, location: str | None = None) -> Bucket:
+    async def create_bucket(
+        self, name: str, owner_id: str, location: str | None = None, object_lock: bool = False
+    ) -> Bucket:
+        """``object_lock``: x-amz-bucket-object-lock-enabled, which also enables versioning."""
         check_bucket_name(name)
         if location and location != self.region:
             raise errors.error_class("IllegalLocationConstraintException")(
@@ -130,8 +156,10 @@ class ObjectEngine:
                 "this request was sent to."
             )
         region = self.region
-        bucket = Bucket(name, owner_id, time.time(), region)
+        bucket = Bucket(name, owner_id, time.time(), region, "Enabled" if object_lock else "")
         await self.store.create_bucket(bucket)
+        if object_lock:
+            await self.object_lock.enable_on_new_bucket(name)
         return bucket
 
     async def get_bucket(self, name: str) -> Bucket:
@@ -152,6 +180,7 @@ class ObjectEngine:
 
     async def put_bucket_versioning(self, name: str, status: str) -> None:
         await self.get_bucket(name)
+        await self.object_lock.check_versioning_change(name, status)
         await self.store.set_versioning(name, status)
 
     async def get_bucket_config(self, bucket: str, name: str) -> str | None:
@@ -169,11 +198,24 @@ class ObjectEngine:
         return WriteOptions(compression=await self.store.get_bucket_config(bucket, "compression"))
 
     async def update_object_meta(
-        self, bucket: str, key: str, version_id: str | None, meta: ObjectMeta
+        self,
+        bucket: str,
+        key: str,
+        version_id: str | None,
+        meta: ObjectMeta,
+        expect: ObjectVersion | None = None,
     ) -> ObjectVersion:
-        """Metadata-only change of one version (tagging, restore state): no data is rewritten."""
+        """Metadata-only change of one version (tagging, restore state): no data is rewritten.
+
+        Object Lock state is never changed here (only ``object_lock`` changes it): the stored
+        version's is kept, so a concurrent retention change cannot be lost to a stale ``meta``.
+        """
         await self.get_bucket(bucket)
-        return await self.store.update_object_meta(bucket, key, version_id, meta)
+        async with self.object_lock.guard(bucket, key):
+            meta = await self.object_lock.keep_state(bucket, key, version_id, meta)
+            updated = await self.store.update_object_meta(bucket, key, version_id, meta, expect)
+        await self.tiers.settle(updated)  # a transition to an archival class moves the bytes
+        return updated
 
     # -- object writes -------------------------------------------------------------------------
     async def put_object(
@@ -185,14 +227,22 @@ class ObjectEngine:
         checks: BodyChecks,
         owner_id: str,
         cond: WriteCondition = NO_CONDITION,
+        sse: SseRequest = NO_SSE,
     ) -> PutResult:
         check_key(key)
         check_user_meta(meta.user_meta)
         b = await self.get_bucket(bucket)
         if cond.if_none_match_any or cond.if_match is not None:
             await self._precheck(bucket, key, cond)
-        got = await ingest(self.blobs, body, checks, self.max_object_size, await self.write_options(bucket))
+        meta = await self.object_lock.for_new_version(bucket, meta)
+        system, enc = await self.sse_for_write(bucket, sse)
+        options = replace(await self.write_options(bucket), encryption=enc)
+        head = bytearray()  # the first bytes, for ML model detection
+        got = await ingest(self.blobs, ml_detect.tap(body, head), checks, self.max_object_size, options)
         meta = replace(meta, checksums=got.checksums, checksum_type="FULL_OBJECT" if got.checksums else "")
+        seg = Segment(got.blob_id, got.size)
+        ml = {} if sse.customer_key else await ml_detect.detect(self, [seg], got.size, bytes(head))
+        meta = replace(meta, system={**ml_detect.without_ml(without_sse(meta.system)), **system, **ml})
         obj = self._new_version(
             b, key, got.size, got.md5_hex, meta, (Segment(got.blob_id, got.size),), owner_id
         )
@@ -204,7 +254,14 @@ class ObjectEngine:
             meta.checksum_type,
             got.size,
             obj.last_modified,
+            system,
         )
+
+    async def sse_for_write(self, bucket: str, sse: SseRequest) -> tuple[dict[str, str], Encryption | None]:
+        """The sse-* system metadata and blob encryption of a new object or upload in ``bucket``."""
+        doc = None if sse.requested else await self.store.get_bucket_config(bucket, sse_config.CONFIG_NAME)
+        default = sse_config.BucketEncryption.load(doc) if doc else None
+        return sse_config.write_settings(sse, default, self.default_sse)
 
     def _new_version(
         self,
@@ -241,6 +298,7 @@ class ObjectEngine:
             await self.blobs.delete(new_blobs)
             raise
         self.free(freed)
+        await self.tiers.settle(obj)
 
     # -- object reads --------------------------------------------------------------------------
     async def head_object(
@@ -251,9 +309,11 @@ class ObjectEngine:
         range_header: str | None = None,
         cond: Conditions | None = None,
         part_number: int | None = None,
+        sse: SseRequest = NO_SSE,
     ) -> ReadResult:
         b = await self.get_bucket(bucket)
         obj = await self._resolve_in(b, key, version_id)
+        check_sse_read(obj.meta.system, sse)
         if cond is not None:
             check_read(cond, obj.etag, obj.last_modified)
         rng = self._range_for(obj, range_header, part_number)
@@ -267,11 +327,22 @@ class ObjectEngine:
         range_header: str | None = None,
         cond: Conditions | None = None,
         part_number: int | None = None,
+        sse: SseRequest = NO_SSE,
     ) -> ReadResult:
-        res = await self.head_object(bucket, key, version_id, range_header, cond, part_number)
+        res = await self.head_object(bucket, key, version_id, range_header, cond, part_number, sse)
+        check_readable(res.obj)
+        self.tiers.check_readable(res.obj)
+        self.tiers.touch(res.obj)
         rng = res.range
         start, length = (rng.start, rng.length) if rng else (0, res.obj.size)
+        if sse.customer_key is None and not self.read_check.enabled:
+            span = await self.zerocopy.span(self.blobs, res.obj, start, length)
+            if span is not None:
+                return ReadResult(res.obj, rng, span.chunks(), res.versioned, span)
         body = self.read_segments(res.obj.segments, start, length)
+        if sse.customer_key is not None:
+            body = with_customer_key(sse.customer_key, body)
+        body = self.read_check.wrap(res.obj, body, full=rng is None or rng.length == res.obj.size)
         return ReadResult(res.obj, rng, body, res.versioned)
 
     async def _resolve(self, bucket: str, key: str, version_id: str | None) -> ObjectVersion:
@@ -298,7 +369,10 @@ class ObjectEngine:
     async def _resolve_source(self, bucket: str, key: str, version_id: str | None) -> ObjectVersion:
         """A copy's source: as a read, except that a marker named by id is InvalidRequest (400)."""
         try:
-            return await self._resolve(bucket, key, version_id)
+            src = await self._resolve(bucket, key, version_id)
+            check_readable(src)
+            self.tiers.check_readable(src)
+            return src
         except errors.MethodNotAllowed:
             raise errors.InvalidRequest(
                 "The source of a copy request may not specifically refer to a delete marker by version id."
@@ -336,7 +410,7 @@ class ObjectEngine:
                     break
                 lo = max(start, seg_start) - seg_start
                 hi = min(end, seg_end) - seg_start
-                async for chunk in self.blobs.read(seg.blob_id, lo, hi - lo):
+                async for chunk in (self.read_cache or self.blobs).read(seg.blob_id, lo, hi - lo):
                     yield chunk
         finally:
             self._reading.subtract(ids)
@@ -348,7 +422,11 @@ class ObjectEngine:
                 self.free(sorted(done))
 
     # -- deletes -------------------------------------------------------------------------------
-    async def delete_object(self, bucket: str, key: str, version_id: str | None = None) -> DeleteResult:
+    async def delete_object(
+        self, bucket: str, key: str, version_id: str | None = None, bypass_governance: bool = False
+    ) -> DeleteResult:
+        """Removing a version for good is refused with AccessDenied while Object Lock protects it
+        (``bypass_governance``: x-amz-bypass-governance-retention); adding a delete marker never is."""
         b = await self.get_bucket(bucket)
         _check_vid(version_id)
         marker = None
@@ -357,7 +435,10 @@ class ObjectEngine:
             marker = ObjectVersion(
                 bucket, key, vid, 0, "", time.time(), ObjectMeta(), (), b.owner_id, delete_marker=True
             )
-        out: DeleteOutcome = await self.store.delete_object(bucket, key, version_id, marker)
+        async with self.object_lock.guard(bucket, key):
+            if marker is None:
+                await self.object_lock.check_removal(bucket, key, version_id, bypass_governance)
+            out: DeleteOutcome = await self.store.delete_object(bucket, key, version_id, marker)
         self.free(out.freed_blobs)
         if out.marker is not None:
             return DeleteResult(out.marker.version_id, True)
@@ -380,19 +461,27 @@ class ObjectEngine:
         cond: WriteCondition = NO_CONDITION,
         storage_class: str | None = None,
         tags: dict[str, str] | None = None,
+        lock: dict[str, str] | None = None,
+        sse: SseRequest = NO_SSE,
+        src_sse: SseRequest = NO_SSE,
+        acl: str | None = None,
     ) -> tuple[PutResult, ObjectVersion]:
         """Copy an object; ``meta`` None keeps the source's metadata (directive COPY).
 
         ``storage_class`` is the requested class under COPY; a new class makes a self-copy legal.
         ``tags`` None keeps the source's tags (x-amz-tagging-directive COPY, whatever ``meta`` says).
+        ``lock``: the request's Object Lock headers as system metadata; as on S3 the source's
+        retention and legal hold never carry over (the destination's default retention may apply).
+        ``acl``: the ACL the request declares (system "acl"); S3 never copies the source's ACL.
         """
         check_key(dst_key)
         src = await self._resolve_source(src_bucket, src_key, src_version)
+        check_sse_read(src.meta.system, src_sse)
         check_copy_source(src_cond, src.etag, src.last_modified)
         if meta is None:
             # Naming a source version makes a self-copy legal: it is how S3 restores an old version.
             same = src_bucket == dst_bucket and src_key == dst_key and src_version is None
-            if same and storage_class in (None, src.meta.storage_class):
+            if same and storage_class in (None, src.meta.storage_class) and not sse.requested:
                 raise errors.InvalidRequest(
                     "This copy request is illegal because it is trying to copy an object to itself without "
                     "changing the object's metadata, storage class, website redirect location or encryption attributes."
@@ -400,14 +489,21 @@ class ObjectEngine:
             # Like S3, a copy is STANDARD unless the request names a class; the rest is kept.
             meta = replace(src.meta, storage_class=storage_class or "STANDARD")
         check_user_meta(meta.user_meta)
-        meta = replace(meta, tags=src.meta.tags if tags is None else tags)
+        meta = replace(
+            meta,
+            tags=src.meta.tags if tags is None else tags,
+            system={
+                **{k: v for k, v in without_lock(meta.system).items() if k != "acl"},
+                **(lock or {}),
+                **({"acl": acl} if acl else {}),
+            },
+        )
         algs = tuple(src.meta.checksums) if src.meta.checksum_type == "FULL_OBJECT" else ()
         checks = BodyChecks(
             content_length=src.size, trailer_algorithms=(), sdk_algorithm=algs[0] if algs else None
         )
-        res = await self.put_object(
-            dst_bucket, dst_key, self.read_segments(src.segments, 0, src.size), meta, checks, owner_id, cond
-        )
+        body = with_customer_key(src_sse.customer_key, self.read_segments(src.segments, 0, src.size))
+        res = await self.put_object(dst_bucket, dst_key, body, meta, checks, owner_id, cond, sse)
         return res, src
 
     # -- listings ------------------------------------------------------------------------------

@@ -34,7 +34,7 @@ from rs3gw.engine.lifecycle_rules import (
     size_allows,
 )
 from rs3gw.engine.multipart import Engine
-from rs3gw.meta.store import VersionQuery
+from rs3gw.meta.store import VersionQuery, all_buckets
 from rs3gw.model import Bucket, ObjectVersion
 
 log = logging.getLogger("rs3gw.lifecycle")
@@ -123,19 +123,18 @@ class LifecycleWorker:
     async def run_pass(self) -> PassStats:
         """Apply every bucket's rules once, as of now."""
         stats = PassStats()
-        for owner in self.owner_ids:
-            for bucket in await self.engine.store.list_buckets(owner):
-                if self._stop.is_set():
-                    return stats
-                doc = await self.engine.store.get_bucket_config(bucket.name, CONFIG_NAME)
-                if doc is None:
-                    continue
-                try:
-                    await self._bucket(bucket, loads(doc), stats)
-                except errors.NoSuchBucket:  # deleted meanwhile
-                    continue
-                except Exception:  # one broken bucket must not stop the others
-                    log.exception("lifecycle: pass over bucket %s failed", bucket.name)
+        for bucket in await all_buckets(self.engine.store, self.owner_ids):
+            if self._stop.is_set():
+                return stats
+            doc = await self.engine.store.get_bucket_config(bucket.name, CONFIG_NAME)
+            if doc is None:
+                continue
+            try:
+                await self._bucket(bucket, loads(doc), stats)
+            except errors.NoSuchBucket:  # deleted meanwhile
+                continue
+            except Exception:  # one broken bucket must not stop the others
+                log.exception("lifecycle: pass over bucket %s failed", bucket.name)
         return stats
 
     async def _bucket(self, bucket: Bucket, config: LifecycleConfig, stats: PassStats) -> None:
@@ -237,7 +236,7 @@ class LifecycleWorker:
             return
         try:
             await self.engine.update_object_meta(
-                bucket, obj.key, obj.version_id, replace(cur.meta, storage_class=target)
+                bucket, obj.key, obj.version_id, replace(cur.meta, storage_class=target), expect=cur
             )
         except errors.S3Error as e:
             log.info("lifecycle: transition of %s/%s skipped: %s", bucket, obj.key, e.code)

@@ -20,10 +20,11 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from rs3gw.blobs.base import Tap
+from rs3gw.blobs.predictive_cache import bypass as cache_bypass
 from rs3gw.codecs.checksums import ALGORITHMS, Checksum, composite, new_checksum
 from rs3gw.codecs.checksums import md5_etag_multipart as multipart_etag
 from rs3gw.engine.quarantine import QUARANTINE_KEY, QUARANTINE_TIME_KEY, is_quarantined
-from rs3gw.meta.store import VersionQuery
+from rs3gw.meta.store import VersionQuery, all_buckets
 from rs3gw.model import ObjectVersion, Segment
 
 if TYPE_CHECKING:
@@ -107,14 +108,15 @@ class _Digests:
 
 async def _read_segment(engine: ObjectEngine, seg: Segment, taps: Sequence[Tap], limit: RateLimit) -> int:
     got, pending, batch = 0, 0, []
-    async for chunk in engine.read_segments([seg], 0, seg.size):
-        batch.append(chunk)
-        got += len(chunk)
-        pending += len(chunk)
-        if pending >= HASH_BATCH:
-            await asyncio.to_thread(_feed, batch, taps)
-            batch, pending = [], 0
-        await limit.consume(len(chunk))
+    with cache_bypass():  # verify the stored bytes, not the predictive cache's copy
+        async for chunk in engine.read_segments([seg], 0, seg.size):
+            batch.append(chunk)
+            got += len(chunk)
+            pending += len(chunk)
+            if pending >= HASH_BATCH:
+                await asyncio.to_thread(_feed, batch, taps)
+                batch, pending = [], 0
+            await limit.consume(len(chunk))
     _feed(batch, taps)
     return got
 
@@ -184,10 +186,7 @@ class Scrubber:
         self.progress = progress  # told each version's size once it is checked
 
     async def buckets(self) -> list[str]:
-        names: set[str] = set()
-        for owner in self.owner_ids:
-            names.update(b.name for b in await self.store.list_buckets(owner))
-        return sorted(names)
+        return [b.name for b in await all_buckets(self.store, self.owner_ids)]
 
     async def total_bytes(self) -> int:
         """What a full pass reads (for progress bars), from the store's cheap usage query."""
@@ -257,7 +256,7 @@ class Scrubber:
         system = {**cur.meta.system, QUARANTINE_KEY: problem[:300], QUARANTINE_TIME_KEY: f"{time.time():.0f}"}
         try:
             await self.store.update_object_meta(
-                obj.bucket, obj.key, obj.version_id, replace(cur.meta, system=system)
+                obj.bucket, obj.key, obj.version_id, replace(cur.meta, system=system), expect=cur
             )
         except Exception:  # deleted in between: nothing left to protect
             log.exception("scrub: could not quarantine %s/%r %s", obj.bucket, obj.key, obj.version_id)

@@ -33,7 +33,14 @@ from rs3gw.meta.sqlite import (
     _row_to_object,
     _upload_from,
 )
-from rs3gw.meta.store import DeleteOutcome, ListQuery, MetadataStore, VersionQuery, WriteCondition
+from rs3gw.meta.store import (
+    DeleteOutcome,
+    ListQuery,
+    MetadataStore,
+    VersionQuery,
+    WriteCondition,
+    same_version,
+)
 from rs3gw.model import (
     NULL_VERSION,
     Bucket,
@@ -354,7 +361,12 @@ class PostgresStore(MetadataStore):
         return await self._db.tx(fn)
 
     async def update_object_meta(
-        self, bucket: str, key: str, version_id: str | None, meta: ObjectMeta
+        self,
+        bucket: str,
+        key: str,
+        version_id: str | None,
+        meta: ObjectMeta,
+        expect: ObjectVersion | None = None,
     ) -> ObjectVersion:
         kb = key.encode()
 
@@ -365,6 +377,8 @@ class PostgresStore(MetadataStore):
                 raise errors.NoSuchVersion(Key=key, VersionId=version_id)
             if cur is None or cur.delete_marker:  # a marker has no metadata to change
                 raise errors.NoSuchKey(Key=key) if version_id is None else errors.MethodNotAllowed()
+            if not same_version(cur, expect):
+                raise errors.PreconditionFailed()
             await conn.execute(
                 "UPDATE objects SET meta=%s WHERE bucket=%s AND key=%s AND version_id=%s",
                 (_meta_json(meta), bucket, kb, cur.version_id),

@@ -8,6 +8,8 @@ event loop never waits on a commit's fsync and cross-process writers serialise i
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import errno
 import json
 import sqlite3
 import threading
@@ -27,6 +29,7 @@ from rs3gw.meta.store import (
     MetadataStore,
     VersionQuery,
     WriteCondition,
+    same_version,
     version_time,
 )
 from rs3gw.model import (
@@ -183,6 +186,15 @@ def _upload_from(r: tuple[Any, ...]) -> Upload:
     return Upload(r[0], r[1], bytes(r[2]).decode(), r[3], r[4], _meta_from(r[5]))
 
 
+def _storage_error(e: BaseException) -> BaseException:
+    """SQLite's "database or disk is full" (SQLITE_FULL, or an I/O error from ENOSPC/EDQUOT) as the
+    clean 507 a client can retry later, rather than a 500."""
+    full = isinstance(e, sqlite3.Error) and getattr(e, "sqlite_errorcode", 0) & 0xFF == sqlite3.SQLITE_FULL
+    if full or (isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT)):
+        return errors.InsufficientStorage()
+    return e
+
+
 def _settle(fut: asyncio.Future[Any], outcome: tuple[bool, Any]) -> None:
     if fut.cancelled():  # the caller gave up waiting; the write itself has already happened
         return
@@ -265,7 +277,11 @@ class SqliteStore(MetadataStore):
                     conn.execute("ROLLBACK")
                 raise
         except BaseException as e:  # nothing committed: all callers get it
-            outcomes = [(False, e)] * len(batch)
+            outcomes = [(False, _storage_error(e))] * len(batch)
+            if conn.in_transaction:  # ROLLBACK failed too: a fresh connection, not a wedged one
+                self._wconn = None
+                with contextlib.suppress(sqlite3.Error):
+                    conn.close()
         for (_, fut, loop), outcome in zip(batch, outcomes, strict=True):
             try:
                 loop.call_soon_threadsafe(_settle, fut, outcome)
@@ -330,6 +346,10 @@ class SqliteStore(MetadataStore):
         ).fetchall()
         return [Bucket(*r) for r in rows]
 
+    async def list_all_buckets(self) -> list[Bucket]:
+        sql = "SELECT name, owner_id, created, region, versioning FROM buckets ORDER BY name"
+        return [Bucket(*r) for r in self._r.execute(sql).fetchall()]
+
     async def delete_bucket(self, name: str) -> list[str]:
         def fn(conn: sqlite3.Connection) -> list[str]:
             if conn.execute("SELECT 1 FROM objects WHERE bucket=? LIMIT 1", (name,)).fetchone():
@@ -365,8 +385,61 @@ class SqliteStore(MetadataStore):
 
         await self._write(fn)
 
+    async def get_server_doc(self, kind: str, name: str) -> str | None:
+        row = self._r.execute(
+            "SELECT value FROM server_docs WHERE kind=? AND name=?", (kind, name)
+        ).fetchone()
+        return str(row[0]) if row else None
+
+    async def list_server_docs(self, kind: str) -> dict[str, str]:
+        rows = self._r.execute("SELECT name, value FROM server_docs WHERE kind=?", (kind,)).fetchall()
+        return {str(n): str(v) for n, v in rows}
+
+    async def put_server_doc(self, kind: str, name: str, value: str | None, create: bool = False) -> bool:
+        def fn(conn: sqlite3.Connection) -> bool:
+            args: tuple[str, ...]
+            if value is None:
+                sql, args = "DELETE FROM server_docs WHERE kind=? AND name=?", (kind, name)
+            else:
+                verb = "INSERT OR IGNORE" if create else "INSERT OR REPLACE"
+                sql, args = f"{verb} INTO server_docs VALUES (?,?,?)", (kind, name, value)
+            return conn.execute(sql, args).rowcount > 0
+
+        return await self._write(fn)
+
+    # -- registry ------------------------------------------------------------------------------
+    async def registry_get(self, kind: str, name: str) -> tuple[str, int] | None:
+        row = self._r.execute(
+            "SELECT doc, rev FROM registry WHERE kind=? AND name=?", (kind, name)
+        ).fetchone()
+        return (row[0], row[1]) if row else None
+
+    async def registry_put(self, kind: str, name: str, doc: str, expect_revision: int) -> int:
+        def fn(conn: sqlite3.Connection) -> int:
+            row = conn.execute("SELECT rev FROM registry WHERE kind=? AND name=?", (kind, name)).fetchone()
+            if (row[0] if row else 0) != expect_revision:
+                raise errors.RegistryConflict(f"{kind} {name!r} was changed concurrently or already exists")
+            conn.execute(
+                "INSERT OR REPLACE INTO registry VALUES (?,?,?,?)", (kind, name, doc, expect_revision + 1)
+            )
+            return expect_revision + 1
+
+        return await self._write(fn)
+
+    async def registry_list(self, kind: str, prefix: str = "") -> list[tuple[str, str, int]]:
+        rows = self._r.execute(
+            "SELECT name, doc, rev FROM registry WHERE kind=? AND substr(name, 1, ?)=? ORDER BY name",
+            (kind, len(prefix), prefix),
+        ).fetchall()
+        return [(r[0], r[1], r[2]) for r in rows]
+
     async def update_object_meta(
-        self, bucket: str, key: str, version_id: str | None, meta: ObjectMeta
+        self,
+        bucket: str,
+        key: str,
+        version_id: str | None,
+        meta: ObjectMeta,
+        expect: ObjectVersion | None = None,
     ) -> ObjectVersion:
         def fn(conn: sqlite3.Connection) -> ObjectVersion:
             cur = self._get_object(conn, bucket, key.encode(), version_id)
@@ -374,6 +447,8 @@ class SqliteStore(MetadataStore):
                 raise errors.NoSuchVersion(Key=key, VersionId=version_id)
             if cur is None or cur.delete_marker:  # a marker has no metadata to change
                 raise errors.NoSuchKey(Key=key) if version_id is None else errors.MethodNotAllowed()
+            if not same_version(cur, expect):
+                raise errors.PreconditionFailed()
             conn.execute(
                 "UPDATE objects SET meta=? WHERE bucket=? AND key=? AND version_id=?",
                 (_meta_json(meta), bucket, key.encode(), cur.version_id),
@@ -706,6 +781,14 @@ class SqliteStore(MetadataStore):
         await self._write(
             lambda c: c.executemany("DELETE FROM blob_gc WHERE blob_id=?", [(b,) for b in blob_ids])
         )
+
+    async def bucket_usage(self, bucket: str) -> tuple[int, int]:
+        def run() -> tuple[int, int]:  # a scan of the bucket's rows: off the event loop
+            sql = "SELECT count(*), coalesce(sum(size), 0) FROM objects WHERE bucket=? AND delete_marker=0"
+            n, size = self._r.execute(sql, (bucket,)).fetchone()
+            return int(n), int(size)
+
+        return await asyncio.to_thread(run)
 
     async def referenced_blobs(self) -> set[str]:
         out: set[str] = set()

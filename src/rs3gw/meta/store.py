@@ -11,6 +11,7 @@ from __future__ import annotations
 import secrets
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from rs3gw.model import (
@@ -26,6 +27,11 @@ from rs3gw.model import (
 )
 
 _HEX = frozenset("0123456789abcdef")
+
+
+def same_version(cur: ObjectVersion, expect: ObjectVersion | None) -> bool:
+    """Whether ``cur`` is still the version ``expect`` was read as (None: no expectation)."""
+    return expect is None or (cur.etag == expect.etag and cur.last_modified == expect.last_modified)
 
 
 def new_version_id() -> str:
@@ -79,6 +85,12 @@ class DeleteOutcome:
 class MetadataStore(ABC):
     """Bucket, object-version and multipart metadata. Raises S3Error subclasses for S3 semantics."""
 
+    # Seconds a freed blob must stay readable before deletion. Nonzero for stores that several
+    # gateway processes share: another gateway may have looked the blob up just before a write
+    # here freed it, and is about to open it. ``pending_gc`` then returns only blobs queued at
+    # least this long ago, and the engine waits this long before deleting what a write freed.
+    gc_grace: float = 0.0
+
     @abstractmethod
     async def open(self) -> None: ...
 
@@ -96,6 +108,12 @@ class MetadataStore(ABC):
     @abstractmethod
     async def list_buckets(self, owner_id: str) -> list[Bucket]: ...
 
+    async def list_all_buckets(self) -> list[Bucket]:
+        """Every bucket of every owner, by name: background workers and admin commands must also see
+        buckets of store-managed users, whose owner ids no configuration lists. Not abstract so
+        stores written against the older interface keep loading; the bundled stores answer in one query."""
+        raise NotImplementedError(f"{type(self).__name__} cannot list all buckets")
+
     @abstractmethod
     async def delete_bucket(self, name: str) -> list[str]:
         """Raises BucketNotEmpty; aborts the bucket's unfinished uploads and returns their blobs."""
@@ -110,6 +128,20 @@ class MetadataStore(ABC):
     @abstractmethod
     async def put_bucket_config(self, bucket: str, name: str, value: str | None) -> None:
         """Store (or with None, delete) a configuration document; raises NoSuchBucket."""
+
+    # server-wide documents (store-managed users and access keys): shared by every gateway on the store
+    @abstractmethod
+    async def get_server_doc(self, kind: str, name: str) -> str | None: ...
+
+    @abstractmethod
+    async def list_server_docs(self, kind: str) -> dict[str, str]:
+        """Every document of ``kind``, by name."""
+
+    @abstractmethod
+    async def put_server_doc(self, kind: str, name: str, value: str | None, create: bool = False) -> bool:
+        """Store (or with None, delete) a document; with ``create``, only when none exists yet.
+
+        True when a row was written or deleted: False tells "already exists" / "did not exist"."""
 
     # objects
     @abstractmethod
@@ -130,9 +162,19 @@ class MetadataStore(ABC):
 
     @abstractmethod
     async def update_object_meta(
-        self, bucket: str, key: str, version_id: str | None, meta: ObjectMeta
+        self,
+        bucket: str,
+        key: str,
+        version_id: str | None,
+        meta: ObjectMeta,
+        expect: ObjectVersion | None = None,
     ) -> ObjectVersion:
-        """Replace one version's metadata in place (tags, restore state); raises NoSuchKey."""
+        """Replace one version's metadata in place (tags, restore state); raises NoSuchKey.
+
+        ``meta`` is usually derived from a version read earlier; pass that version as ``expect``
+        and the write is refused with PreconditionFailed when the stored version is no longer it
+        (same etag and last-modified). A ``null`` version id names whatever was written last, so
+        without this check an overwrite in between would get the older object's metadata."""
 
     @abstractmethod
     async def list_objects(self, bucket: str, q: ListQuery) -> ObjectListing: ...
@@ -187,3 +229,50 @@ class MetadataStore(ABC):
     @abstractmethod
     async def referenced_blobs(self) -> set[str]:
         """Every blob id any version or part still uses (for fsck and orphan sweeps)."""
+
+    # registry: small JSON documents (datasets, models) kept beside the object metadata
+    @abstractmethod
+    async def registry_get(self, kind: str, name: str) -> tuple[str, int] | None:
+        """(document, revision) of one entry, or None."""
+
+    @abstractmethod
+    async def registry_put(self, kind: str, name: str, doc: str, expect_revision: int) -> int:
+        """Write an entry if its revision is still ``expect_revision`` (0: must not exist yet);
+        returns the new revision, raises RegistryConflict otherwise (optimistic concurrency)."""
+
+    @abstractmethod
+    async def registry_list(self, kind: str, prefix: str = "") -> list[tuple[str, str, int]]:
+        """(name, document, revision) of every entry of ``kind`` whose name starts with ``prefix``."""
+
+    # statistics (not abstract: a portable default, which stores may replace with one query)
+    async def bucket_usage(self, bucket: str) -> tuple[int, int]:
+        """(object versions, bytes) stored in a bucket, delete markers excluded, for metrics.
+
+        The default pages through the version listing; it runs periodically, never per request.
+        """
+        count = size = 0
+        q = VersionQuery(max_keys=1000)
+        while True:
+            page = await self.list_versions(bucket, q)
+            for v in page.versions:
+                if not v.delete_marker:
+                    count, size = count + 1, size + v.size
+            if not page.is_truncated:
+                return count, size
+            q = VersionQuery(
+                key_marker=page.next_key_marker or "",
+                version_id_marker=page.next_version_id_marker or "",
+                max_keys=1000,
+            )
+
+
+async def all_buckets(store: MetadataStore, owner_ids: Sequence[str] = ()) -> list[Bucket]:
+    """Every bucket, by name; a store without ``list_all_buckets`` falls back to ``owner_ids``' buckets."""
+    try:
+        return await store.list_all_buckets()
+    except NotImplementedError:
+        seen: dict[str, Bucket] = {}
+        for owner in owner_ids:
+            for b in await store.list_buckets(owner):
+                seen.setdefault(b.name, b)
+        return [seen[n] for n in sorted(seen)]

@@ -85,7 +85,8 @@ async def put_object_acl(ctx: Ctx) -> Response:
     obj, _ = await _object(ctx)
     acl = await _requested_acl(ctx, obj.owner_id)
     meta = replace(obj.meta, system={**obj.meta.system, acls.SYSTEM_KEY: acl.dumps()})
-    await ctx.engine.update_object_meta(ctx.bucket, ctx.key, obj.version_id, meta)
+    # expect=obj: an overwrite in between must not get this version's metadata (412 then).
+    await ctx.engine.update_object_meta(ctx.bucket, ctx.key, obj.version_id, meta, expect=obj)
     return Response(200, _vid(ctx))
 
 

@@ -28,11 +28,18 @@ def _version_header(ctx: Ctx, obj: ObjectVersion) -> dict[str, str]:
 
 
 async def _set_object_tags(ctx: Ctx, tags: dict[str, str]) -> ObjectVersion:
-    """Resolve the version first and update exactly it, so a concurrent overwrite keeps its own tags."""
-    obj = (await ctx.engine.head_object(ctx.bucket, ctx.key, ctx.q("versionId"))).obj
-    return await ctx.engine.update_object_meta(
-        ctx.bucket, ctx.key, obj.version_id, replace(obj.meta, tags=tags)
-    )
+    """Resolve the version first and update exactly it, so a concurrent overwrite keeps its own
+    metadata: an overwrite in between (a ``null`` id names a new object) makes us re-resolve."""
+    for attempt in range(3):
+        obj = (await ctx.engine.head_object(ctx.bucket, ctx.key, ctx.q("versionId"))).obj
+        try:
+            return await ctx.engine.update_object_meta(
+                ctx.bucket, ctx.key, obj.version_id, replace(obj.meta, tags=tags), expect=obj
+            )
+        except errors.PreconditionFailed:
+            if attempt == 2:
+                raise errors.SlowDown() from None
+    raise AssertionError("unreachable")
 
 
 async def put_object_tagging(ctx: Ctx) -> Response:
