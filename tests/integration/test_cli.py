@@ -217,6 +217,10 @@ def test_serve_workers_pass_settings_json(
     calls: list[tuple[Any, dict[str, Any]]] = []
     monkeypatch.setattr(uvicorn, "run", lambda app, **kw: calls.append((app, kw)))
     monkeypatch.setenv(SETTINGS_JSON_ENV, "")
+    # serve --workers points this at a directory it removes on exit; undone here so that servers
+    # started later in this pytest process do not inherit a deleted metrics directory.
+    (tmp_path / "metrics").mkdir()
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path / "metrics"))
     argv = ["serve", "--data-dir", str(tmp_path / "d"), "--workers", "3", "--user", "bob:BOBKEY:bobsecret"]
     assert cli.main(argv) == 0
     [(app, kw)] = calls
