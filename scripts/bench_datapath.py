@@ -3,7 +3,10 @@
 Starts one `rs3gw serve` per setting on loopback (fresh data dir, --no-fsync unless --fsync), in
 the same run, with the same boto3 client, and prints a Markdown table plus stored/logical bytes.
 
-    .venv/bin/python scripts/bench_datapath.py [--data text|random] [--seconds N] [--fsync]
+    .venv/bin/python scripts/bench_datapath.py [--data text|random] [--seconds N] [--fsync] [--dedup-grid]
+
+--dedup-grid: every compression setting crossed with dedup off / fixed-size / content-defined
+(64 KiB blocks, min object size 0), one server per cell, in the same run.
 """
 
 from __future__ import annotations
@@ -26,6 +29,13 @@ from botocore.config import Config
 AK, SK = "benchkey", "bench-secret-123456"
 SETTINGS = {"off": "none", "zstd": "zstd:3", "lz4": "lz4"}
 SIZES = {"1 MiB": 1 << 20, "64 MiB": 64 << 20}
+DEDUP = {"off": (), "fixed": ("fixed-size",), "cdc": ("content-defined",)}
+
+
+def dedup_args(mode: str) -> list[str]:
+    if not DEDUP[mode]:
+        return []
+    return ["--dedup", "--dedup-min-size", "0", "--dedup-algorithm", DEDUP[mode][0]]
 
 
 def corpus(size: int) -> bytes:
@@ -38,7 +48,9 @@ def corpus(size: int) -> bytes:
     return bytes(out[:size])
 
 
-def start(data_dir: Path, compression: str, fsync: bool) -> tuple[subprocess.Popen[bytes], str]:
+def start(
+    data_dir: Path, compression: str, fsync: bool, extra: list[str] | None = None
+) -> tuple[subprocess.Popen[bytes], str]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -53,7 +65,7 @@ def start(data_dir: Path, compression: str, fsync: bool) -> tuple[subprocess.Pop
         f"127.0.0.1:{port}",
     ]
     args += ["--access-key", AK, "--secret-key", SK, "--compression", compression, "--log-level", "warning"]
-    proc = subprocess.Popen([*args, *([] if fsync else ["--no-fsync"])])
+    proc = subprocess.Popen([*args, *(extra or []), *([] if fsync else ["--no-fsync"])])
     url = f"http://127.0.0.1:{port}"
     for _ in range(200):
         try:
@@ -99,31 +111,35 @@ def main() -> int:
     ap.add_argument("--data", choices=["text", "random"], default="text")
     ap.add_argument("--seconds", type=float, default=5.0)
     ap.add_argument("--fsync", action="store_true")
+    ap.add_argument("--dedup-grid", action="store_true", help="cross compression with dedup off/fixed/cdc")
     a = ap.parse_args()
     rows = []
+    modes = list(DEDUP) if a.dedup_grid else ["off"]
     for size_name, size in SIZES.items():
         body = corpus(size) if a.data == "text" else os.urandom(size)
         clients = 8 if size <= (1 << 20) else 2
-        for name, comp in SETTINGS.items():
+        for name, comp, mode in [(n, c, m) for n, c in SETTINGS.items() for m in modes]:
             with tempfile.TemporaryDirectory() as tmp:
                 d = Path(tmp) / "data"
-                proc, url = start(d, comp, a.fsync)
+                proc, url = start(d, comp, a.fsync, dedup_args(mode))
                 try:
                     put, get = run_one(url, body, a.seconds, clients)
                     ratio = stored(d) / (clients * size)
                 finally:
                     proc.terminate()
                     proc.wait()
-            rows.append((size_name, name, put, get, ratio))
+            rows.append((size_name, name, mode, put, get, ratio))
             print(
-                f"{size_name:>6} {name:>4}: PUT {put:7.1f} MiB/s  GET {get:7.1f} MiB/s  stored {ratio:.2f}x",
+                f"{size_name:>6} {name:>4} dedup {mode:>5}: PUT {put:7.1f} MiB/s  GET {get:7.1f} MiB/s  "
+                f"stored {ratio:.2f}x",
                 flush=True,
             )
     print(
-        f"\n| object | compression | PUT MiB/s | GET MiB/s | stored/logical ({a.data}) |\n|---|---|---|---|---|"
+        f"\n| object | compression | dedup | PUT MiB/s | GET MiB/s | stored/logical ({a.data}) |"
+        "\n|---|---|---|---|---|---|"
     )
-    for size_name, name, put, get, ratio in rows:
-        print(f"| {size_name} | {name} | {put:.0f} | {get:.0f} | {ratio:.2f} |")
+    for size_name, name, mode, put, get, ratio in rows:
+        print(f"| {size_name} | {name} | {mode} | {put:.0f} | {get:.0f} | {ratio:.2f} |")
     return 0
 
 

@@ -1,12 +1,36 @@
 #!/usr/bin/env bash
 # The whole test suite, exactly as CI runs it: set-up, lint, types, layer contract, tests.
 # Usage: scripts/check.sh [extra pytest args, e.g. --run-slow or -k name]
+# The tests run twice over metadata stores: everything over SQLite, then the integration files that
+# exercise the metadata store most over PostgreSQL (with --run-slow: the whole integration suite).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/venv.sh
+source scripts/postgres.sh
 ensure_venv dev
+ensure_postgres
+# Azurite (the Azure backend's emulator) from npm into .cache/azurite; without node/npm its tests skip
+.venv/bin/python tests/azurite.py >/dev/null || echo "Azurite unavailable: the azure backend tests will skip" >&2
 .venv/bin/ruff check src tests scripts
 .venv/bin/ruff format --check src tests scripts
 .venv/bin/mypy
 .venv/bin/lint-imports
-exec .venv/bin/pytest "$@"
+status=0
+.venv/bin/pytest "$@" || status=$?
+pg_files=(
+  tests/integration/test_put_get.py tests/integration/test_list_objects.py
+  tests/integration/test_versioning.py tests/integration/test_multipart.py
+  tests/integration/test_conditional.py tests/integration/test_delete_objects.py
+)
+for arg in "$@"; do
+  case "$arg" in
+    --run-slow) pg_files=(tests/integration) ;;
+    -*) ;;
+    *) pg_files=() ;;  # the caller named tests: the PostgreSQL pass is theirs to ask for
+  esac
+done
+if [ "${#pg_files[@]}" -gt 0 ]; then
+  echo "== integration tests over PostgreSQL metadata (RS3GW_TEST_METADATA=postgresql) =="
+  RS3GW_TEST_METADATA=postgresql .venv/bin/pytest "$@" "${pg_files[@]}" || status=$?
+fi
+exit "$status"

@@ -21,6 +21,8 @@ from typing import Any
 
 import pytest
 
+from pg_cluster import metadata_args, pg_cluster, stop_shared_cluster  # noqa: F401 - pg_cluster: a fixture
+
 ACCESS_KEY = "rs3gwtestkey"
 SECRET_KEY = "rs3gw-test-secret-key-0123456789"
 USER2 = ("second", "rs3gwsecondkey", "rs3gw-second-secret-key-987654")
@@ -37,6 +39,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "slow" in item.keywords:
             item.add_marker(skip)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    stop_shared_cluster()  # started on first use by pg_cluster / RS3GW_TEST_METADATA=postgresql
 
 
 def free_port() -> int:
@@ -104,6 +110,7 @@ def start_server(
         "--user",
         ":".join(USER2),
         *extra_args,
+        *metadata_args(data_dir, extra_args),
     ]
     scheme = "http"
     if tls:

@@ -10,12 +10,19 @@ import importlib
 import importlib.util
 import logging
 import os
+import shutil
 import sys
+import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from rs3gw import __version__
+from rs3gw.admin_cli import add_commands as add_admin_commands
+from rs3gw.analytics_cli import add_commands as add_analytics_commands
+from rs3gw.audit.cli import add_commands as add_audit_commands
+from rs3gw.backup.cli import add_commands as add_backup_commands
+from rs3gw.compliance.cli import add_commands as add_compliance_commands
 from rs3gw.config import (
     CREDENTIALS_RELPATH,
     SETTINGS_JSON_ENV,
@@ -25,6 +32,12 @@ from rs3gw.config import (
     settings_to_json,
 )
 from rs3gw.fsck import add_commands as add_fsck_commands
+from rs3gw.heal import add_commands as add_heal_commands
+from rs3gw.iam_commands import add_commands as add_iam_commands
+from rs3gw.keyrotate import add_key_commands
+from rs3gw.meta.store import MetadataStore
+from rs3gw.registry_cli import add_commands as add_registry_commands
+from rs3gw.storage_report_cli import add_commands as add_storage_commands
 
 __all__ = [
     "EXIT_CONFIG",
@@ -53,6 +66,7 @@ _FLAG_KEYS = (
     "tls_key",
     "metadata",
     "log_level",
+    "log_format",
     "workers",
     "max_object_size",
     "fsync",
@@ -62,6 +76,28 @@ _FLAG_KEYS = (
     "dedup_algorithm",
     "dedup_min_object_size",
     "compression",
+    "verify_on_read",
+    "zerocopy_enabled",
+    "zerocopy_min_size",
+    "backend_type",
+    "backend_endpoint",
+    "backend_bucket",
+    "backend_prefix",
+    "backend_region",
+    "backend_access_key",
+    "backend_secret_key",
+    "backend_project",
+    "backend_credentials_file",
+    "backend_connection_string",
+    "lifecycle_day_seconds",
+    "lifecycle_interval",
+    "iam_refresh_interval",
+    "metrics_public",
+    "metrics_refresh",
+    "scrub_interval",
+    "scrub_rate_mb_s",
+    "encryption_cipher",
+    "encryption_default",
 )
 
 _SERVE_EPILOG = """\
@@ -81,15 +117,39 @@ precedence is: flag > environment > config file > built-in default.
   --config           RS3GW_CONFIG         (the file itself)
   --metadata         RS3GW_METADATA       metadata
   --log-level        RS3GW_LOG_LEVEL      log_level
+  --log-format F     RS3GW_LOG_FORMAT     log_format = "text" (default) | "json" (+ access lines)
   --workers          RS3GW_WORKERS        workers
   --max-object-size  RS3GW_MAX_OBJECT_SIZE max_object_size
   --no-fsync         RS3GW_FSYNC=false    fsync = false
   --user N:AK:SK     -                    [[users]] name/access_key/secret_key
   --compression C    RS3GW_COMPRESSION    [storage] compression = "none" | "lz4" | "zstd[:1-22]"
+  --verify-on-read   RS3GW_VERIFY_ON_READ [storage] verify_on_read = true (GETs check stored checksums)
+  --zerocopy BOOL    RS3GW_ZEROCOPY_ENABLED [storage.zerocopy] enabled = true (sendfile for plain blobs)
+  --zerocopy-min-size RS3GW_ZEROCOPY_MIN_SIZE [storage.zerocopy] min_size (bytes, default 1048576)
   --dedup            RS3GW_DEDUP_ENABLED  [storage.dedup] enabled = true
   --dedup-block-size RS3GW_DEDUP_BLOCK_SIZE [storage.dedup] block_size (4096..1048576)
   --dedup-algorithm  RS3GW_DEDUP_ALGORITHM [storage.dedup] algorithm (fixed-size|content-defined)
   --dedup-min-size   RS3GW_DEDUP_MIN_OBJECT_SIZE [storage.dedup] min_object_size
+  --lifecycle-day-seconds S  RS3GW_LIFECYCLE_DAY_SECONDS  [lifecycle] day_seconds (default 86400)
+  --lifecycle-interval S     RS3GW_LIFECYCLE_INTERVAL     [lifecycle] interval (default 60)
+  --iam-refresh-interval S   RS3GW_IAM_REFRESH_INTERVAL   [iam] refresh_interval (default 10): store
+                     users' key changes made elsewhere are in force here within this long
+  --backend T        RS3GW_BACKEND_TYPE   [backend] type = "local" | "s3" | "gcs" | "azure"
+  --backend-endpoint RS3GW_BACKEND_ENDPOINT [backend] endpoint = "http(s)://HOST:PORT"
+  --backend-bucket   RS3GW_BACKEND_BUCKET [backend] bucket (and prefix, region,
+  --backend-prefix / -region / -access-key / -secret-key   access_key, secret_key)
+  --backend-project / --backend-credentials-file   gcs: project, service-account JSON
+  --backend-connection-string  RS3GW_BACKEND_CONNECTION_STRING  azure (or endpoint + secret key)
+  --private-metrics  RS3GW_METRICS_PUBLIC=false [metrics] public = false (GET /metrics off; the
+                     primary account reads GET /_rs3gw/admin/metrics instead)
+  --metrics-refresh S RS3GW_METRICS_REFRESH [metrics] refresh (storage gauges cache, default 10 s)
+  --scrub-interval S RS3GW_SCRUB_INTERVAL [scrub] interval (seconds between scrubs; 0 = off, default)
+  --scrub-rate MB_S  RS3GW_SCRUB_RATE_MB_S [scrub] rate_mb_s (scrub read limit, default 50; 0 = none)
+  --encryption-cipher C   RS3GW_ENCRYPTION_CIPHER  [encryption] cipher (aes-256-gcm|chacha20-poly1305)
+  --encryption-default S  RS3GW_ENCRYPTION_DEFAULT [encryption] default ("none" | "AES256": SSE-S3
+                          for writes that ask for no encryption and whose bucket has no default)
+  -                  -                    [audit] enabled, dir, rotate_bytes, webhook_url, syslog, s3_*,
+                                          auth_fail_limit, ... (README "Audit log"; on by default)
 
 Accounts: the primary (admin) account uses --access-key/--secret-key; both must come from the
 same place. If none is configured anywhere, a key pair is generated on first start, stored in
@@ -188,6 +248,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="critical, error, warning, info (default), debug or trace",
     )
     serve.add_argument(
+        "--log-format", metavar="F", help='"text" (default) or "json": JSON lines, one access line per request'
+    )
+    serve.add_argument(
         "--workers",
         metavar="N",
         help="number of server processes (default 1); N > 1 passes settings via RS3GW_SETTINGS_JSON",
@@ -208,14 +271,79 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="C",
         help='compress new objects: "none" (default), "lz4" or "zstd[:LEVEL]" (1-22, default 3)',
     )
+    serve.add_argument(
+        "--encryption-cipher", metavar="C", help="cipher of new encrypted blobs: aes-256-gcm or chacha20-poly1305"
+    )
+    serve.add_argument(
+        "--encryption-default",
+        metavar="SSE",
+        help='"AES256" encrypts (SSE-S3) every write that asks for no encryption; "none" (default)',
+    )
     _add_dedup_args(serve)
+    serve.add_argument(
+        "--lifecycle-day-seconds",
+        metavar="S",
+        help="length of one lifecycle day in seconds (default 86400; shorter runs rules in accelerated time)",
+    )
+    serve.add_argument(
+        "--lifecycle-interval", metavar="S", help="seconds between lifecycle passes (default 60)"
+    )
+    serve.add_argument(
+        "--iam-refresh-interval",
+        metavar="S",
+        help="seconds before key changes made on other gateways or by the CLI apply here (default 10)",
+    )
+    _add_backend_args(serve)
+    _add_ops_args(serve)
     serve.set_defaults(func=_cmd_serve)
     add_fsck_commands(sub, add_common_args, resolve_settings)
+    add_audit_commands(sub, add_common_args, resolve_settings)
+    add_heal_commands(sub, add_common_args, resolve_settings)
+    add_storage_commands(sub, add_common_args, resolve_settings)
+    add_analytics_commands(sub, add_common_args, resolve_settings)
+    add_compliance_commands(sub, add_common_args, resolve_settings, _compliance_store)
+    add_registry_commands(sub, add_common_args, resolve_settings)
     _add_bucket_commands(sub)
+    admin = add_key_commands(sub, add_common_args, resolve_settings)
+    add_iam_commands(admin, add_common_args, resolve_settings)
+    add_admin_commands(admin, add_common_args, resolve_settings)
+    add_heal_commands(admin, add_common_args, resolve_settings)  # `admin heal`: the same parser as `heal`
+    add_backup_commands(sub)
+    add_backup_commands(admin)  # `admin backup`: the same parser as `backup`
+    _fill_descriptions(parser)
     return parser
 
 
+def _fill_descriptions(parser: argparse.ArgumentParser) -> None:
+    """Every command's --help opens with a description: its one-line help where none was written."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            helps = {a.dest: a.help for a in action._choices_actions}
+            for name, child in action.choices.items():
+                if child.description is None and helps.get(name):
+                    child.description = str(helps[name])[:1].upper() + str(helps[name])[1:] + "."
+                _fill_descriptions(child)
+
+
+def _compliance_store(settings: Settings) -> MetadataStore:
+    from rs3gw.wiring import build_store  # the server's store stack loads only for this command
+
+    return build_store(settings)
+
+
 def _add_dedup_args(serve: argparse.ArgumentParser) -> None:
+    serve.add_argument(
+        "--verify-on-read",
+        dest="verify_on_read",
+        action="store_const",
+        const=True,
+        default=None,
+        help="check GET bodies against their stored checksums; fail the request on a mismatch",
+    )
+    serve.add_argument(
+        "--zerocopy", dest="zerocopy_enabled", metavar="BOOL", help="serve plain local blobs with sendfile"
+    )
+    serve.add_argument("--zerocopy-min-size", metavar="BYTES", help="smallest GET served with sendfile")
     serve.add_argument(
         "--dedup",
         dest="dedup_enabled",
@@ -230,6 +358,53 @@ def _add_dedup_args(serve: argparse.ArgumentParser) -> None:
     serve.add_argument("--dedup-algorithm", metavar="ALGO", help="fixed-size (default) or content-defined")
     serve.add_argument(
         "--dedup-min-size", dest="dedup_min_object_size", metavar="BYTES", help="smallest object deduplicated"
+    )
+
+
+def _add_ops_args(serve: argparse.ArgumentParser) -> None:
+    serve.add_argument(
+        "--private-metrics",
+        dest="metrics_public",
+        action="store_const",
+        const=False,
+        default=None,
+        help="no unauthenticated GET /metrics; the primary account reads /_rs3gw/admin/metrics",
+    )
+    serve.add_argument(
+        "--metrics-refresh", metavar="S", help="seconds storage and dedup gauges are cached (default 10)"
+    )
+    serve.add_argument(
+        "--scrub-interval", metavar="S", help="seconds between background scrubs (default 0: off)"
+    )
+    serve.add_argument("--scrub-rate", dest="scrub_rate_mb_s", metavar="MB_S", help="scrub read limit (50)")
+
+
+def _add_backend_args(serve: argparse.ArgumentParser) -> None:
+    serve.add_argument(
+        "--backend",
+        dest="backend_type",
+        metavar="T",
+        help='where object data lives: "local" (DATA_DIR, default), "s3" (an S3-compatible bucket), '
+        '"gcs" (a Google Cloud Storage bucket) or "azure" (an Azure Blob Storage container)',
+    )
+    serve.add_argument(
+        "--backend-endpoint", metavar="URL", help="s3 backend: http(s)://HOST:PORT (empty: AWS)"
+    )
+    serve.add_argument("--backend-bucket", metavar="B", help="s3 backend: the upstream bucket (must exist)")
+    serve.add_argument("--backend-prefix", metavar="P", help='s3 backend: key prefix (default "rs3gw")')
+    serve.add_argument(
+        "--backend-region", metavar="R", help="s3 backend: upstream region (default us-east-1)"
+    )
+    serve.add_argument("--backend-access-key", metavar="AK", help="s3 backend: upstream access key")
+    serve.add_argument("--backend-secret-key", metavar="SK", help="s3 backend: upstream secret key")
+    serve.add_argument("--backend-project", metavar="P", help="gcs backend: the Google Cloud project")
+    serve.add_argument(
+        "--backend-credentials-file", metavar="F", help="gcs backend: service-account JSON (default: ADC)"
+    )
+    serve.add_argument(
+        "--backend-connection-string",
+        metavar="CS",
+        help="azure backend: the storage account's connection string",
     )
 
 
@@ -253,7 +428,7 @@ def _cmd_bucket_compression(args: argparse.Namespace) -> int:
 
     from rs3gw.blobs.compressed import parse_compression
     from rs3gw.errors import S3Error
-    from rs3gw.meta.sqlite import SqliteStore
+    from rs3gw.wiring import build_store  # the server's store: SQLite or PostgreSQL
 
     value: str | None = None
     if args.value is not None and args.value.strip().lower() != "default":
@@ -264,7 +439,7 @@ def _cmd_bucket_compression(args: argparse.Namespace) -> int:
     settings = resolve_settings(args)
 
     async def run() -> str | None:
-        store = SqliteStore(settings.data_dir / "meta.db", fsync=settings.fsync)
+        store = build_store(settings)
         await store.open()
         try:
             if await store.get_bucket(args.bucket) is None:
@@ -316,6 +491,17 @@ def startup_lines(settings: Settings) -> list[str]:
         details.append(f"{settings.workers} workers")
     if not settings.fsync:
         details.append("fsync off")
+    if settings.backend_type == "s3":
+        where = settings.backend_endpoint or "aws"
+        details.append(f"blobs in s3 {where}/{settings.backend_bucket}/{settings.backend_prefix}")
+    elif settings.backend_type in ("gcs", "azure"):
+        details.append(
+            f"blobs in {settings.backend_type} {settings.backend_bucket}/{settings.backend_prefix}"
+        )
+    if settings.metadata != "sqlite":
+        from rs3gw.meta.dsn import redact
+
+        details.append(f"metadata {redact(settings.metadata)}")
     lines = [
         f"rs3gw {__version__} serving S3 on {scheme}://{_url_host(settings.host)}:{settings.port} ({', '.join(details)})"
     ]
@@ -344,6 +530,8 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
         "server_header": False,
         "date_header": True,
     }
+    if settings.log_format == "json":
+        options["log_config"] = None  # uvicorn's loggers then reach the JSON handler on the root
     if settings.tls_cert is not None and settings.tls_key is not None:
         options["ssl_certfile"] = str(settings.tls_cert)
         options["ssl_keyfile"] = str(settings.tls_key)
@@ -366,7 +554,12 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         raise ConfigError(
             f"config error: data_dir: cannot create {settings.data_dir}: {exc.strerror or exc}"
         ) from None
-    _setup_logging(settings.log_level)
+    if settings.log_format == "json":
+        from rs3gw.jsonlog import setup
+
+        setup(settings.log_level)
+    else:
+        _setup_logging(settings.log_level)
 
     import uvicorn
 
@@ -377,8 +570,13 @@ def _cmd_serve(args: argparse.Namespace) -> int:
             raise ConfigError("config error: workers: rs3gw.wiring has no app_factory, use --workers 1")
         # Children are spawned fresh; they rebuild Settings from this instead of re-resolving flags.
         os.environ[SETTINGS_JSON_ENV] = settings_to_json(settings)
+        made = _metrics_dir()
         _announce(settings)
-        uvicorn.run("rs3gw.wiring:app_factory", factory=True, workers=settings.workers, **options)
+        try:
+            uvicorn.run("rs3gw.wiring:app_factory", factory=True, workers=settings.workers, **options)
+        finally:
+            if made is not None:
+                shutil.rmtree(made, ignore_errors=True)
         return 0
 
     from rs3gw.wiring import build_app  # type: ignore[import-not-found,unused-ignore]
@@ -390,6 +588,19 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     # shutdown, then re-raises the signal so the exit status reflects it.
     server.run()
     return 0 if server.started else 3
+
+
+def _metrics_dir() -> Path | None:
+    """Multiprocess metrics: workers write their series to files in PROMETHEUS_MULTIPROC_DIR, which
+    must be empty at start. Returns the directory made here (removed at exit), None for one given."""
+    given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if given:
+        for stale in Path(given).glob("*.db"):
+            stale.unlink(missing_ok=True)
+        return None
+    made = Path(tempfile.mkdtemp(prefix="rs3gw-metrics-"))
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(made)
+    return made
 
 
 def _announce(settings: Settings) -> None:

@@ -13,11 +13,16 @@ import string
 import tempfile
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+from rs3gw.analytics.settings import AnalyticsSettings, parse_analytics_table
+from rs3gw.audit.settings import AuditSettings, parse_audit_table
 from rs3gw.blobs.compressed import parse_compression
+from rs3gw.blobs.predictive_cache import CacheSettings, parse_cache_table
+from rs3gw.engine.tier_settings import TierSettings, parse_tier_tables
+from rs3gw.transform.settings import TransformSettings, parse_transforms_table
 
 __all__ = [
     "CREDENTIALS_RELPATH",
@@ -27,6 +32,7 @@ __all__ = [
     "Settings",
     "UserSpec",
     "load_settings",
+    "option_sources",
     "parse_user_spec",
     "settings_from_json",
     "settings_to_json",
@@ -84,6 +90,7 @@ class Settings:
     tls_key: Path | None = None
     metadata: str = "sqlite"  # later: postgresql://...
     log_level: str = "info"
+    log_format: str = "text"  # or "json": JSON log lines plus one access line per request (request id)
     workers: int = 1
     max_object_size: int = 5 * 1024**4
     fsync: bool = True
@@ -92,6 +99,47 @@ class Settings:
     dedup_algorithm: str = "fixed-size"  # or "content-defined"
     dedup_min_object_size: int = 131072
     compression: str = "none"  # [storage] compression: "none" | "lz4" | "zstd[:level]", canonical form
+    verify_on_read: bool = False  # [storage] verify_on_read: GETs check stored checksums (engine.verify_read)
+    zerocopy_enabled: bool = True  # [storage.zerocopy] enabled: sendfile for plain local blobs (measured)
+    zerocopy_min_size: int = 1 << 20  # [storage.zerocopy] min_size: smaller GETs are read inline
+    metrics_public: bool = True  # [metrics] public: GET /metrics unauthenticated (else admin API only)
+    metrics_refresh: int = 10  # [metrics] refresh: seconds storage/dedup gauges are cached, 0 = per scrape
+    scrub_interval: int = 0  # [scrub] interval: seconds between background scrubs, 0 = off
+    scrub_rate_mb_s: int = 50  # [scrub] rate_mb_s: scrub read rate limit in MB/s, 0 = unlimited
+    backend_type: str = "local"  # [backend] type: "local" (DATA_DIR/blobs) or "s3" (an upstream bucket)
+    backend_endpoint: str = ""  # [backend] endpoint: http(s)://host:port; empty means AWS S3 itself
+    backend_bucket: str = ""  # [backend] bucket: required with type "s3"
+    backend_prefix: str = "rs3gw"  # [backend] prefix: key prefix inside the upstream bucket
+    backend_region: str = ""  # [backend] region: empty means us-east-1
+    backend_access_key: str = ""  # [backend] access_key/secret_key: empty means botocore's chain
+    backend_secret_key: str = field(default="", repr=False)
+    backend_project: str = ""  # [backend] project: gcs only; empty means the credentials' project
+    backend_credentials_file: str = ""  # [backend] credentials_file: gcs service-account JSON; empty: ADC
+    backend_connection_string: str = field(default="", repr=False)  # [backend] connection_string: azure
+    lifecycle_day_seconds: float = 86400.0  # [lifecycle] day_seconds: length of a lifecycle "day"
+    lifecycle_interval: float = 60.0  # [lifecycle] interval: seconds between lifecycle passes
+    iam_refresh_interval: float = 10.0  # [iam] refresh_interval: seconds to see other gateways' key changes
+    encryption_cipher: str = "aes-256-gcm"  # [encryption] cipher of new encrypted blobs (or chacha20-poly1305)
+    encryption_default: str = "none"  # [encryption] default: "AES256" encrypts writes that ask for nothing
+    audit: AuditSettings = field(default_factory=AuditSettings)  # the whole [audit] table
+    tiers: TierSettings = field(default_factory=TierSettings)  # the [tiers] and [pricing] tables
+    transforms: TransformSettings = field(default_factory=TransformSettings)  # the [transforms] table
+    analytics: AnalyticsSettings = field(default_factory=AnalyticsSettings)  # the [analytics] table
+    cache: CacheSettings = field(default_factory=CacheSettings)  # the [cache] table (predictive cache)
+
+    def __post_init__(self) -> None:
+        if self.backend_type != "local" and not self.backend_bucket:
+            raise _fail(
+                "backend.bucket",
+                f"the {self.backend_type} backend needs a bucket (--backend-bucket / RS3GW_BACKEND_BUCKET)",
+            )
+        if self.backend_type == "azure" and not (
+            self.backend_connection_string or (self.backend_endpoint and self.backend_secret_key)
+        ):
+            raise _fail(
+                "backend.connection_string",
+                "the azure backend needs a connection string, or an account URL (endpoint) and key (secret_key)",
+            )
 
     @property
     def primary(self) -> UserSpec:
@@ -183,6 +231,17 @@ def _parse_bool(value: object, label: str) -> bool:
     raise _fail(label, f"expected true or false, got {_show(value)}")
 
 
+def _parse_unbuilt(value: object, label: str) -> bool:
+    """The seed's O_DIRECT and mmap switches: accepted when off, refused when asked for."""
+    if _parse_bool(value, label):
+        raise _fail(label, "not supported by this build (O_DIRECT writes and mmap reads are not implemented)")
+    return False
+
+
+def _parse_unbuilt_threshold(value: object, label: str) -> int:
+    return _parse_int(value, label, 0)  # meaningful only with direct_io, which is refused above
+
+
 def _parse_dedup_block(value: object, label: str) -> int:
     n = _parse_int(value, label, 4096)
     if n > 1 << 20:
@@ -197,11 +256,52 @@ def _parse_dedup_min(value: object, label: str) -> int:
     return n
 
 
+def _parse_seconds(value: object, label: str) -> float:
+    """A positive number of seconds (fractions allowed: tests shorten a lifecycle day to 0.05 s)."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise _fail(label, f"expected a number of seconds, got {_show(value)}")
+    try:
+        n = float(value)
+    except ValueError:
+        raise _fail(label, f"expected a number of seconds, got {_show(value)}") from None
+    if not 0 < n < float("inf"):
+        raise _fail(label, f"must be a positive number of seconds, got {_show(value)}")
+    return n
+
+
+def _parse_backend_type(value: object, label: str) -> str:
+    text = _as_str(value, label).strip().lower()
+    if text not in ("local", "s3", "gcs", "azure"):
+        raise _fail(label, f'expected "local", "s3", "gcs" or "azure", got {_show(value)}')
+    return text
+
+
+def _parse_endpoint(value: object, label: str) -> str:
+    text = _as_str(value, label).strip()
+    if text and not re.fullmatch(r"https?://[^\s/?#]+/?", text):
+        raise _fail(label, f"expected http(s)://HOST[:PORT], got {_show(value)}")
+    return text.rstrip("/")
+
+
 def _parse_dedup_algorithm(value: object, label: str) -> str:
     word = _as_str(value, label).strip().lower()
     if word not in ("fixed-size", "content-defined"):
         raise _fail(label, f"expected fixed-size or content-defined, got {_show(value)}")
     return word
+
+
+def _parse_cipher(value: object, label: str) -> str:
+    word = _as_str(value, label).strip().lower()
+    if word not in ("aes-256-gcm", "chacha20-poly1305"):
+        raise _fail(label, f"expected aes-256-gcm or chacha20-poly1305, got {_show(value)}")
+    return word
+
+
+def _parse_sse_default(value: object, label: str) -> str:
+    word = _as_str(value, label).strip()
+    if word.lower() not in ("none", "aes256"):
+        raise _fail(label, f'expected "none" or "AES256", got {_show(value)}')
+    return "AES256" if word.lower() == "aes256" else "none"
 
 
 def _parse_compression(value: object, label: str) -> str:
@@ -232,6 +332,13 @@ def _parse_metadata(value: object, label: str) -> str:
     if text == "sqlite" or text.startswith(("sqlite:", "postgresql://", "postgres://")):
         return text
     raise _fail(label, f'expected "sqlite" or a postgresql:// URL, got {_show(text)}')
+
+
+def _parse_log_format(value: object, label: str) -> str:
+    text = _as_str(value, label).strip().lower()
+    if text not in ("text", "json"):
+        raise _fail(label, f"expected text or json, got {_show(text)}")
+    return text
 
 
 def _parse_log_level(value: object, label: str) -> str:
@@ -288,6 +395,7 @@ _OPTIONS: tuple[_Option, ...] = (
     _Option("tls_key", "--tls-key", _parse_path),
     _Option("metadata", "--metadata", _parse_metadata),
     _Option("log_level", "--log-level", _parse_log_level),
+    _Option("log_format", "--log-format", _parse_log_format),
     _Option("workers", "--workers", lambda v, lbl: _parse_int(v, lbl, 1), int),
     _Option("max_object_size", "--max-object-size", lambda v, lbl: _parse_int(v, lbl, 1), int),
     _Option("fsync", "--no-fsync", _parse_bool, bool),
@@ -299,18 +407,65 @@ _OPTIONS: tuple[_Option, ...] = (
     _Option("dedup_algorithm", "--dedup-algorithm", _parse_dedup_algorithm),
     _Option("dedup_min_object_size", "--dedup-min-size", _parse_dedup_min, int),
     _Option("compression", "--compression", _parse_compression),
+    _Option("verify_on_read", "--verify-on-read", _parse_bool, bool),
+    _Option("zerocopy_enabled", "--zerocopy", _parse_bool, bool),
+    _Option("zerocopy_min_size", "--zerocopy-min-size", lambda v, lbl: _parse_int(v, lbl, 0), int),
+    # The seed's [storage.zerocopy] keys: splice is our sendfile path; the others are not built.
+    _Option("zerocopy_splice", "zerocopy.splice", _parse_bool, bool),
+    _Option("zerocopy_direct_io", "zerocopy.direct_io", _parse_unbuilt, bool),
+    _Option("zerocopy_direct_io_threshold", "zerocopy.direct_io_threshold", _parse_unbuilt_threshold, int),
+    _Option("zerocopy_mmap", "zerocopy.mmap", _parse_unbuilt, bool),
+    _Option("metrics_public", "--private-metrics", _parse_bool, bool),
+    _Option("metrics_refresh", "--metrics-refresh", lambda v, lbl: _parse_int(v, lbl, 0), int),
+    _Option("scrub_interval", "--scrub-interval", lambda v, lbl: _parse_int(v, lbl, 0), int),
+    _Option("scrub_rate_mb_s", "--scrub-rate", lambda v, lbl: _parse_int(v, lbl, 0), int),
+    _Option("backend_type", "--backend", _parse_backend_type),
+    _Option("backend_endpoint", "--backend-endpoint", _parse_endpoint),
+    _Option("backend_bucket", "--backend-bucket", _as_str),
+    _Option("backend_prefix", "--backend-prefix", _as_str),
+    _Option("backend_region", "--backend-region", _parse_region),
+    _Option("backend_access_key", "--backend-access-key", _as_str),
+    _Option("backend_secret_key", "--backend-secret-key", _as_str),
+    _Option("backend_project", "--backend-project", _as_str),
+    _Option("backend_credentials_file", "--backend-credentials-file", _as_str),
+    _Option("backend_connection_string", "--backend-connection-string", _as_str),
+    _Option("lifecycle_day_seconds", "--lifecycle-day-seconds", _parse_seconds),
+    _Option("lifecycle_interval", "--lifecycle-interval", _parse_seconds),
+    _Option("iam_refresh_interval", "--iam-refresh-interval", _parse_seconds),
+    _Option("encryption_cipher", "--encryption-cipher", _parse_cipher),
+    _Option("encryption_default", "--encryption-default", _parse_sse_default),
 )
 _OPTION_BY_KEY = {opt.key: opt for opt in _OPTIONS}
 # TOML tables whose keys map to options with a prefix: [storage.dedup] block_size -> dedup_block_size.
-_FILE_TABLES = {"storage.dedup": "dedup_"}
-_FILE_NAMES = {
-    prefix + k: f"{t}.{k}"
-    for t, prefix in _FILE_TABLES.items()
-    for k in ("enabled", "block_size", "algorithm", "min_object_size")
+_FILE_TABLES = {"storage.dedup": "dedup_", "storage.zerocopy": "zerocopy_"}
+_TABLE_KEYS = {
+    "storage.dedup": ("enabled", "block_size", "algorithm", "min_object_size"),
+    "storage.zerocopy": ("enabled", "min_size", "splice", "direct_io", "direct_io_threshold", "mmap"),
 }
-_STORAGE_KEYS = {"compression"}  # plain keys of [storage] itself
+_FILE_NAMES = {prefix + k: f"{t}.{k}" for t, prefix in _FILE_TABLES.items() for k in _TABLE_KEYS[t]}
+_STORAGE_KEYS = {"compression", "verify_on_read"}  # plain keys of [storage] itself
 _FILE_NAMES.update({k: f"storage.{k}" for k in _STORAGE_KEYS})
-_FILE_KEYS = (frozenset(_OPTION_BY_KEY) - frozenset(_FILE_NAMES)) | {"users", "storage"}
+# Top-level tables whose keys map to options with a prefix: [scrub] interval -> scrub_interval.
+_TOP_TABLES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "metrics": ("metrics_", ("public", "refresh")),
+    "scrub": ("scrub_", ("interval", "rate_mb_s")),
+}
+_TOP_TABLES["backend"] = (
+    "backend_",
+    (
+        *("type", "endpoint", "bucket", "prefix", "region", "access_key", "secret_key"),
+        *("project", "credentials_file", "connection_string"),
+    ),
+)
+_TOP_TABLES["lifecycle"] = ("lifecycle_", ("day_seconds", "interval"))
+_TOP_TABLES["iam"] = ("iam_", ("refresh_interval",))
+_TOP_TABLES["encryption"] = ("encryption_", ("cipher", "default"))
+_FILE_NAMES.update({p + k: f"{t}.{k}" for t, (p, keys) in _TOP_TABLES.items() for k in keys})
+_FILE_KEYS = (frozenset(_OPTION_BY_KEY) - frozenset(_FILE_NAMES)) | {"users", "storage", *_TOP_TABLES}
+_FILE_KEYS |= {"audit"}  # [audit] is validated as a whole by rs3gw.audit.settings
+_FILE_KEYS |= {"tiers", "pricing"}  # validated as a whole by rs3gw.engine.tier_settings
+_FILE_KEYS |= {"transforms"}  # validated as a whole by rs3gw.transform.settings
+_FILE_KEYS |= {"analytics", "cache"}  # rs3gw.analytics.settings, rs3gw.blobs.predictive_cache
 _USER_TABLE_KEYS = frozenset({"name", "access_key", "secret_key"})
 
 
@@ -371,6 +526,14 @@ def _read_toml(path: Path) -> dict[str, Any]:
 def _flatten_tables(data: dict[str, Any], path: Path) -> dict[str, Any]:
     """Lift ``[storage.*]`` tables into the flat option keys; anything unknown in them is an error."""
     out = dict(data)
+    for tname, (tprefix, keys) in _TOP_TABLES.items():
+        section = out.pop(tname, {})
+        if not isinstance(section, dict):
+            raise _fail(f"{path}: {tname}", "expected a table")
+        for key, v in section.items():
+            if key not in keys:
+                raise _fail(f"{path}: {tname}.{key}", f"unknown key (known: {', '.join(keys)})")
+            out[tprefix + key] = v
     storage = out.pop("storage", {})
     if not isinstance(storage, dict):
         raise _fail(f"{path}: storage", "expected a table")
@@ -378,9 +541,17 @@ def _flatten_tables(data: dict[str, Any], path: Path) -> dict[str, Any]:
         if name in _STORAGE_KEYS:
             out[name] = value
             continue
+        if name == "root":  # the seed's [storage] root: the data directory
+            if "data_dir" in out:
+                raise _fail(f"{path}: storage.root", "conflicts with data_dir; set one of them")
+            out["data_dir"] = value
+            continue
         table, prefix = f"storage.{name}", _FILE_TABLES.get(f"storage.{name}")
         if prefix is None or not isinstance(value, dict):
-            raise _fail(f"{path}: {table}", "unknown key (known: storage.dedup)")
+            known = ", ".join(
+                sorted({*_STORAGE_KEYS, "root", *(t.removeprefix("storage.") for t in _FILE_TABLES)})
+            )
+            raise _fail(f"{path}: {table}", f"unknown key (known: {known})")
         for key, v in value.items():
             if prefix + key not in _FILE_NAMES:
                 known = ", ".join(sorted(n.removeprefix(prefix) for n in _FILE_NAMES if n.startswith(prefix)))
@@ -539,6 +710,21 @@ def _check_unique(users: Sequence[UserSpec]) -> None:
         seen_names.add(user.name)
 
 
+def option_sources(
+    flags: Mapping[str, object], env: Mapping[str, str], config_file: Path | None
+) -> dict[str, tuple[str, str]]:
+    """Per option key: (source, where) with source "flag" | "env" | "file" | "default", for
+    ``rs3gw admin config show``; uses the same precedence as load_settings, so the two always agree."""
+    file_data = _read_toml(config_file) if config_file is not None else {}
+    src = _Sources(flags, env, file_data, str(config_file))
+    short = {"flags": "flag", "environment": "env", "config file": "file"}
+    out: dict[str, tuple[str, str]] = {}
+    for opt in _OPTIONS:
+        found = src.raw(opt)
+        out[opt.key] = ("default", "") if found is None else (short[found[2]], found[1])
+    return out
+
+
 # --------------------------------------------------------------------------- entry point
 
 
@@ -588,6 +774,8 @@ def load_settings(flags: Mapping[str, object], env: Mapping[str, str], config_fi
         value = src.get(_OPTION_BY_KEY[key])
         return default if value is None else value
 
+    for unbuilt in ("zerocopy_direct_io", "zerocopy_direct_io_threshold", "zerocopy_mmap"):
+        pick(unbuilt, None)  # validates: true is refused with a message
     resolved_data_dir: Path = data_dir if isinstance(data_dir, Path) else base.data_dir
     admin_name: str = pick("admin_name", DEFAULT_ADMIN_NAME)
 
@@ -614,6 +802,7 @@ def load_settings(flags: Mapping[str, object], env: Mapping[str, str], config_fi
         tls_key=tls_key if isinstance(tls_key, Path) else None,
         metadata=pick("metadata", base.metadata),
         log_level=pick("log_level", base.log_level),
+        log_format=pick("log_format", base.log_format),
         workers=pick("workers", base.workers),
         max_object_size=pick("max_object_size", base.max_object_size),
         fsync=pick("fsync", base.fsync),
@@ -622,7 +811,65 @@ def load_settings(flags: Mapping[str, object], env: Mapping[str, str], config_fi
         dedup_algorithm=pick("dedup_algorithm", base.dedup_algorithm),
         dedup_min_object_size=pick("dedup_min_object_size", base.dedup_min_object_size),
         compression=pick("compression", base.compression),
+        verify_on_read=pick("verify_on_read", base.verify_on_read),
+        zerocopy_enabled=pick("zerocopy_enabled", pick("zerocopy_splice", base.zerocopy_enabled)),
+        zerocopy_min_size=pick("zerocopy_min_size", base.zerocopy_min_size),
+        metrics_public=pick("metrics_public", base.metrics_public),
+        metrics_refresh=pick("metrics_refresh", base.metrics_refresh),
+        scrub_interval=pick("scrub_interval", base.scrub_interval),
+        scrub_rate_mb_s=pick("scrub_rate_mb_s", base.scrub_rate_mb_s),
+        backend_type=pick("backend_type", base.backend_type),
+        backend_endpoint=pick("backend_endpoint", base.backend_endpoint),
+        backend_bucket=pick("backend_bucket", base.backend_bucket),
+        backend_prefix=pick("backend_prefix", base.backend_prefix),
+        backend_region=pick("backend_region", base.backend_region),
+        backend_access_key=pick("backend_access_key", base.backend_access_key),
+        backend_secret_key=pick("backend_secret_key", base.backend_secret_key),
+        backend_project=pick("backend_project", base.backend_project),
+        backend_credentials_file=pick("backend_credentials_file", base.backend_credentials_file),
+        backend_connection_string=pick("backend_connection_string", base.backend_connection_string),
+        lifecycle_day_seconds=pick("lifecycle_day_seconds", base.lifecycle_day_seconds),
+        lifecycle_interval=pick("lifecycle_interval", base.lifecycle_interval),
+        iam_refresh_interval=pick("iam_refresh_interval", base.iam_refresh_interval),
+        encryption_cipher=pick("encryption_cipher", base.encryption_cipher),
+        encryption_default=pick("encryption_default", base.encryption_default),
+        audit=_parse_audit(file_data.get("audit"), f"{config_file}: "),
+        tiers=_parse_tiers(file_data.get("tiers"), file_data.get("pricing"), f"{config_file}: "),
+        transforms=_parse_transforms(file_data.get("transforms"), f"{config_file}: "),
+        analytics=_parse_table(parse_analytics_table, file_data.get("analytics"), f"{config_file}: "),
+        cache=_parse_table(parse_cache_table, file_data.get("cache"), f"{config_file}: "),
     )
+
+
+def _parse_tiers(tiers: object, pricing: object, label: str) -> TierSettings:
+    try:
+        return parse_tier_tables(tiers, pricing)
+    except ValueError as exc:
+        raise ConfigError(f"config error: {label}{exc}") from None
+
+
+_T = TypeVar("_T")
+
+
+def _parse_table(parse: Callable[[object], _T], value: object, label: str) -> _T:
+    try:
+        return parse(value)
+    except ValueError as exc:
+        raise ConfigError(f"config error: {label}{exc}") from None
+
+
+def _parse_transforms(value: object, label: str) -> TransformSettings:
+    try:
+        return parse_transforms_table(value)
+    except ValueError as exc:
+        raise ConfigError(f"config error: {label}{exc}") from None
+
+
+def _parse_audit(value: object, label: str) -> AuditSettings:
+    try:
+        return parse_audit_table(value)
+    except ValueError as exc:
+        raise ConfigError(f"config error: {label}{exc}") from None
 
 
 # --------------------------------------------------------------------------- worker hand-off
@@ -637,6 +884,8 @@ def settings_to_json(settings: Settings) -> str:
             value = str(value)
         elif f.name == "users":
             value = [{"name": u.name, "access_key": u.access_key, "secret_key": u.secret_key} for u in value]
+        elif f.name in ("audit", "tiers", "transforms", "analytics", "cache"):
+            value = value.to_json()
         out[f.name] = value
     return json.dumps(out)
 
@@ -684,6 +933,7 @@ def settings_from_json(text: str) -> Settings:
         tls_key=get("tls_key", _parse_path),
         metadata=get("metadata", _parse_metadata),
         log_level=get("log_level", _parse_log_level),
+        log_format=get("log_format", _parse_log_format),
         workers=get("workers", lambda v, lbl: _parse_int(v, lbl, 1)),
         max_object_size=get("max_object_size", lambda v, lbl: _parse_int(v, lbl, 1)),
         fsync=get("fsync", _parse_bool),
@@ -692,4 +942,31 @@ def settings_from_json(text: str) -> Settings:
         dedup_algorithm=get("dedup_algorithm", _parse_dedup_algorithm),
         dedup_min_object_size=get("dedup_min_object_size", _parse_dedup_min),
         compression=get("compression", _parse_compression),
+        verify_on_read=get("verify_on_read", _parse_bool),
+        zerocopy_enabled=get("zerocopy_enabled", _parse_bool),
+        zerocopy_min_size=get("zerocopy_min_size", lambda v, lbl: _parse_int(v, lbl, 0)),
+        metrics_public=get("metrics_public", _parse_bool),
+        metrics_refresh=get("metrics_refresh", lambda v, lbl: _parse_int(v, lbl, 0)),
+        scrub_interval=get("scrub_interval", lambda v, lbl: _parse_int(v, lbl, 0)),
+        scrub_rate_mb_s=get("scrub_rate_mb_s", lambda v, lbl: _parse_int(v, lbl, 0)),
+        backend_type=get("backend_type", _parse_backend_type),
+        backend_endpoint=get("backend_endpoint", _parse_endpoint),
+        backend_bucket=get("backend_bucket", _as_str),
+        backend_prefix=get("backend_prefix", _as_str),
+        backend_region=get("backend_region", lambda v, lbl: _parse_region(v, lbl) if v else ""),
+        backend_access_key=get("backend_access_key", _as_str),
+        backend_secret_key=get("backend_secret_key", _as_str),
+        backend_project=get("backend_project", _as_str),
+        backend_credentials_file=get("backend_credentials_file", _as_str),
+        backend_connection_string=get("backend_connection_string", _as_str),
+        lifecycle_day_seconds=get("lifecycle_day_seconds", _parse_seconds),
+        lifecycle_interval=get("lifecycle_interval", _parse_seconds),
+        iam_refresh_interval=get("iam_refresh_interval", _parse_seconds),
+        encryption_cipher=get("encryption_cipher", _parse_cipher),
+        encryption_default=get("encryption_default", _parse_sse_default),
+        audit=get("audit", lambda v, lbl: _parse_audit(v, f"{lbl}: ")),
+        tiers=get("tiers", lambda v, lbl: _parse_tiers(v, None, f"{lbl}: ")),
+        transforms=get("transforms", lambda v, lbl: _parse_transforms(v, f"{lbl}: ")),
+        analytics=get("analytics", lambda v, lbl: _parse_table(parse_analytics_table, v, f"{lbl}: ")),
+        cache=get("cache", lambda v, lbl: _parse_table(parse_cache_table, v, f"{lbl}: ")),
     )

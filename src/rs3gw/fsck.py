@@ -232,6 +232,8 @@ async def fsck(settings: Settings, repair: bool = False) -> Report:
     from rs3gw.wiring import build_blobs  # late: the CLI imports this module before serving
 
     local, blobs = build_blobs(settings)
+    if not isinstance(local, LocalBlobStore):
+        raise SystemExit("rs3gw fsck: only the local backend can be checked yet")
     try:
         return await Checker(settings.data_dir, local, blobs).run(repair)
     finally:

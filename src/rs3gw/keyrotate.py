@@ -31,9 +31,17 @@ def add_key_commands(
     sub: argparse._SubParsersAction,  # type: ignore[type-arg]
     add_common_args: Callable[[argparse.ArgumentParser], None],
     resolve_settings: Callable[[argparse.Namespace], Settings],
-) -> None:
-    admin = sub.add_parser("admin", help="offline administration of a data directory")
-    asub = admin.add_subparsers(dest="admin_command", metavar="COMMAND", required=True)
+) -> argparse._SubParsersAction:  # type: ignore[type-arg]
+    """Returns the ``admin`` subcommands, which ``rs3gw admin user|key`` join."""
+    admin = sub.add_parser(
+        "admin",
+        help="administration: buckets, usage, users, keys, config, heal, backup, key rotation",
+        description="Buckets and usage (online with --endpoint, else offline on the data directory), "
+        "store-managed users and keys, effective configuration, scrubbing and backups.",
+    )
+    asub: argparse._SubParsersAction = admin.add_subparsers(  # type: ignore[type-arg]
+        dest="admin_command", metavar="COMMAND", required=True
+    )
     p = asub.add_parser(
         "key-rotate",
         help="rotate the key-encryption keys and re-wrap every data key (no data re-encrypted)",
@@ -49,6 +57,7 @@ def add_key_commands(
         return key_rotate(resolve_settings(args), args.key, args.json)
 
     p.set_defaults(func=run)
+    return asub
 
 
 def _blob_files(data_dir: Path) -> list[tuple[str, str]]:

@@ -16,6 +16,7 @@ from rs3gw.blobs.compressed import CompressedBlobStore
 from rs3gw.blobs.dedup import DedupBlobStore
 from rs3gw.config import Settings
 from rs3gw.heal import ScrubScheduler, load_status
+from rs3gw.meta.store import all_buckets
 from rs3gw.protocol import metrics
 from rs3gw.protocol.app import S3App
 
@@ -35,13 +36,11 @@ def with_metrics(app: S3App, settings: Settings) -> metrics.Exporter:
     for layer in layers:
         if isinstance(layer, CompressedBlobStore):
             layer.on_written = metrics.blob_written
+    engine.read_check.on_corrupt = metrics.corrupt_read
     owners = list(app.owners)
 
     async def buckets() -> list[str]:
-        names: set[str] = set()
-        for owner in owners:
-            names.update(b.name for b in await engine.store.list_buckets(owner))
-        return sorted(names)
+        return [b.name for b in await all_buckets(engine.store, owners)]
 
     async def dedup_totals() -> tuple[int, int]:
         assert dedup is not None

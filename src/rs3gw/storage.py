@@ -8,33 +8,54 @@ the SQLite store takes one writer at a time, but caches bucket state per process
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping
+import inspect
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, replace
+from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 from rs3gw.blobs.base import BlobStore
 from rs3gw.blobs.compressed import CompressedBlobStore
 from rs3gw.blobs.dedup import ChunkingAlgorithm, DedupBlobStore, DedupConfig
+from rs3gw.blobs.encrypted import EncryptedBlobStore
+from rs3gw.blobs.keys import LocalKeyProvider
 from rs3gw.blobs.local import LocalBlobStore
+from rs3gw.codecs import mlformats
+from rs3gw.codecs.mlformats import MlMetadata
 from rs3gw.datadir import DedupStats, dedup_stats
-from rs3gw.engine import Engine
+from rs3gw.engine import Engine, ml_detect
 from rs3gw.engine.ingest import BodyChecks
 from rs3gw.engine.multipart import CompletedPartRef
+from rs3gw.engine.registry import Registry
 from rs3gw.meta.sqlite import SqliteStore
 from rs3gw.meta.store import ListQuery, VersionQuery
 from rs3gw.model import ObjectListing, ObjectMeta, ObjectVersion, Owner
+from rs3gw.transform import Step, TransformService
 
 __all__ = [
     "ChunkingAlgorithm",
+    "DatasetRegistry",
+    "DatasetSplit",
     "DedupConfig",
     "DedupManager",
     "DedupStats",
+    "MlMetadata",
+    "ModelRegistry",
+    "ModelStage",
     "ObjectMetadata",
     "PartInfo",
     "StorageEngine",
+    "detect_ml_model_format",
+    "extract_ml_metadata",
 ]
 
 ObjectMetadata = ObjectVersion
+
+
+def _encrypted(root: Path, fsync: bool) -> EncryptedBlobStore:
+    """The server's bottom two layers over a data dir (SSE objects are then readable here too)."""
+    return EncryptedBlobStore(LocalBlobStore(root, fsync), LocalKeyProvider(root))
 
 
 @dataclass(frozen=True)
@@ -48,6 +69,27 @@ class PartInfo:
 async def _once(data: bytes) -> AsyncIterator[bytes]:
     if data:
         yield data
+
+
+def _bytes_reader(data: bytes) -> mlformats.ReadAt:
+    async def read(offset: int, length: int) -> bytes:
+        return data[offset : offset + length]
+
+    return read
+
+
+async def detect_ml_model_format(data: bytes) -> str | None:
+    """The seed's ``detect_ml_model_format``: "safetensors", "onnx", "pytorch-zip", ... or None.
+
+    Parsing only: a pickle inside is disassembled, never loaded."""
+    return await mlformats.detect_format(_bytes_reader(data), len(data))
+
+
+async def extract_ml_metadata(fmt: str | None, data: bytes) -> MlMetadata | None:
+    """Framework, versions, parameter count and tensors; None unless ``data`` is a ``fmt`` model
+    (``fmt`` None: any format)."""
+    meta = await mlformats.extract(_bytes_reader(data), len(data))
+    return meta if meta is not None and fmt in (None, meta.format) else None
 
 
 class StorageEngine:
@@ -67,8 +109,8 @@ class StorageEngine:
         root = Path(root)
         root.mkdir(parents=True, exist_ok=True)
         self.owner = Owner.for_account(owner)
-        # Always through the compression reader: the data dir may hold compressed blobs.
-        blobs = CompressedBlobStore(LocalBlobStore(root, fsync)) if blobs is None else blobs
+        # Always through the compression and encryption readers: the data dir may hold such blobs.
+        blobs = CompressedBlobStore(_encrypted(root, fsync)) if blobs is None else blobs
         self._engine = Engine(SqliteStore(root / "meta.db", fsync), blobs, region)
         self._open = False
 
@@ -183,6 +225,180 @@ class StorageEngine:
         refs = [CompletedPartRef(p.part_number, p.etag, {}) for p in parts]
         return (await (await self._e()).complete_multipart_upload(bucket, key, upload_id, refs)).etag
 
+    # ML models
+    async def detect_ml_model_format(self, data: bytes) -> str | None:
+        return await detect_ml_model_format(data)
+
+    async def extract_ml_metadata(self, fmt: str | None, data: bytes) -> MlMetadata | None:
+        return await extract_ml_metadata(fmt, data)
+
+    async def ml_metadata(self, bucket: str, key: str, version_id: str | None = None) -> MlMetadata | None:
+        """Full metadata (every tensor) of a stored object, read with ranged reads, not whole."""
+        engine = await self._e()
+        obj = (await engine.head_object(bucket, key, version_id)).obj
+        return await ml_detect.inspect(engine, obj.segments, obj.size)
+
+    async def registry(self) -> Registry:
+        """The dataset and model registries of this data directory."""
+        return Registry(await self._e())
+
+    # transformations and Object Lambda (the server's GET ?x-rs3gw-transform=<chain>, in process)
+    @property
+    def transformations(self) -> TransformService:
+        """Steps, custom registrations and result cache of this engine (created on first use)."""
+        svc: TransformService | None = getattr(self, "_transforms", None)
+        if svc is None:
+            svc = self._transforms = TransformService()
+        return svc
+
+    def register_transformation(
+        self, name: str, fn: Callable[..., bytes], content_type: str | None = None
+    ) -> None:
+        """A custom step usable in any chain: ``fn(data)`` or ``fn(data, params)`` returns the new bytes
+        (``name:k=v`` passes ``{"k": "v"}``); ``content_type`` names its output (default: unchanged)."""
+        takes_params = len(inspect.signature(fn).parameters) >= 2
+        self.transformations.register(name, fn if takes_params else lambda d, _p: fn(d), content_type)
+
+    async def apply_transformation(self, data: bytes, spec: str) -> bytes:
+        """Run a chain (``"redact|gzip"``, one step name, ...) over bytes, in a worker thread."""
+        svc = self.transformations
+        return (await svc.run_async(svc.plan(spec), data, "application/octet-stream")).body
+
+    async def transform_chain(self, data: bytes, steps: list[tuple[str, Mapping[str, str]]]) -> bytes:
+        """The seed's ``transform_chain(data, &[(name, params), ...])``."""
+        spec = "|".join(Step(n, tuple(p.items())).canonical() for n, p in steps)
+        return await self.apply_transformation(data, spec)
+
+    async def get_object_transformed(self, bucket: str, key: str, spec: str) -> tuple[bytes, str]:
+        """(bytes, content type) of the object as the chain transforms it, as a GET with
+        ``?x-rs3gw-transform=spec`` would return it (same size limits and errors)."""
+        svc = self.transformations
+        plan = svc.plan(spec)
+        head = await self.head_object(bucket, key)
+        svc.check_size(plan, head.size)
+        data, obj = await self.get_object(bucket, key)
+        result = await svc.run_async(plan, data, obj.meta.content_type)
+        return result.body, result.content_type
+
+
+class DatasetSplit(StrEnum):
+    TRAIN = "train"
+    TEST = "test"
+    VALIDATION = "validation"
+
+
+class ModelStage(StrEnum):
+    DEVELOPMENT = "Development"
+    STAGING = "Staging"
+    PRODUCTION = "Production"
+    ARCHIVED = "Archived"
+
+
+class _RegistryFront:
+    def __init__(self, root: str | Path | StorageEngine) -> None:
+        self.storage = root if isinstance(root, StorageEngine) else StorageEngine(root)
+
+    @classmethod
+    async def new(cls, root: str | Path | StorageEngine) -> Any:
+        """``Registry::new(path).await`` in the seed: ``path`` is the gateway's data directory."""
+        return cls(root)
+
+    async def close(self) -> None:
+        await self.storage.close()
+
+
+class DatasetRegistry(_RegistryFront):
+    """The seed's dataset registry over a data directory; versions are dicts (see engine/registry.py)."""
+
+    async def register_dataset(self, name: str, description: str = "") -> dict[str, Any]:
+        return await (await self.storage.registry()).register_dataset(name, description)
+
+    async def create_dataset_version(
+        self,
+        name: str,
+        uri: str,
+        parent_version: int | None = None,
+        description: str = "",
+        transformation: str = "",
+        splits: Mapping[str, str] | None = None,
+    ) -> dict[str, Any]:
+        reg = await self.storage.registry()
+        return await reg.create_dataset_version(
+            name,
+            uri,
+            parent_version,
+            description,
+            transformation,
+            {str(k): v for k, v in (splits or {}).items()},
+        )
+
+    async def add_split(
+        self, name: str, version: int, split: str, uri: str, object_count: int | None = None
+    ) -> dict[str, Any]:
+        """``object_count`` (the seed passes one) is checked against what the prefix holds."""
+        reg = await self.storage.registry()
+        if object_count is not None and (found := (await reg.count_prefix(uri))[0]) != object_count:
+            raise ValueError(f"{uri} holds {found} objects, not {object_count}")  # checked before recording
+        return await reg.add_split(name, version, str(split), uri)
+
+    async def get_dataset(self, name: str) -> dict[str, Any]:
+        return await (await self.storage.registry()).get_dataset(name)
+
+    async def get_dataset_version(self, name: str, version: int) -> dict[str, Any]:
+        return await (await self.storage.registry()).get_dataset_version(name, version)
+
+    async def list_datasets(self, prefix: str = "") -> list[dict[str, Any]]:
+        return await (await self.storage.registry()).list_datasets(prefix)
+
+    async def lineage(self, name: str, version: int) -> list[dict[str, Any]]:
+        return await (await self.storage.registry()).dataset_lineage(name, version)
+
+    async def models_using(self, name: str, version: int | None = None) -> list[dict[str, Any]]:
+        return await (await self.storage.registry()).dataset_models(name, version)
+
+
+class ModelRegistry(_RegistryFront):
+    """The seed's model registry over a data directory."""
+
+    async def register_model(
+        self, name: str, description: str = "", allow_multiple_production: bool = False
+    ) -> dict[str, Any]:
+        return await (await self.storage.registry()).register_model(
+            name, description, allow_multiple_production
+        )
+
+    async def create_model_version(
+        self,
+        name: str,
+        uri: str,
+        description: str | None = None,
+        version: str | None = None,
+        datasets: list[tuple[str, int]] | None = None,
+        parent_version: str | None = None,
+    ) -> dict[str, Any]:
+        reg = await self.storage.registry()
+        return await reg.create_model_version(name, uri, description or "", version, datasets, parent_version)
+
+    async def transition_model_stage(
+        self, name: str, version: str, stage: str, archive_existing: bool = False
+    ) -> dict[str, Any]:
+        return await (await self.storage.registry()).transition_model_stage(
+            name, version, str(stage), archive_existing
+        )
+
+    async def get_latest_version(self, name: str, stage: str | None = None) -> dict[str, Any] | None:
+        reg = await self.storage.registry()
+        return await reg.get_latest_version(name, None if stage is None else str(stage))
+
+    async def get_model(self, name: str) -> dict[str, Any]:
+        return await (await self.storage.registry()).get_model(name)
+
+    async def list_models(self, prefix: str = "") -> list[dict[str, Any]]:
+        return await (await self.storage.registry()).list_models(prefix)
+
+    async def lineage(self, name: str, version: str) -> dict[str, Any]:
+        return await (await self.storage.registry()).model_lineage(name, version)
+
 
 class DedupManager:
     """The seed's dedup example over a data directory the server can also serve (with ``--dedup``).
@@ -196,7 +412,7 @@ class DedupManager:
         self.root.mkdir(parents=True, exist_ok=True)
         self.config = config or DedupConfig()
         self._blobs = DedupBlobStore(
-            CompressedBlobStore(LocalBlobStore(self.root, fsync)), self.root / "dedup.db", self.config, fsync
+            CompressedBlobStore(_encrypted(self.root, fsync)), self.root / "dedup.db", self.config, fsync
         )
         self.storage = StorageEngine(self.root, fsync=fsync, blobs=self._blobs)
         self._buckets: set[str] = set()

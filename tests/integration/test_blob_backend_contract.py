@@ -1,4 +1,5 @@
-"""One suite every blob backend passes: the local filesystem, and an S3 upstream (a real SeaweedFS).
+"""One suite every blob backend passes: the local filesystem, an S3 upstream (a real SeaweedFS), GCS (an
+emulator from PyPI) and Azure Blob Storage (Azurite, from npm).
 
 The engine depends only on this contract, so a backend that passes it can carry every S3 feature.
 """
@@ -21,6 +22,7 @@ from rs3gw.blobs.base import BlobStore
 from rs3gw.blobs.local import LocalBlobStore
 from rs3gw.blobs.s3 import S3BackendConfig, S3BlobStore
 from seaweed import Seaweed, start_seaweed
+from upstream_emulators import azure_store, azurite, gcs_emu, gcs_store  # noqa: F401 - fixtures
 
 PART = 5 << 20  # S3's smallest part, so a 13 MiB blob is a three-part upload
 UPSTREAM_BUCKET = "contract"
@@ -43,10 +45,15 @@ def s3_config(weed: Seaweed, prefix: str, **kw: Any) -> S3BackendConfig:
     )
 
 
-@pytest.fixture(params=["local", "s3"])
+@pytest.fixture(params=["local", "s3", "gcs", "azure"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[BlobStore]:
     if request.param == "local":
         yield LocalBlobStore(tmp_path, fsync=False)
+        return
+    if request.param in ("gcs", "azure"):
+        make = gcs_store if request.param == "gcs" else azure_store
+        with make(request, f"t-{uuid.uuid4().hex[:10]}", PART) as other:
+            yield other
         return
     weed: Seaweed = request.getfixturevalue("weed")
     # No write-time cache: every read goes to the upstream, as a sibling gateway's would.

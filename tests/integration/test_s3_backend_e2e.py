@@ -180,8 +180,8 @@ def test_s3_backend_needs_a_bucket(tmp_path: Path) -> None:
 
 
 def test_bad_backend_type(tmp_path: Path) -> None:
-    err = serve_fails(tmp_path, "--backend", "gcs")
-    assert "--backend" in err and '"local" or "s3"' in err
+    err = serve_fails(tmp_path, "--backend", "ceph")
+    assert "--backend" in err and '"local", "s3", "gcs" or "azure"' in err
 
 
 def test_missing_upstream_bucket_fails_at_start(tmp_path: Path, weed: Seaweed) -> None:

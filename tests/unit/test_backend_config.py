@@ -64,7 +64,7 @@ def test_secret_stays_out_of_repr(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("flags", "toml", "needle"),
     [
-        ({"backend_type": "gcs"}, None, '--backend: expected "local" or "s3"'),
+        ({"backend_type": "ceph"}, None, '--backend: expected "local", "s3", "gcs" or "azure"'),
         ({"backend_type": "s3"}, None, "backend.bucket: the s3 backend needs a bucket"),
         (
             {"backend_type": "s3", "backend_bucket": "b", "backend_endpoint": "ftp://x"},

@@ -168,7 +168,8 @@ def _known() -> dict[str, Kind]:
         if a.versioned:
             out[a.versioned.lower()] = a.kind
     for name in _EXTRA_KNOWN:
-        out.setdefault(f"s3:{name}".lower(), "object" if "Object" in name or "Replicate" in name else "none")
+        on_object = "Object" in name or "Replicate" in name or name == "BypassGovernanceRetention"
+        out.setdefault(f"s3:{name}".lower(), "object" if on_object else "none")
     return out
 
 

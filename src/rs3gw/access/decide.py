@@ -59,3 +59,16 @@ def object_allows(action: Action, facts: Facts, b: BucketAccess, acl: Acl, objec
     """The object's ACL decides reads of objects not granted by policy (the default grants its writer)."""
     assert action.acl is not None
     return acl.allows(action.acl, facts.requester, object_owner, b.owner_id, b.pab.ignore_public_acls)
+
+
+def may_bypass_governance(facts: Facts, b: BucketAccess) -> bool:
+    """x-amz-bypass-governance-retention counts only for the bucket owner or a caller a policy grants
+    s3:BypassGovernanceRetention (``facts.action``); an explicit Deny takes it from anyone."""
+    said = b.policy.evaluate(facts) if b.policy is not None else None
+    if said == "Deny":
+        return False
+    if is_owner(facts, b.owner_id):
+        return True
+    return said == "Allow" and not (
+        b.pab.restrict_public_buckets and b.policy is not None and b.policy.public
+    )

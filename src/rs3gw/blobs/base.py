@@ -43,6 +43,22 @@ class WriteOptions:
     implement and pass the rest to their inner store, so every layer of a stack sees the same value."""
 
     compression: str | None = None  # a bucket's override ("none", "lz4", "zstd:9"); None: the default
+    encryption: Encryption | None = None  # None: stored as written (see blobs.encrypted)
+
+    @property
+    def shareable(self) -> bool:
+        """Whether the bytes may be shared with other blobs (dedup): not when only a customer's
+        key (SSE-C) opens them, or another object's reads would need that key."""
+        return self.encryption is None or self.encryption.customer_key is None
+
+
+@dataclass(frozen=True)
+class Encryption:
+    """Envelope encryption of one write: the data key is wrapped by the current version of the
+    KEK named ``key_name`` or, for SSE-C, by a key derived from ``customer_key`` (never stored)."""
+
+    key_name: str = "aws/s3"
+    customer_key: bytes | None = None
 
 
 NO_OPTIONS = WriteOptions()

@@ -138,6 +138,8 @@ class CompressedBlobStore(BlobStore):
         self.frame_size = frame_size
         self._cache: OrderedDict[str, FrameInfo | None] = OrderedDict()
         self._cache_entries = cache_entries
+        # Told (codec, logical bytes, stored bytes) after each blob is written: metrics hook.
+        self.on_written: Callable[[str, int, int], None] | None = None
 
     def compression_for(self, options: WriteOptions) -> Compression:
         if options.compression is None:
@@ -149,7 +151,9 @@ class CompressedBlobStore(BlobStore):
 
     def new_writer(self, options: WriteOptions = NO_OPTIONS) -> BlobWriter:
         inner = self.inner.new_writer(options)
-        return _CompressingWriter(inner, self.compression_for(options), self.frame_size)
+        writer = _CompressingWriter(inner, self.compression_for(options), self.frame_size)
+        writer.on_written = self.on_written
+        return writer
 
     async def delete(self, blob_ids: Sequence[str]) -> None:
         for b in blob_ids:
@@ -171,7 +175,8 @@ class CompressedBlobStore(BlobStore):
         return await self.inner.size(blob_id) if info is None else info.logical_size
 
     async def is_plain(self, blob_id: str) -> bool:
-        """True when the stored bytes are the object's bytes (for zero-copy paths below the wrapper)."""
+        """True when this layer did not frame the blob. It reads through the layers below, so an
+        encrypted blob counts as plain here: zero-copy asks each layer instead (blobs.plainfile)."""
         return await self.info(blob_id) is None
 
     async def info(self, blob_id: str) -> FrameInfo | None:
@@ -311,6 +316,7 @@ class _CompressingWriter(BlobWriter):
         self.skip = 0  # frames left to store raw without trying, after incompressible ones
         self.misses = 0
         self.first: bytes | bytearray | None = None  # frame 0 compressed while deciding, not compressed twice
+        self.on_written: Callable[[str, int, int], None] | None = None
 
     async def write(self, data: bytes | bytearray | memoryview, taps: Sequence[Tap] = ()) -> None:
         self.size += len(data)
@@ -333,8 +339,12 @@ class _CompressingWriter(BlobWriter):
             trailer = TRAILER.pack(self.size, len(self.ends), self.physical, TRAILER_MAGIC)
             await self.inner.write(index + trailer)
             await self.inner.close()
+            stored = self.physical + len(index) + len(trailer)
         else:
             await self.inner.close(taps)
+            stored = self.size
+        if self.on_written is not None:
+            self.on_written(self.comp.codec, self.size, stored)
         return self.size
 
     async def abort(self) -> None:

@@ -320,6 +320,7 @@ class DedupBlobStore(BlobStore):
         self.inner = inner
         self.config = config
         self.index = ChunkIndex(index_path, fsync)
+        self.verify_blocks = False  # [storage] verify_on_read: hash every chunk served, Range GETs too
 
     def new_writer(self, options: WriteOptions = NO_OPTIONS) -> BlobWriter:
         return _DedupWriter(self, options)
@@ -377,10 +378,22 @@ class DedupBlobStore(BlobStore):
                 lo, hi = max(offset, start), min(end, stop)
                 if h not in ids:
                     raise errors.InternalError("deduplicated chunk is missing")
-                async for c in self.inner.read(ids[h], lo - start, hi - lo):
-                    yield c
+                if self.verify_blocks:
+                    yield await self._verified_chunk(ids[h], h, lo - start, hi - lo)
+                else:
+                    async for c in self.inner.read(ids[h], lo - start, hi - lo):
+                        yield c
                 start = stop
             i += n
+
+    async def _verified_chunk(self, chunk_blob: str, h: bytes, lo: int, n: int) -> bytes:
+        """The whole chunk is read and hashed (at most the 1 MiB block size), so even a Range GET
+        never serves bytes whose block fails its SHA-256."""
+        data = b"".join([c async for c in self.inner.read(chunk_blob)])
+        digest = await asyncio.to_thread(lambda: hashlib.sha256(data).digest())
+        if digest != h:
+            raise errors.InternalError(f"deduplicated chunk {h.hex()} does not match its SHA-256")
+        return data[lo : lo + n]
 
     async def _record_bytes(self, blob_id: str, i: int, n: int) -> bytes:
         return await _read_exact(self.inner, blob_id, HEADER.size + i * RECORD.size, n * RECORD.size)
@@ -474,7 +487,8 @@ class _DedupWriter(BlobWriter):
         self.count = 0
         self.taps: Sequence[Tap] = ()
         self.done = False
-        self.threshold = store.config.min_object_size if store.config.enabled else -1
+        # SSE-C blobs are never shared: only their own customer's key opens them.
+        self.threshold = store.config.min_object_size if store.config.enabled and options.shareable else -1
         # One inner writer: it becomes the manifest, or carries the bytes raw for small blobs.
         self.manifest = store.inner.new_writer(options)
         self.blob_id = self.manifest.blob_id

@@ -7,6 +7,7 @@ a path. Writes are buffered to 1 MiB and done on worker threads; small blobs cos
 from __future__ import annotations
 
 import asyncio
+import errno
 import fcntl
 import os
 import secrets
@@ -53,6 +54,13 @@ def _close_all(fds: dict[str, int]) -> None:
         os.close(fds.popitem()[1])
 
 
+def _reserve_bytes(root: Path) -> int:
+    """Free space that blob writes leave alone (2% of the filesystem, 256 KiB to 64 MiB), so that on
+    a full disk the metadata store can still commit the deletes that make room again."""
+    st = os.statvfs(root)
+    return min(64 << 20, max(256 << 10, st.f_blocks * st.f_frsize // 50))
+
+
 class LocalBlobStore(BlobStore):
     def __init__(self, root: Path, fsync: bool = True) -> None:
         self.root = root
@@ -61,6 +69,7 @@ class LocalBlobStore(BlobStore):
         self.fsync = fsync
         self.blob_dir.mkdir(parents=True, exist_ok=True)
         self.tmp_dir.mkdir(parents=True, exist_ok=True)
+        self.reserve = _reserve_bytes(root)
         self._made: set[str] = set()
         self._alone = self._lock()
 
@@ -194,6 +203,9 @@ class _LocalWriter(BlobWriter):
         view = memoryview(data)
         for t in taps:
             t.update(view)
+        st = os.statvfs(self.store.tmp_dir)
+        if st.f_bavail * st.f_frsize < len(view) + self.store.reserve:
+            raise OSError(errno.ENOSPC, "blob writes keep a reserve free for metadata commits")
         if self.fd is None:
             self.fd = os.open(self.tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         while view:
@@ -216,7 +228,7 @@ class _LocalWriter(BlobWriter):
             await asyncio.shield(self._in_thread)
         except OSError as e:
             await self.abort()
-            if e.errno in (28, 122):  # ENOSPC, EDQUOT
+            if e.errno in (errno.ENOSPC, errno.EDQUOT):
                 raise errors.InsufficientStorage() from None
             raise
 

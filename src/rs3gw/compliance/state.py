@@ -21,7 +21,7 @@ from rs3gw.blobs.keys import LocalKeyProvider
 from rs3gw.config import Settings
 from rs3gw.engine import lifecycle_rules, object_lock, sse
 from rs3gw.engine.quarantine import QUARANTINE_KEY
-from rs3gw.meta.store import MetadataStore, VersionQuery
+from rs3gw.meta.store import MetadataStore, VersionQuery, all_buckets
 from rs3gw.model import Bucket, Owner
 
 POLICY = "policy"  # bucket config names, as the protocol layer stores them
@@ -107,11 +107,7 @@ async def gather(settings: Settings, store: MetadataStore, now: float | None = N
     now = time.time() if now is None else now
     users = await _users(settings, store)
     names = {Owner.for_account(u.name).id: u.name for u in users}
-    seen: dict[str, Bucket] = {}
-    for owner_id in names:
-        for b in await store.list_buckets(owner_id):
-            seen.setdefault(b.name, b)
-    buckets = [await _bucket(store, b, names, now) for _, b in sorted(seen.items())]
+    buckets = [await _bucket(store, b, names, now) for b in await all_buckets(store, list(names))]
     audit = _audit(settings)
     for u in users:
         times = [audit.last_seen[k] for k in (u.name, *u.access_keys) if k in audit.last_seen]

@@ -15,11 +15,14 @@ from dataclasses import dataclass, replace
 
 from rs3gw import errors
 from rs3gw.codecs.checksums import ALGORITHMS, combine_full_object, composite
+from rs3gw.engine import ml_detect
 from rs3gw.engine.conditions import Conditions, check_copy_source
 from rs3gw.engine.core import NO_CONDITION, ObjectEngine, PutResult
 from rs3gw.engine.ingest import BodyChecks, ingest
 from rs3gw.engine.names import check_key, check_user_meta
 from rs3gw.engine.ranges import ByteRange
+from rs3gw.engine.sse import NO_SSE, SseRequest, encryption_of, with_customer_key, without_sse
+from rs3gw.engine.sse import check_read as check_sse_read
 from rs3gw.meta.store import WriteCondition
 from rs3gw.model import ObjectMeta, Part, PartListing, Segment, Upload, UploadListing
 
@@ -35,16 +38,29 @@ class CompletedPartRef:
 
 
 class Engine(ObjectEngine):
-    async def create_multipart_upload(self, bucket: str, key: str, meta: ObjectMeta, owner_id: str) -> Upload:
+    async def create_multipart_upload(
+        self, bucket: str, key: str, meta: ObjectMeta, owner_id: str, sse: SseRequest = NO_SSE
+    ) -> Upload:
+        """``sse``: the upload's encryption, fixed here; its parts are written with it."""
         check_key(key)
         check_user_meta(meta.user_meta)
         await self.get_bucket(bucket)
+        system, _ = await self.sse_for_write(bucket, sse)
+        meta = replace(meta, system={**without_sse(meta.system), **system})
+        # Lock state (explicit or the bucket default) is fixed at initiation: S3 dates a multipart
+        # object's creation, which starts a default retention period, from its initiation.
+        meta = await self.object_lock.for_new_version(bucket, meta)
         alg = meta.checksum_type and next(iter(meta.checksums), "")
         if alg and alg not in ALGORITHMS:
             raise errors.InvalidRequest(f"Checksum algorithm {alg} is not supported")
         upload = Upload(secrets.token_urlsafe(32), bucket, key, time.time(), owner_id, meta)
         await self.store.create_upload(upload)
         return upload
+
+    async def upload_encryption(self, bucket: str, key: str, upload_id: str) -> dict[str, str]:
+        """The upload's sse-* system metadata (UploadPart answers with it)."""
+        up = await self._upload(bucket, key, upload_id)
+        return {k: v for k, v in up.meta.system.items() if k.startswith("sse-")}
 
     async def _upload(self, bucket: str, key: str, upload_id: str) -> Upload:
         await self.get_bucket(bucket)
@@ -61,14 +77,19 @@ class Engine(ObjectEngine):
         part_number: int,
         body: AsyncIterator[bytes],
         checks: BodyChecks,
+        sse: SseRequest = NO_SSE,
     ) -> Part:
+        """``sse``: an SSE-C upload's parts each need its key (checked as for a read)."""
         _check_part_number(part_number)
         up = await self._upload(bucket, key, upload_id)
+        check_sse_read(up.meta.system, sse)
         alg = _upload_algorithm(up)
         if alg:
             _check_part_algorithm(alg, checks)
             checks = replace(checks, sdk_algorithm=alg)
-        got = await ingest(self.blobs, body, checks, 5 * 1024**3, await self.write_options(bucket))
+        enc = encryption_of(up.meta.system, sse.customer_key)
+        options = replace(await self.write_options(bucket), encryption=enc)
+        got = await ingest(self.blobs, body, checks, 5 * 1024**3, options)
         part = Part(part_number, got.size, got.md5_hex, time.time(), got.blob_id, got.checksums)
         try:
             freed = await self.store.put_part(upload_id, part)
@@ -89,15 +110,19 @@ class Engine(ObjectEngine):
         src_version: str | None,
         src_range: str | None,
         src_cond: Conditions,
+        sse: SseRequest = NO_SSE,
+        src_sse: SseRequest = NO_SSE,
     ) -> tuple[Part, str]:
         """Returns the part and the source version id."""
         _check_part_number(part_number)
         up = await self._upload(bucket, key, upload_id)
+        check_sse_read(up.meta.system, sse)
         src = await self._resolve_source(src_bucket, src_key, src_version)
+        check_sse_read(src.meta.system, src_sse)
         check_copy_source(src_cond, src.etag, src.last_modified)
         rng = _copy_range(src_range, src.size)
         start, length = (rng.start, rng.length) if rng else (0, src.size)
-        body = self.read_segments(src.segments, start, length)
+        body = with_customer_key(src_sse.customer_key, self.read_segments(src.segments, start, length))
         alg = _upload_algorithm(up)
         part = await self.upload_part(
             bucket,
@@ -106,6 +131,7 @@ class Engine(ObjectEngine):
             part_number,
             body,
             BodyChecks(content_length=length, sdk_algorithm=alg or None),
+            sse,
         )
         return part, src.version_id
 
@@ -123,6 +149,8 @@ class Engine(ObjectEngine):
         up = await self._upload(bucket, key, upload_id)
         b = await self.get_bucket(bucket)
         stored = await self.store.get_parts(upload_id)
+        if not stored and await self.store.get_upload(upload_id) is None:  # a concurrent completion won
+            raise errors.NoSuchUpload(UploadId=upload_id)
         chosen = _validate_parts(parts, stored, _upload_algorithm(up), up.meta.checksum_type)
         md5s = b"".join(binascii.unhexlify(p.etag) for p in chosen)
         etag = f"{hashlib.md5(md5s, usedforsecurity=False).hexdigest()}-{len(chosen)}"
@@ -132,13 +160,18 @@ class Engine(ObjectEngine):
             await self._precheck(bucket, key, cond)
         segments = tuple(Segment(p.blob_id, p.size) for p in chosen)
         size = sum(p.size for p in chosen)
+        if "sse-c-alg" not in meta.system:  # SSE-C bytes cannot be read without the customer's key
+            ml = await ml_detect.detect(self, segments, size)
+            meta = replace(meta, system={**ml_detect.without_ml(meta.system), **ml})
         obj = self._new_version(b, key, size, etag, meta, segments, up.owner_id, parts_count=len(chosen))
         freed = await self.store.complete_upload(
             upload_id, obj, {p.part_number for p in chosen}, cond, keep_old=b.versioning == "Enabled"
         )
         self.free(freed)
+        await self.tiers.settle(obj)
         vid = obj.version_id if b.versioning else None
-        return PutResult(etag, vid, meta.checksums, meta.checksum_type, size, obj.last_modified)
+        enc = {k: v for k, v in meta.system.items() if k.startswith("sse-")}
+        return PutResult(etag, vid, meta.checksums, meta.checksum_type, size, obj.last_modified, enc)
 
     async def abort_multipart_upload(self, bucket: str, key: str, upload_id: str) -> None:
         await self._upload(bucket, key, upload_id)

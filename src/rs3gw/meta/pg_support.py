@@ -10,15 +10,17 @@ import asyncio
 import hashlib
 import random
 import threading
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
 from importlib import resources
 from typing import Any, TypeVar
 
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, OperationalError
 from psycopg import errors as pg_errors
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
+from rs3gw import errors
 from rs3gw.meta.dsn import redact
 
 R = TypeVar("R")
@@ -57,6 +59,20 @@ class Database:
         if self._pool is None:
             raise RuntimeError("PostgreSQL store used before open()")
         return self._pool
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[Conn]:
+        """A pooled connection. Losing the database (down, restarting, unreachable: the pool's wait
+        times out or the server drops the connection) is the client's 503 ServiceUnavailable, as a
+        down blob backend is, not a 500; the pool reconnects by itself once the database is back.
+        Serialization failures and deadlocks pass through for ``tx`` to retry."""
+        try:
+            async with self.pool.connection() as conn:
+                yield conn
+        except (pg_errors.TransactionRollback, pg_errors.SerializationFailure, pg_errors.DeadlockDetected):
+            raise
+        except OperationalError as exc:  # PoolTimeout, AdminShutdown, connection refused/closed
+            raise errors.error_class("ServiceUnavailable")("The metadata database is unavailable.") from exc
 
     async def open(self) -> None:
         pool: AsyncConnectionPool[Conn] = AsyncConnectionPool(
@@ -103,7 +119,7 @@ class Database:
         """Run ``fn`` in one transaction; a serialization failure or deadlock between gateways reruns it."""
         for attempt in range(_RETRIES):
             try:
-                async with self.pool.connection() as conn, conn.transaction():
+                async with self.connection() as conn, conn.transaction():
                     return await fn(conn)
             except (pg_errors.SerializationFailure, pg_errors.DeadlockDetected):
                 if attempt == _RETRIES - 1:
@@ -112,11 +128,11 @@ class Database:
         raise AssertionError("unreachable")
 
     async def one(self, sql: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
-        async with self.pool.connection() as conn:
+        async with self.connection() as conn:
             return await (await conn.execute(sql, params)).fetchone()
 
     async def all(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        async with self.pool.connection() as conn:
+        async with self.connection() as conn:
             return await (await conn.execute(sql, params)).fetchall()
 
     async def run_sync(self, fn: Callable[[Query], R]) -> R:
@@ -125,7 +141,7 @@ class Database:
         caller is cancelled, so the connection is never in two hands)."""
         loop = asyncio.get_running_loop()
         stop = threading.Event()
-        async with self.pool.connection() as conn:
+        async with self.connection() as conn:
 
             async def fetch(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
                 return await (await conn.execute(sql, params)).fetchall()

@@ -329,7 +329,7 @@ class PostgresStore(MetadataStore):
 
     # -- objects -------------------------------------------------------------------------------
     async def get_object(self, bucket: str, key: str, version_id: str | None = None) -> ObjectVersion | None:
-        async with self._db.pool.connection() as conn:
+        async with self._db.connection() as conn:
             return await self._get_object(conn, bucket, key.encode(), version_id)
 
     async def put_object(self, obj: ObjectVersion, cond: WriteCondition, keep_old: bool) -> list[str]:

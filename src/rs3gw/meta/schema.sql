@@ -64,3 +64,20 @@ CREATE TABLE IF NOT EXISTS bucket_config (
     value TEXT NOT NULL,
     PRIMARY KEY (bucket, name)
 ) WITHOUT ROWID;
+
+-- Server-wide documents by kind (store-managed users and access keys), one row per name.
+CREATE TABLE IF NOT EXISTS server_docs (
+    kind TEXT NOT NULL,
+    name TEXT NOT NULL,
+    value TEXT NOT NULL,
+    PRIMARY KEY (kind, name)
+) WITHOUT ROWID;
+
+-- Dataset and model registry documents (engine/registry.py); rev is for optimistic concurrency.
+CREATE TABLE IF NOT EXISTS registry (
+    kind TEXT NOT NULL,
+    name TEXT NOT NULL,
+    doc TEXT NOT NULL,
+    rev INTEGER NOT NULL,
+    PRIMARY KEY (kind, name)
+) WITHOUT ROWID;

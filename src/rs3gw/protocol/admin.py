@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 from rs3gw import errors
 from rs3gw.blobs.compressed import parse_compression
@@ -22,6 +22,7 @@ ADMIN_BUCKET = "_rs3gw"
 MAX_BODY = 4096
 
 AdminHandler = Callable[[Ctx, re.Match[str]], Awaitable[Response]]
+AdminRoute = tuple[str, re.Pattern[str], AdminHandler]
 
 
 def _json(status: int, doc: object) -> Response:
@@ -86,8 +87,10 @@ ROUTES: list[tuple[str, re.Pattern[str], AdminHandler]] = [
 ]
 
 
-async def handle_admin(ctx: Ctx, is_primary: bool) -> Response:
-    """Dispatch an authenticated request whose path starts with ``/_rs3gw/``."""
+async def handle_admin(ctx: Ctx, is_primary: bool, extra: Sequence[AdminRoute] = ()) -> Response:
+    """Dispatch an authenticated request whose path starts with ``/_rs3gw/``.
+
+    ``extra``: routes of features built in wiring.py (the audit log) that protocol cannot import."""
     if not is_primary:
         raise errors.AccessDenied()
     key = ctx.req.key or ""
@@ -95,7 +98,7 @@ async def handle_admin(ctx: Ctx, is_primary: bool) -> Response:
         raise errors.InvalidRequest("unknown rs3gw admin resource")
     path = key.removeprefix("admin/")
     known = False
-    for method, pattern, handler in ROUTES:
+    for method, pattern, handler in (*ROUTES, *extra):
         m = pattern.fullmatch(path)
         if m is None:
             continue

@@ -16,16 +16,19 @@ from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import unquote
 
 from rs3gw import errors
+from rs3gw.auth.users import KeyRing
 from rs3gw.auth.verify import AuthResult, SignedRequest, authenticate
 from rs3gw.engine import Engine
 from rs3gw.model import Account
-from rs3gw.protocol.admin import ADMIN_BUCKET, handle_admin
+from rs3gw.protocol.admin import ADMIN_BUCKET, AdminRoute, handle_admin
+from rs3gw.protocol.authorize import ANONYMOUS, Access, anonymous_auth
 from rs3gw.protocol.context import Ctx
-from rs3gw.protocol.handlers import HANDLERS, PUBLIC_BUCKET_OPS, UNSIGNED_HANDLERS, add_cors_headers
+from rs3gw.protocol.handlers import HANDLERS, UNSIGNED_HANDLERS, add_cors_headers
 from rs3gw.protocol.observe import Observer, RequestEvent
 from rs3gw.protocol.request import Receive, Request, Scope, Send, fold_headers, parse_query, split_address
-from rs3gw.protocol.response import Response, error_response, prime, send_response
+from rs3gw.protocol.response import ZEROCOPY, Response, error_response, prime, send_response
 from rs3gw.protocol.router import route
+from rs3gw.transform import TransformService
 
 log = logging.getLogger("rs3gw.access")
 _random_bits = random.getrandbits  # reseeded in forked children by the random module itself
@@ -52,6 +55,16 @@ class S3App:
         self.ready = False
         self.on_startup: list[Callable[[], Awaitable[None]]] = []
         self.observers: list[Observer] = []  # told about every S3 request after its response
+        # Asked before any signature work: True answers 503 SlowDown (the audit log's brute-force throttle).
+        self.throttled: Callable[[str], bool] | None = None
+        self.admin_routes: list[AdminRoute] = []  # admin routes of features protocol cannot import
+        self.on_shutdown: list[Callable[[], Awaitable[None]]] = []  # before the engine stops
+        self.on_request_start: Callable[[], None] | None = None  # in-flight count; an observer ends it
+        self.metrics_page: Callable[[], Awaitable[Response]] | None = None  # unauthenticated GET /metrics
+        # The web console's static files (rs3gw.console): GET /console/..., None for any other path.
+        self.console_page: Callable[[str], Response | None] | None = None
+        self.key_ring: KeyRing | None = None  # store-managed users' keys, looked up after configured ones
+        self.transforms: TransformService | None = None  # GET ?x-rs3gw-transform (rs3gw.transform)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -79,6 +92,8 @@ class S3App:
                 await send({"type": "lifespan.startup.complete"})
             elif msg["type"] == "lifespan.shutdown":
                 self.ready = False
+                for hook in self.on_shutdown:
+                    await hook()
                 await self.engine.stop()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
@@ -93,6 +108,16 @@ class S3App:
         if raw_path in ("/health", "/ready") and method in ("GET", "HEAD") and not _signed(scope):
             await send_response(send, self._probe(raw_path), request_id, head)
             return
+        if raw_path == "/metrics" and self.metrics_page and method in ("GET", "HEAD") and not _signed(scope):
+            await send_response(send, await self.metrics_page(), request_id, head)
+            return
+        if raw_path.startswith("/console") and self.console_page and method in ("GET", "HEAD"):
+            page = None if _signed(scope) or self._on_vhost(scope) else self.console_page(raw_path)
+            if page is not None:  # static files only: the page signs its S3 calls like any client
+                await send_response(send, page, request_id, head)
+                return
+        if self.on_request_start is not None:
+            self.on_request_start()
         resource = raw_path
         req: Request | None = None
         error_code = ""
@@ -114,7 +139,8 @@ class S3App:
         if req is not None and "origin" in req.headers:
             await add_cors_headers(self.engine, req, resp)
         try:
-            await send_response(send, resp, request_id, head, receive)
+            zerocopy = ZEROCOPY in (scope.get("extensions") or {})
+            await send_response(send, resp, request_id, head, receive, zerocopy)
         except Exception:
             # Headers are out; all that is left is to cut the connection (the server does so).
             log.exception("response stream failed request_id=%s %s", request_id, method)
@@ -183,36 +209,51 @@ class S3App:
         if req.method == "OPTIONS":  # a CORS preflight is never signed; its bucket's rules decide
             op = route(req.method, req.bucket, req.key, req.query, req.headers)
             return await UNSIGNED_HANDLERS[op](self.engine, req)
-        auth = self._authenticate(req)
-        account = self.by_key[auth.access_key]
-        req.access_key, req.principal = auth.access_key, account.owner.display_name
+        if self.throttled is not None and self.throttled(req.client_ip):
+            raise errors.SlowDown()
+        auth = await self._authenticate_fresh(req)  # None: no auth material at all, the anonymous principal
+        account = self._account(auth.access_key) if auth is not None else ANONYMOUS
+        if account is None:  # a store key disabled between the signature check and here
+            raise errors.InvalidAccessKeyId()
+        req.access_key, req.principal = account.access_key, account.owner.display_name
         if req.bucket == ADMIN_BUCKET and not self._vhost_bucket(req):
             req.operation = "Rs3gwAdmin"
+            if auth is None:
+                raise errors.AccessDenied()
             return await self._admin(req, auth)
         op = route(req.method, req.bucket, req.key, req.query, req.headers)
         req.operation = op
         handler = HANDLERS.get(op)
         if handler is None:
             raise errors.NotImplementedError_(f"{op} is not implemented by rs3gw")
-        if req.bucket and op not in PUBLIC_BUCKET_OPS:
-            await self._authorize_bucket(account, req.bucket)
-        ctx = Ctx(req, self.engine, account, auth, op, self.region, owners=self.owners)
+        access = Access(self.engine, req, account, auth is None, self.owners)
+        await access.authorize(op)  # bucket policy, ACLs, Block Public Access (rs3gw.access)
+        auth = auth if auth is not None else anonymous_auth(req)
+        ctx = Ctx(req, self.engine, account, auth, op, self.region, owners=self.owners, access=access)
+        ctx.transforms = self.transforms
         return await handler(ctx)
 
     async def _admin(self, req: Request, auth: AuthResult) -> Response:
-        account = self.by_key[auth.access_key]
+        account = self._account(auth.access_key)
+        if account is None:
+            raise errors.InvalidAccessKeyId()
         ctx = Ctx(req, self.engine, account, auth, "Rs3gwAdmin", self.region, owners=self.owners)
-        return await handle_admin(ctx, account is self.primary)
+        return await handle_admin(ctx, account is self.primary, self.admin_routes)
 
-    def _authenticate(self, req: Request) -> AuthResult:
-        """The single signature check every S3 route goes through."""
+    def _authenticate(self, req: Request) -> AuthResult | None:
+        """The single signature check every S3 route goes through; None for a request that carries
+        no credentials at all (anonymous), which only a policy or ACL grant lets through."""
         signed = SignedRequest(
             req.method, req.raw_path, req.query_pairs, req.headers, self._vhost_bucket(req)
         )
-        result = authenticate(signed, self._secret_for, self.region, time.time())
-        if result is None:
-            raise errors.AccessDenied()
-        return result
+        return authenticate(signed, self._secret_for, self.region, time.time())
+
+    def _on_vhost(self, scope: Scope) -> bool:
+        """A virtual-hosted bucket's host: its ``/console/...`` paths are that bucket's keys."""
+        if not self.domain:
+            return False
+        host = next((v for k, v in scope["headers"] if k.lower() == b"host"), b"").decode("latin-1")
+        return host.rsplit(":", 1)[0].lower().endswith("." + self.domain.lower())
 
     def _vhost_bucket(self, req: Request) -> str:
         if not (self.domain and req.bucket):
@@ -220,12 +261,23 @@ class S3App:
         host = req.headers.get("host", "").rsplit(":", 1)[0].lower()
         return req.bucket if host.endswith("." + self.domain.lower()) else ""
 
-    def _secret_for(self, access_key: str) -> str | None:
-        acct = self.by_key.get(access_key)
-        return acct.secret_key if acct else None
+    async def _authenticate_fresh(self, req: Request) -> AuthResult | None:
+        """An unknown access key may have just been made on another gateway: reload store keys
+        (rate-limited) and check once more."""
+        try:
+            return self._authenticate(req)
+        except errors.InvalidAccessKeyId:
+            if self.key_ring is None or not await self.key_ring.refresh_on_miss():
+                raise
+            return self._authenticate(req)
 
-    async def _authorize_bucket(self, account: Account, bucket: str) -> None:
-        """Until policies and ACLs land, a bucket is reachable by its owner only."""
-        b = await self.engine.store.get_bucket(bucket)
-        if b is not None and b.owner_id != account.owner.id:
-            raise errors.AccessDenied()
+    def _account(self, access_key: str) -> Account | None:
+        """Configured accounts first (they stay authoritative), then store-managed keys."""
+        acct = self.by_key.get(access_key)
+        if acct is None and self.key_ring is not None:
+            acct = self.key_ring.get(access_key)
+        return acct
+
+    def _secret_for(self, access_key: str) -> str | None:
+        acct = self._account(access_key)
+        return acct.secret_key if acct else None

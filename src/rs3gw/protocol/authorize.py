@@ -7,13 +7,14 @@ when neither the policy nor the bucket decided.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 
 from rs3gw import errors
 from rs3gw.access import acl as acls
 from rs3gw.access.actions import ACTIONS, Action, action_name
 from rs3gw.access.conditions import PREFIX, SECURE_TRANSPORT, SOURCE_IP, SSE
-from rs3gw.access.decide import BucketAccess, Verdict, bucket_verdict, object_allows
+from rs3gw.access.decide import BucketAccess, Verdict, bucket_verdict, may_bypass_governance, object_allows
 from rs3gw.access.policy import S3_ARN, Facts, Requester, load
 from rs3gw.auth.verify import AuthResult, PayloadMode, payload_mode
 from rs3gw.engine import Engine
@@ -23,6 +24,7 @@ from rs3gw.protocol.request import Request
 POLICY = "policy"
 ACL = "acl"
 PUBLIC_ACCESS_BLOCK = "public-access-block"
+BYPASS_GOVERNANCE = "s3:BypassGovernanceRetention"
 # The canonical id S3 reports for anonymous requesters.
 ANONYMOUS = Account(Owner("65a011a29cdf8ec533ec3d1ccaae921c", "anonymous"), "", "")
 # Operations whose request may declare an ACL in headers (x-amz-acl, x-amz-grant-*).
@@ -90,6 +92,15 @@ class Access:
         ):
             return
         raise errors.AccessDenied()
+
+    async def may_bypass_governance(self, bucket: str, key: str) -> bool:
+        """Whether this caller's x-amz-bypass-governance-retention is honoured for ``key``: the bucket
+        owner, or a policy Allow of s3:BypassGovernanceRetention on the object."""
+        b = await self.bucket(bucket)
+        facts = self._facts(ACTIONS["DeleteObject"], bucket, key, None)
+        if b is None or facts is None:
+            return False
+        return may_bypass_governance(dataclasses.replace(facts, action=BYPASS_GOVERNANCE), b)
 
     async def bucket(self, name: str) -> BucketAccess | None:
         if name in self._buckets:

@@ -14,7 +14,9 @@ from rs3gw.codecs.checksums import algorithm_from_header
 from rs3gw.engine import Engine
 from rs3gw.engine.ingest import BodyChecks
 from rs3gw.model import Account, Owner
+from rs3gw.protocol.authorize import Access
 from rs3gw.protocol.request import Request
+from rs3gw.transform import TransformService
 
 STREAMING = (
     PayloadMode.STREAMING_SIGNED,
@@ -35,6 +37,10 @@ class Ctx:
     _decoder: AwsChunkedDecoder | None = None
     # Every account by canonical id, so listings can name the owner of another account's object.
     owners: Mapping[str, Owner] = field(default_factory=dict)
+    # The request's authorizer, for checks a handler makes itself (copy source, each key deleted).
+    access: Access | None = None
+    # GET ?x-rs3gw-transform: configured steps, access points and result cache (None: defaults).
+    transforms: TransformService | None = None
 
     @property
     def bucket(self) -> str:

@@ -79,6 +79,15 @@ COMPRESSION_STORED = Counter(
     registry=REGISTRY,
 )
 
+CORRUPT_READS = Counter(
+    "rs3gw_corrupt_reads",
+    "GETs failed by verify_on_read: bytes not matching their stored checksums, or undecodable",
+    ["reason"],
+    registry=REGISTRY,
+)
+for _reason in ("checksum", "unreadable"):  # present at 0 from the start, so alerts can use increase()
+    CORRUPT_READS.labels(_reason)
+
 
 def observe(e: RequestEvent) -> None:
     """The request observer: runs on the event loop after each response, so only counter updates."""
@@ -102,6 +111,46 @@ def blob_written(codec: str, logical: int, stored: int) -> None:
     """The compression layer's hook: one call per blob written."""
     COMPRESSION_LOGICAL.labels(codec).inc(logical)
     COMPRESSION_STORED.labels(codec).inc(stored)
+
+
+PCACHE_EVENTS = Counter(
+    "rs3gw_cache_events",
+    "Predictive cache ([cache]) events: hits, misses, prefetch_issued, prefetch_used, evictions, ...",
+    ["event"],
+    registry=REGISTRY,
+)
+
+
+def cache_event(event: str, n: int) -> None:
+    """The predictive cache's hook (``blobs.predictive_cache``)."""
+    PCACHE_EVENTS.labels(event).inc(n)
+
+
+def _cache_hit_ratio(families: Iterable[Metric]) -> Iterator[Metric]:
+    """Hits over lookups of the predictive cache, over all processes."""
+    counts = {"hits": 0.0, "misses": 0.0}
+    for fam in families:
+        if fam.name == "rs3gw_cache_events":
+            for s in fam.samples:
+                if s.name.endswith("_total") and s.labels.get("event") in counts:
+                    counts[s.labels["event"]] += s.value
+    looked = counts["hits"] + counts["misses"]
+    if looked:
+        yield GaugeMetricFamily(
+            "rs3gw_cache_hit_ratio",
+            "Fraction of predictive-cache lookups that hit",
+            value=counts["hits"] / looked,
+        )
+
+
+ZEROCOPY_SENT = Counter(
+    "rs3gw_zerocopy_sent_bytes", "GET body bytes sent with sendfile ([storage.zerocopy])", registry=REGISTRY
+)
+
+
+def corrupt_read(reason: str) -> None:
+    """The read verifier's hook (engine.verify_read): one call per failed GET."""
+    CORRUPT_READS.labels(reason).inc()
 
 
 @dataclass(frozen=True)
@@ -153,7 +202,15 @@ class Exporter:
             requests = _Families(list(REGISTRY.collect()))
         out = CollectorRegistry()
         out.register(requests)
-        out.register(_Families([*_compression_ratio(requests.families), *self._state_families()]))
+        out.register(
+            _Families(
+                [
+                    *_compression_ratio(requests.families),
+                    *_cache_hit_ratio(requests.families),
+                    *self._state_families(),
+                ]
+            )
+        )
         return generate_latest(out)
 
     async def _refresh(self) -> None:

@@ -7,11 +7,13 @@ import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
 
+from rs3gw.blobs.plainfile import FileSpan
 from rs3gw.errors import S3Error
 from rs3gw.protocol.request import Receive, Send
 from rs3gw.protocol.xml_write import XmlBuilder
 
 XML = "application/xml"
+ZEROCOPY = "http.response.zerocopy"  # ASGI extension: send a file span (rs3gw.httpserver)
 
 
 @dataclass
@@ -21,6 +23,7 @@ class Response:
     body: bytes = b""
     stream: AsyncIterator[bytes] | None = None
     length: int | None = None  # Content-Length for streamed bodies and HEAD
+    file: FileSpan | None = None  # the stream's bytes as a file span: sent with sendfile where possible
 
 
 def xml_response(builder: XmlBuilder, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -45,7 +48,7 @@ def error_response(err: S3Error, resource: str, request_id: str, head: bool) -> 
 async def prime(resp: Response) -> Response:
     """Pull the first body chunk before the status line goes out, so a failure to open the data
     (missing blob, unreadable file) still becomes a proper S3 error response instead of a cut stream."""
-    if resp.stream is None:
+    if resp.stream is None or resp.file is not None:  # an open file has nothing left to fail
         return resp
     stream = resp.stream
     try:
@@ -72,16 +75,38 @@ async def _close(stream: AsyncIterator[bytes]) -> None:
         await aclose()
 
 
+async def _send_file(send: Send, resp: Response, span: FileSpan, request_id: str) -> None:
+    headers = [(b"x-amz-request-id", request_id.encode()), (b"x-amz-id-2", request_id.encode())]
+    headers += [(k.encode("latin-1"), v.encode("latin-1", "replace")) for k, v in resp.headers.items()]
+    headers.append((b"content-length", str(span.count).encode()))
+    try:
+        await send({"type": "http.response.start", "status": resp.status, "headers": headers})
+        await send({"type": ZEROCOPY, "file": span.file, "offset": span.offset, "count": span.count})
+    finally:
+        span.close()
+        if resp.stream is not None:
+            await _close(resp.stream)
+
+
 async def _until_disconnect(receive: Receive) -> None:
     while (await receive())["type"] != "http.disconnect":
         pass
 
 
 async def send_response(
-    send: Send, resp: Response, request_id: str, head: bool, receive: Receive | None = None
+    send: Send,
+    resp: Response,
+    request_id: str,
+    head: bool,
+    receive: Receive | None = None,
+    zerocopy: bool = False,
 ) -> None:
     """Streams stop as soon as the client is gone: the server answers a closed socket's send()
-    without waiting, so an unwatched loop would read the whole object for nobody, never yielding."""
+    without waiting, so an unwatched loop would read the whole object for nobody, never yielding.
+    ``zerocopy``: the server takes ``http.response.zerocopy`` (rs3gw.httpserver) for file spans."""
+    if resp.file is not None and zerocopy and resp.length == resp.file.count:
+        await _send_file(send, resp, resp.file, request_id)
+        return
     headers = [(b"x-amz-request-id", request_id.encode()), (b"x-amz-id-2", request_id.encode())]
     headers += [(k.encode("latin-1"), v.encode("latin-1", "replace")) for k, v in resp.headers.items()]
     if resp.stream is None:

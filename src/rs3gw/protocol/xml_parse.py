@@ -207,3 +207,57 @@ def parse_cors(body: bytes) -> list[CorsRule]:
 
 def _texts(elem: ET.Element, name: str) -> tuple[str, ...]:
     return tuple((c.text or "").strip() for c in _children(elem, name))
+
+
+@dataclass(frozen=True, slots=True)
+class LockConfigDoc:
+    """An ObjectLockConfiguration body's fields as sent; engine.object_lock validates the values."""
+
+    enabled: str | None
+    rule: bool  # a <Rule> was present (it must then hold a DefaultRetention)
+    mode: str | None
+    days: str | None
+    years: str | None
+
+
+def parse_object_lock_configuration(body: bytes) -> LockConfigDoc:
+    root = _parse(body, "ObjectLockConfiguration")
+    enabled = _text(root, "ObjectLockEnabled")
+    rule = _child(root, "Rule")
+    if rule is None:
+        return LockConfigDoc(enabled.strip() if enabled else enabled, False, None, None, None)
+    dr = _child(rule, "DefaultRetention")
+    if dr is None:
+        raise MalformedXML()
+    mode = _text(dr, "Mode")
+    return LockConfigDoc(
+        enabled.strip() if enabled else enabled,
+        True,
+        mode.strip() if mode is not None else None,
+        _text(dr, "Days"),
+        _text(dr, "Years"),
+    )
+
+
+def parse_retention(body: bytes) -> tuple[str | None, str | None]:
+    """(Mode, RetainUntilDate) of a Retention body; both absent asks to remove the retention."""
+    root = _parse(body, "Retention")
+    mode, until = _text(root, "Mode"), _text(root, "RetainUntilDate")
+    return (mode.strip() if mode is not None else None), (until.strip() if until is not None else None)
+
+
+def parse_legal_hold(body: bytes) -> str | None:
+    status = _text(_parse(body, "LegalHold"), "Status")
+    return status.strip() if status is not None else None
+
+
+def parse_bucket_encryption(body: bytes) -> list[tuple[str | None, str | None, str | None]]:
+    """(SSEAlgorithm, KMSMasterKeyID, BucketKeyEnabled) of each Rule; judged by the handler."""
+    root = _parse(body, "ServerSideEncryptionConfiguration")
+    out = []
+    for rule in _children(root, "Rule"):
+        apply = _child(rule, "ApplyServerSideEncryptionByDefault")
+        alg = _text(apply, "SSEAlgorithm") if apply is not None else None
+        kms = _text(apply, "KMSMasterKeyID") if apply is not None else None
+        out.append((alg and alg.strip(), kms and kms.strip(), _text(rule, "BucketKeyEnabled")))
+    return out

@@ -6,7 +6,20 @@ from collections.abc import Awaitable, Callable
 
 from rs3gw.engine import Engine
 from rs3gw.protocol.context import Ctx
-from rs3gw.protocol.handlers import buckets, cors, listing, multipart, objects, select, tagging
+from rs3gw.protocol.handlers import (
+    access,
+    buckets,
+    cors,
+    encryption,
+    lifecycle,
+    listing,
+    multipart,
+    object_lock,
+    objects,
+    restore,
+    select,
+    tagging,
+)
 from rs3gw.protocol.request import Request
 from rs3gw.protocol.response import Response
 
@@ -46,6 +59,30 @@ HANDLERS: dict[str, Handler] = {
     "PutBucketCors": cors.put_bucket_cors,
     "GetBucketCors": cors.get_bucket_cors,
     "DeleteBucketCors": cors.delete_bucket_cors,
+    "PutBucketEncryption": encryption.put_bucket_encryption,
+    "GetBucketEncryption": encryption.get_bucket_encryption,
+    "DeleteBucketEncryption": encryption.delete_bucket_encryption,
+    "PutObjectLockConfiguration": object_lock.put_object_lock_configuration,
+    "GetObjectLockConfiguration": object_lock.get_object_lock_configuration,
+    "PutObjectRetention": object_lock.put_object_retention,
+    "GetObjectRetention": object_lock.get_object_retention,
+    "PutObjectLegalHold": object_lock.put_object_legal_hold,
+    "GetObjectLegalHold": object_lock.get_object_legal_hold,
+    "PutBucketLifecycleConfiguration": lifecycle.put_bucket_lifecycle_configuration,
+    "GetBucketLifecycleConfiguration": lifecycle.get_bucket_lifecycle_configuration,
+    "DeleteBucketLifecycle": lifecycle.delete_bucket_lifecycle,
+    "PutBucketPolicy": access.put_bucket_policy,
+    "GetBucketPolicy": access.get_bucket_policy,
+    "DeleteBucketPolicy": access.delete_bucket_policy,
+    "GetBucketPolicyStatus": access.get_bucket_policy_status,
+    "GetBucketAcl": access.get_bucket_acl,
+    "PutBucketAcl": access.put_bucket_acl,
+    "GetObjectAcl": access.get_object_acl,
+    "PutObjectAcl": access.put_object_acl,
+    "RestoreObject": restore.restore_object,
+    "PutPublicAccessBlock": access.put_public_access_block,
+    "GetPublicAccessBlock": access.get_public_access_block,
+    "DeletePublicAccessBlock": access.delete_public_access_block,
 }
 
 # Operations answered before (and without) authentication: a CORS preflight carries no signature.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rs3gw import errors
+from rs3gw.access import acl as acl_rules
 from rs3gw.protocol.context import Ctx
 from rs3gw.protocol.response import Response, xml_response
 from rs3gw.protocol.xml_parse import parse_create_bucket, parse_versioning
@@ -25,7 +26,11 @@ async def list_buckets(ctx: Ctx) -> Response:
 
 async def create_bucket(ctx: Ctx) -> Response:
     location = parse_create_bucket(await ctx.read_body(64 * 1024))
-    await ctx.engine.create_bucket(ctx.bucket, ctx.owner_id, location)
+    lock = (ctx.h("x-amz-bucket-object-lock-enabled") or "").strip().lower() == "true"
+    acl = acl_rules.from_headers(ctx.req.headers)  # validated by dispatch before the bucket exists
+    await ctx.engine.create_bucket(ctx.bucket, ctx.owner_id, location, object_lock=lock)
+    if acl is not None and acl != acl_rules.PRIVATE:
+        await ctx.engine.put_bucket_config(ctx.bucket, "acl", acl.dumps())
     return Response(200, {"location": f"/{ctx.bucket}"})
 
 

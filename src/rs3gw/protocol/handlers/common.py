@@ -9,8 +9,11 @@ from collections.abc import Mapping
 from urllib.parse import quote, unquote
 
 from rs3gw import errors
+from rs3gw.access import acl as acl_rules
 from rs3gw.codecs.checksums import ALGORITHMS, header_name
+from rs3gw.engine import object_lock as lock_rules
 from rs3gw.engine import tags as tag_rules
+from rs3gw.engine.archive import restore_header
 from rs3gw.engine.conditions import Conditions
 from rs3gw.meta.store import WriteCondition
 from rs3gw.model import STORAGE_CLASSES, ObjectMeta, ObjectVersion
@@ -49,6 +52,7 @@ def meta_from_headers(h: Mapping[str, str]) -> ObjectMeta:
         user_meta=user,
         storage_class=sc,
         tags=tag_rules.parse_header(h["x-amz-tagging"]) if "x-amz-tagging" in h else {},
+        system={**lock_rules.from_headers(h), **acl_rules.system_entry(h)},
     )
 
 
@@ -88,6 +92,9 @@ def object_headers(obj: ObjectVersion, checksum_mode: bool, versioned: bool) -> 
     h.update(obj.meta.headers)
     for k, v in obj.meta.user_meta.items():
         h[f"x-amz-meta-{k}"] = _encode_meta(v)
+    for k, v in obj.meta.system.items():  # detected ML model metadata (engine/ml_detect.py)
+        if k.startswith("ml-"):
+            h[f"x-amz-meta-{k}"] = _encode_meta(v)
     if obj.meta.storage_class != "STANDARD":
         h["x-amz-storage-class"] = obj.meta.storage_class
     if obj.meta.tags:
@@ -96,6 +103,9 @@ def object_headers(obj: ObjectVersion, checksum_mode: bool, versioned: bool) -> 
         h["x-amz-version-id"] = obj.version_id
     if obj.parts_count:
         h["x-amz-mp-parts-count"] = str(obj.parts_count)
+    if obj.meta.system:
+        h.update(lock_rules.response_headers(obj.meta.system))
+        h.update(restore_header(obj.meta.system))
     if checksum_mode:
         for alg, value in obj.meta.checksums.items():
             if alg in ALGORITHMS and value:
@@ -149,13 +159,11 @@ def copy_source(ctx: Ctx) -> tuple[str, str, str | None]:
 
 
 async def authorize_copy_source(ctx: Ctx, bucket: str) -> None:
-    """Dispatch authorizes only the destination bucket; the source must be readable too.
-
-    Until policies and ACLs land, that means owned by the caller, as dispatch requires.
-    """
-    b = await ctx.engine.get_bucket(bucket)
-    if b.owner_id != ctx.owner_id:
+    """Dispatch authorizes only the destination; the source needs s3:GetObject (policy or ACL)."""
+    _, key, version = copy_source(ctx)
+    if ctx.access is None:
         raise errors.AccessDenied()
+    await ctx.access.check("GetObject", bucket, key, version)
 
 
 def copy_result(root: str, etag: str, last_modified: float, checksums: Mapping[str, str]) -> XmlBuilder:

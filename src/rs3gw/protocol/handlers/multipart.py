@@ -21,6 +21,8 @@ from rs3gw.protocol.handlers.common import (
     url_encode_key,
     write_condition,
 )
+from rs3gw.protocol.handlers.encryption import copy_source_sse, request_sse
+from rs3gw.protocol.handlers.encryption import response_headers as sse_headers
 from rs3gw.protocol.handlers.listing import owner_of
 from rs3gw.protocol.response import Response, xml_response
 from rs3gw.protocol.xml_parse import parse_complete_multipart
@@ -70,10 +72,12 @@ async def create_multipart_upload(ctx: Ctx) -> Response:
     alg, ctype = _checksum_config(ctx)
     if alg:  # the algorithm is recorded with an empty value until completion computes it
         meta = replace(meta, checksums={alg: ""}, checksum_type=ctype)
-    up = await ctx.engine.create_multipart_upload(ctx.bucket, ctx.key, meta, ctx.owner_id)
+    sse = request_sse(ctx)
+    up = await ctx.engine.create_multipart_upload(ctx.bucket, ctx.key, meta, ctx.owner_id, sse)
     x = XmlBuilder("InitiateMultipartUploadResult")
     x.elem("Bucket", ctx.bucket).elem("Key", ctx.key).elem("UploadId", up.upload_id)
     h = {"x-amz-checksum-algorithm": alg, "x-amz-checksum-type": ctype} if alg else {}
+    h.update(sse_headers(up.meta.system, sse))
     return xml_response(x, headers=h)
 
 
@@ -81,10 +85,12 @@ async def upload_part(ctx: Ctx) -> Response:
     if ctx.h("content-length") is None and ctx.h("transfer-encoding") is None:
         raise errors.MissingContentLength()
     part_number = int_query(ctx, "partNumber", 0)
+    sse = request_sse(ctx, server_side=False)
     part = await ctx.engine.upload_part(
-        ctx.bucket, ctx.key, _upload_id(ctx), part_number, ctx.body(), ctx.body_checks()
+        ctx.bucket, ctx.key, _upload_id(ctx), part_number, ctx.body(), ctx.body_checks(), sse
     )
     h = {"etag": f'"{part.etag}"'}
+    h.update(sse_headers(await ctx.engine.upload_encryption(ctx.bucket, ctx.key, _upload_id(ctx)), sse))
     for alg, value in part.checksums.items():
         h[f"x-amz-checksum-{alg.lower()}"] = value
     return Response(200, h)
@@ -93,6 +99,7 @@ async def upload_part(ctx: Ctx) -> Response:
 async def upload_part_copy(ctx: Ctx) -> Response:
     src_bucket, src_key, src_version = copy_source(ctx)
     await authorize_copy_source(ctx, src_bucket)
+    sse = request_sse(ctx, server_side=False)
     part, src_vid = await ctx.engine.upload_part_copy(
         ctx.bucket,
         ctx.key,
@@ -103,10 +110,13 @@ async def upload_part_copy(ctx: Ctx) -> Response:
         src_version,
         ctx.h("x-amz-copy-source-range"),
         Conditions.from_headers(ctx.req.headers, "x-amz-copy-source-"),
+        sse,
+        copy_source_sse(ctx),
     )
     x = copy_result("CopyPartResult", part.etag, part.last_modified, part.checksums)
     named = src_version is not None or src_vid != "null"  # as CopyObject: the source was versioned
     h = {"x-amz-copy-source-version-id": src_vid} if named else {}
+    h.update(sse_headers(await ctx.engine.upload_encryption(ctx.bucket, ctx.key, _upload_id(ctx)), sse))
     return xml_response(x, headers=h)
 
 
@@ -137,6 +147,7 @@ async def complete_multipart_upload(ctx: Ctx) -> Response:
     if res.checksum_type:
         x.elem("ChecksumType", res.checksum_type)
     h = {"x-amz-version-id": res.version_id} if res.version_id is not None else {}
+    h.update(sse_headers(res.encryption))
     return xml_response(x, headers=h)
 
 

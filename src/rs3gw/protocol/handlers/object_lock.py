@@ -17,8 +17,14 @@ BODY_LIMIT = 64 * 1024
 BYPASS_HEADER = "x-amz-bypass-governance-retention"
 
 
-def bypass_governance(ctx: Ctx) -> bool:
-    return (ctx.h(BYPASS_HEADER) or "").strip().lower() == "true"
+async def bypass_governance(ctx: Ctx, key: str | None = None) -> bool:
+    """The bypass header, honoured only for the bucket owner or a caller a bucket policy grants
+    s3:BypassGovernanceRetention; for anyone else GOVERNANCE retention holds (AccessDenied)."""
+    if (ctx.h(BYPASS_HEADER) or "").strip().lower() != "true":
+        return False
+    if ctx.access is None:  # no authorizer (internal calls): only the bucket owner
+        return (await ctx.engine.get_bucket(ctx.bucket)).owner_id == ctx.owner_id
+    return await ctx.access.may_bypass_governance(ctx.bucket, ctx.key if key is None else key)
 
 
 def lock_state(meta: ObjectMeta) -> dict[str, str]:
@@ -81,7 +87,7 @@ async def put_object_retention(ctx: Ctx) -> Response:
     mode, until = parse_retention(await ctx.read_body(BODY_LIMIT))
     new = rules.new_retention(mode, until, time.time())
     obj = await ctx.engine.object_lock.put_retention(
-        ctx.bucket, ctx.key, ctx.q("versionId"), new, bypass_governance(ctx)
+        ctx.bucket, ctx.key, ctx.q("versionId"), new, await bypass_governance(ctx)
     )
     return Response(200, _version_header(ctx, obj))
 

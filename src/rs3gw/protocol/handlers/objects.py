@@ -18,9 +18,14 @@ from rs3gw.protocol.handlers.common import (
     read_conditions,
     write_condition,
 )
+from rs3gw.protocol.handlers.encryption import copy_source_sse, request_sse
+from rs3gw.protocol.handlers.encryption import response_headers as sse_headers
+from rs3gw.protocol.handlers.object_lock import bypass_governance, lock_state, require_lock_digest
+from rs3gw.protocol.handlers.transform_get import transformed_get
 from rs3gw.protocol.response import Response, xml_response
 from rs3gw.protocol.xml_parse import parse_delete_objects
 from rs3gw.protocol.xml_write import XmlBuilder
+from rs3gw.transform import PARAM as TRANSFORM
 
 BYPASS_GOVERNANCE = "x-amz-bypass-governance-retention"
 
@@ -40,10 +45,12 @@ async def put_object(ctx: Ctx) -> Response:
     if ctx.h("content-length") is None and ctx.h("transfer-encoding") is None:
         raise errors.MissingContentLength()
     meta = meta_from_headers(ctx.req.headers)
+    await require_lock_digest(ctx, meta)
+    sse = request_sse(ctx)
     res = await ctx.engine.put_object(
-        ctx.bucket, ctx.key, ctx.body(), meta, ctx.body_checks(), ctx.owner_id, write_condition(ctx)
+        ctx.bucket, ctx.key, ctx.body(), meta, ctx.body_checks(), ctx.owner_id, write_condition(ctx), sse
     )
-    return Response(200, _put_headers(res))
+    return Response(200, {**_put_headers(res), **sse_headers(res.encryption, sse)})
 
 
 def _part_number(ctx: Ctx) -> int | None:
@@ -54,10 +61,14 @@ async def _read(ctx: Ctx, head: bool) -> tuple[ReadResult, int, dict[str, str], 
     """(result, status, headers, content length) shared by GET and HEAD."""
     read = ctx.engine.head_object if head else ctx.engine.get_object
     part = _part_number(ctx)
-    res = await read(ctx.bucket, ctx.key, ctx.q("versionId"), ctx.h("range"), read_conditions(ctx), part)
+    sse = request_sse(ctx, server_side=False)
+    res = await read(
+        ctx.bucket, ctx.key, ctx.q("versionId"), ctx.h("range"), read_conditions(ctx), part, sse=sse
+    )
     obj = res.obj
     checksum_mode = (ctx.h("x-amz-checksum-mode") or "").upper() == "ENABLED"
     headers = object_headers(obj, checksum_mode, res.versioned)
+    headers.update(sse_headers(obj.meta.system, sse))
     apply_overrides(ctx, headers)
     # S3 answers partNumber=1 of a single-part object as a range covering it all: 206.
     if res.range is None:
@@ -70,11 +81,14 @@ async def _read(ctx: Ctx, head: bool) -> tuple[ReadResult, int, dict[str, str], 
 
 
 async def get_object(ctx: Ctx) -> Response:
+    spec = ctx.q(TRANSFORM)
+    if spec is not None:  # GET ?x-rs3gw-transform=<chain>: rs3gw.transform (README "Transformations")
+        return await transformed_get(ctx, spec)
     try:
         res, status, headers, length = await _read(ctx, head=False)
     except errors.NotModified as e:
         return _not_modified(e)
-    return Response(status, headers, stream=res.body, length=length)
+    return Response(status, headers, stream=res.body, length=length, file=res.file)
 
 
 async def head_object(ctx: Ctx) -> Response:
@@ -91,7 +105,8 @@ def _not_modified(e: errors.S3Error) -> Response:
 
 
 async def delete_object(ctx: Ctx) -> Response:
-    res = await ctx.engine.delete_object(ctx.bucket, ctx.key, ctx.q("versionId"))
+    bypass = await bypass_governance(ctx)
+    res = await ctx.engine.delete_object(ctx.bucket, ctx.key, ctx.q("versionId"), bypass)
     h: dict[str, str] = {}
     if res.version_id is not None:
         h["x-amz-version-id"] = res.version_id
@@ -112,7 +127,9 @@ async def delete_objects(ctx: Ctx) -> Response:
         try:
             if not e.key:
                 raise errors.InvalidArgument("Key must not be empty")
-            res = await ctx.engine.delete_object(ctx.bucket, e.key, e.version_id)
+            await _authorize_delete(ctx, e.key, e.version_id)
+            bypass = await bypass_governance(ctx, e.key)
+            res = await ctx.engine.delete_object(ctx.bucket, e.key, e.version_id, bypass)
         except errors.S3Error as err:
             x.open("Error").elem("Key", e.key).elem("VersionId", e.version_id)
             x.elem("Code", err.code).elem("Message", err.message).close()
@@ -124,6 +141,13 @@ async def delete_objects(ctx: Ctx) -> Response:
             x.elem("DeleteMarker", True).elem("DeleteMarkerVersionId", res.version_id)
         x.close()
     return xml_response(x)
+
+
+async def _authorize_delete(ctx: Ctx, key: str, version_id: str | None) -> None:
+    """DeleteObjects needs s3:DeleteObject on each key: a denied key is reported, the rest go on."""
+    if ctx.access is None:
+        raise errors.AccessDenied()
+    await ctx.access.check("DeleteObject", ctx.bucket, key, version_id)
 
 
 async def copy_object(ctx: Ctx) -> Response:
@@ -143,6 +167,7 @@ async def copy_object(ctx: Ctx) -> Response:
         raise errors.InvalidArgument(
             "Unknown tagging directive.", ArgumentName="x-amz-tagging-directive", ArgumentValue=tagging
         )
+    sse, src_sse = request_sse(ctx), copy_source_sse(ctx)
     res, src = await ctx.engine.copy_object(
         src_bucket,
         src_key,
@@ -155,8 +180,12 @@ async def copy_object(ctx: Ctx) -> Response:
         write_condition(ctx),
         storage_class,
         requested.tags if tagging == "REPLACE" else None,
+        lock_state(requested),
+        sse=sse,
+        src_sse=src_sse,
+        acl=requested.system.get("acl"),
     )
-    h: dict[str, str] = {}
+    h = sse_headers(res.encryption, sse)
     # Like GET, a null source version is reported once its bucket has had versioning turned on.
     if (
         src.version_id != NULL_VERSION
