@@ -248,7 +248,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="critical, error, warning, info (default), debug or trace",
     )
     serve.add_argument(
-        "--log-format", metavar="F", help='"text" (default) or "json": JSON lines, one access line per request'
+        "--log-format",
+        metavar="F",
+        help='"text" (default) or "json": JSON lines, one access line per request',
     )
     serve.add_argument(
         "--workers",
@@ -272,7 +274,9 @@ def build_parser() -> argparse.ArgumentParser:
         help='compress new objects: "none" (default), "lz4" or "zstd[:LEVEL]" (1-22, default 3)',
     )
     serve.add_argument(
-        "--encryption-cipher", metavar="C", help="cipher of new encrypted blobs: aes-256-gcm or chacha20-poly1305"
+        "--encryption-cipher",
+        metavar="C",
+        help="cipher of new encrypted blobs: aes-256-gcm or chacha20-poly1305",
     )
     serve.add_argument(
         "--encryption-default",
@@ -547,6 +551,8 @@ def _setup_logging(level: str) -> None:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):  # inherited: metrics files need the place to exist
+        Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).mkdir(parents=True, exist_ok=True)
     settings = resolve_settings(args)
     try:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -595,6 +601,7 @@ def _metrics_dir() -> Path | None:
     must be empty at start. Returns the directory made here (removed at exit), None for one given."""
     given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     if given:
+        Path(given).mkdir(parents=True, exist_ok=True)  # a stale setting must not crash workers
         for stale in Path(given).glob("*.db"):
             stale.unlink(missing_ok=True)
         return None

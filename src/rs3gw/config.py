@@ -119,7 +119,9 @@ class Settings:
     lifecycle_day_seconds: float = 86400.0  # [lifecycle] day_seconds: length of a lifecycle "day"
     lifecycle_interval: float = 60.0  # [lifecycle] interval: seconds between lifecycle passes
     iam_refresh_interval: float = 10.0  # [iam] refresh_interval: seconds to see other gateways' key changes
-    encryption_cipher: str = "aes-256-gcm"  # [encryption] cipher of new encrypted blobs (or chacha20-poly1305)
+    encryption_cipher: str = (
+        "aes-256-gcm"  # [encryption] cipher of new encrypted blobs (or chacha20-poly1305)
+    )
     encryption_default: str = "none"  # [encryption] default: "AES256" encrypts writes that ask for nothing
     audit: AuditSettings = field(default_factory=AuditSettings)  # the whole [audit] table
     tiers: TierSettings = field(default_factory=TierSettings)  # the [tiers] and [pricing] tables

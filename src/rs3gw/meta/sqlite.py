@@ -268,8 +268,10 @@ class SqliteStore(MetadataStore):
                     try:
                         outcomes.append((True, fn(conn)))
                     except BaseException as e:  # delivered to that caller alone
+                        if not conn.in_transaction:  # SQLite rolled it all back (SQLITE_FULL, ...)
+                            raise
                         conn.execute("ROLLBACK TO w")
-                        outcomes.append((False, e))
+                        outcomes.append((False, _storage_error(e)))
                     conn.execute("RELEASE w")
                 conn.execute("COMMIT")
             except BaseException:

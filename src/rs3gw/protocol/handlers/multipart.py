@@ -121,7 +121,13 @@ async def upload_part_copy(ctx: Ctx) -> Response:
 
 
 async def complete_multipart_upload(ctx: Ctx) -> Response:
-    parts = parse_complete_multipart(await ctx.read_body(4 * 1024 * 1024))
+    body = await ctx.read_body(4 * 1024 * 1024)
+    try:
+        parts = parse_complete_multipart(body)
+    except errors.MalformedXML:
+        # As S3 does: a missing bucket or upload is reported before a bad (or empty) part list.
+        await ctx.engine.upload_encryption(ctx.bucket, ctx.key, _upload_id(ctx))
+        raise
     refs = [CompletedPartRef(p.part_number, p.etag, p.checksums) for p in parts]
     expected: dict[str, str] = {}
     for name, value in ctx.req.headers.items():
