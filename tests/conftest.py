@@ -119,7 +119,9 @@ def start_server(
     data_dir.mkdir(parents=True, exist_ok=True)
     log = data_dir.parent / f"{data_dir.name}-server.log"
     fh = open(log, "wb")  # noqa: SIM115 - handed to the child process
-    proc = subprocess.Popen(args, stdout=fh, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
+    # The suite sends bad signatures from 127.0.0.1 on purpose; the throttle test attacks from 127.0.0.2.
+    child_env = {"RS3GW_AUDIT_THROTTLE_EXEMPT": "127.0.0.1", **os.environ, **(env or {})}
+    proc = subprocess.Popen(args, stdout=fh, stderr=subprocess.STDOUT, env=child_env)
     server = Server(
         f"{scheme}://127.0.0.1:{port}", data_dir, proc, port, log, ca_file=str(tls[0]) if tls else None
     )

@@ -217,3 +217,23 @@ def test_audit_table_through_config_and_worker_handoff(tmp_path: Path) -> None:
     cfg.write_text("[audit]\nrotate_bytez = 1\n")
     with pytest.raises(ConfigError, match=r"audit\.rotate_bytez: unknown key"):
         load_settings(flags, {}, cfg)
+
+
+def test_exempt_addresses_are_never_throttled() -> None:
+    alerts: list[dict[str, Any]] = []
+    mon = SecurityMonitor(
+        alerts.append,
+        auth_fail_limit=2,
+        auth_fail_window=10,
+        throttle_seconds=5,
+        deny_spike_limit=4,
+        deny_spike_window=10,
+        throttle_exempt="127.0.0.1, 10.0.0.0/8",
+    )
+    for ip in ("127.0.0.1", "10.1.2.3", "192.0.2.7"):
+        for _ in range(3):
+            mon.observe(ip, 403, "SignatureDoesNotMatch", "", "AK")
+    assert not mon.throttled("127.0.0.1") and not mon.throttled("10.1.2.3")
+    assert mon.throttled("192.0.2.7") and len(alerts) == 1
+    with pytest.raises(ValueError, match="throttle_exempt"):
+        parse_audit_table({"throttle_exempt": "not-an-ip"})

@@ -7,6 +7,7 @@ up to N times the limit before every process has throttled it.
 
 from __future__ import annotations
 
+import ipaddress
 import time
 from collections import Counter, deque
 from collections.abc import Callable
@@ -26,9 +27,13 @@ class SecurityMonitor:
         throttle_seconds: float,
         deny_spike_limit: int,
         deny_spike_window: float,
+        throttle_exempt: str = "",
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.emit = emit
+        self.exempt = [
+            ipaddress.ip_network(p.strip(), strict=False) for p in throttle_exempt.split(",") if p.strip()
+        ]
         self.auth_fail_limit = auth_fail_limit
         self.auth_fail_window = auth_fail_window
         self.throttle_seconds = throttle_seconds
@@ -59,7 +64,16 @@ class SecurityMonitor:
         elif error_code == "AccessDenied":
             self._access_denied(ip, principal)
 
+    def _exempt(self, ip: str) -> bool:
+        try:
+            addr = ipaddress.ip_address(ip)
+        except ValueError:
+            return False
+        return any(addr in net for net in self.exempt)
+
     def _auth_failure(self, ip: str, access_key: str) -> None:
+        if self.exempt and self._exempt(ip):
+            return
         now = self.clock()
         fails = self._fails.pop(ip, None)  # re-insert at the end: the dict stays in least-recent order
         if fails is None:

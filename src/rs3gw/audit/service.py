@@ -121,6 +121,7 @@ class AuditService:
             throttle_seconds=s.throttle_seconds,
             deny_spike_limit=s.deny_spike_limit,
             deny_spike_window=s.deny_spike_window,
+            throttle_exempt=s.throttle_exempt,
         )
         self._started = False
         self._closed = False

@@ -5,6 +5,7 @@ Errors are ValueError with the offending key first; config.py turns them into Co
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from dataclasses import asdict, dataclass, fields
 from typing import Any
@@ -36,6 +37,9 @@ class AuditSettings:
     auth_fail_limit: int = 10  # signature failures from one IP within auth_fail_window ...
     auth_fail_window: int = 60
     throttle_seconds: int = 300  # ... throttle that IP (503 SlowDown) this long
+    # Comma-separated IPs/CIDRs never throttled: a trusted proxy that forwards many clients, or a
+    # test harness that sends bad signatures on purpose. Env RS3GW_AUDIT_THROTTLE_EXEMPT overrides.
+    throttle_exempt: str = ""
     deny_spike_limit: int = 50  # AccessDenied responses within deny_spike_window raise an alert
     deny_spike_window: int = 60
 
@@ -74,6 +78,14 @@ def _check(name: str, value: object) -> object:
         parts = urlsplit(str(value))
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValueError(f"audit.{name}: expected an http:// or https:// URL, got {value!r}")
+    if name == "throttle_exempt" and value:
+        for part in str(value).split(","):
+            try:
+                ipaddress.ip_network(part.strip(), strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"audit.throttle_exempt: {part.strip()!r} is not an IP address or CIDR"
+                ) from None
     if name == "syslog" and value:
         parts = urlsplit(str(value))
         ok = (parts.scheme in ("udp", "tcp") and parts.hostname and parts.port) or (

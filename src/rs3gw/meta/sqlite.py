@@ -266,7 +266,14 @@ class SqliteStore(MetadataStore):
                 for fn, _, _ in batch:
                     conn.execute("SAVEPOINT w")
                     try:
-                        outcomes.append((True, fn(conn)))
+                        result = fn(conn)
+                        if isinstance(result, sqlite3.Cursor):
+                            # Closed here, on the writer thread: a cursor finalized later by the
+                            # event loop's garbage collection would race this connection's next
+                            # statement ("bad parameter or other API misuse").
+                            result.close()
+                            result = None
+                        outcomes.append((True, result))
                     except BaseException as e:  # delivered to that caller alone
                         if not conn.in_transaction:  # SQLite rolled it all back (SQLITE_FULL, ...)
                             raise
