@@ -24,7 +24,12 @@ from hypothesis import strategies as st
 
 from conftest import ACCESS_KEY, SECRET_KEY, Server
 
-KNOWN_ENTRIES = {"blobs", "tmp", "meta.db", "meta.db-wal", "meta.db-shm", "blobs.lock", "blobs.gate"}
+# The store's own entries: blobs and metadata, the audit log, archival tier directories, and the
+# .rs3gw folder of runtime state (keys, scrub/analytics state, locks).
+KNOWN_ENTRIES = {
+    "blobs", "tmp", "meta.db", "meta.db-wal", "meta.db-shm", "blobs.lock", "blobs.gate",
+    ".rs3gw", "audit", "tiers", "keys.json",
+}  # fmt: skip
 
 
 def signed(
