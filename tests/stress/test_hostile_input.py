@@ -28,7 +28,7 @@ from conftest import ACCESS_KEY, SECRET_KEY, Server
 # .rs3gw folder of runtime state (keys, scrub/analytics state, locks).
 KNOWN_ENTRIES = {
     "blobs", "tmp", "meta.db", "meta.db-wal", "meta.db-shm", "blobs.lock", "blobs.gate",
-    ".rs3gw", "audit", "tiers", "keys.json",
+    ".rs3gw", "audit", "tiers", "keys.json", "keys.json.lock",
 }  # fmt: skip
 
 
