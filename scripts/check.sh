@@ -9,6 +9,7 @@ source scripts/venv.sh
 source scripts/postgres.sh
 ensure_venv dev
 ensure_postgres
+ensure_debian_clients
 # Azurite (the Azure backend's emulator) from npm into .cache/azurite; without node/npm its tests skip
 .venv/bin/python tests/azurite.py >/dev/null || echo "Azurite unavailable: the azure backend tests will skip" >&2
 .venv/bin/ruff check src tests scripts

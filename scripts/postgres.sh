@@ -21,3 +21,14 @@ ensure_postgres() {
     echo "PostgreSQL is not installed (and cannot be, here): its tests will be skipped" >&2
   fi
 }
+
+# The real clients the suite drives that come from Debian rather than PyPI (rclone); without them
+# their tests skip with a reason.
+ensure_debian_clients() {
+  if ! command -v rclone >/dev/null && command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+    export DEBIAN_FRONTEND=noninteractive
+    { apt-get install -y -q --no-install-recommends rclone >/dev/null 2>&1 \
+      || { apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends rclone >/dev/null; }; } \
+      || echo "rclone could not be installed: its tests will be skipped" >&2
+  fi
+}
