@@ -57,6 +57,12 @@ def add_commands(
     command(usub, "delete", "delete a user and all of its access keys", _user_delete, ("name", "NAME"))
     command(usub, "disable", "disable a user: none of its keys authenticate", _user_disable, ("name", "NAME"))
     command(usub, "enable", "enable a disabled user", _user_enable, ("name", "NAME"))
+    pol = usub.add_parser("policy", help="the user's identity policy (JSON, no Principal)")
+    psub = pol.add_subparsers(dest="policy_command", metavar="COMMAND", required=True)
+    pp = command(psub, "put", "attach (or replace) NAME's identity policy", _policy_put, ("name", "NAME"))
+    pp.add_argument("--file", metavar="F", default="-", help="policy JSON file ('-', the default: stdin)")
+    command(psub, "get", "print NAME's identity policy", _policy_get, ("name", "NAME"))
+    command(psub, "delete", "detach NAME's identity policy", _policy_delete, ("name", "NAME"))
 
     key = asub.add_parser("key", help="access keys of store-managed users")
     ksub = key.add_subparsers(dest="key_command", metavar="COMMAND", required=True)
@@ -125,6 +131,28 @@ async def _user_disable(iam: Iam, args: argparse.Namespace) -> Any:
 
 async def _user_enable(iam: Iam, args: argparse.Namespace) -> Any:
     return (await iam.set_user_enabled(args.name, True)).to_json()
+
+
+async def _policy_put(iam: Iam, args: argparse.Namespace) -> Any:
+    from rs3gw.access.policy import load_identity
+
+    if args.file == "-":
+        text = sys.stdin.read()
+    else:
+        with open(args.file, encoding="utf-8") as f:
+            text = f.read()
+    load_identity(text)  # MalformedPolicy, as the admin API answers
+    await iam.put_user_policy(args.name, text)
+    return {"user": args.name, "policy": "attached"}
+
+
+async def _policy_get(iam: Iam, args: argparse.Namespace) -> Any:
+    return json.loads(await iam.get_user_policy(args.name))
+
+
+async def _policy_delete(iam: Iam, args: argparse.Namespace) -> Any:
+    await iam.delete_user_policy(args.name)
+    return {"user": args.name, "policy": "deleted"}
 
 
 async def _key_create(iam: Iam, args: argparse.Namespace) -> Any:

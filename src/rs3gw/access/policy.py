@@ -116,8 +116,16 @@ class Policy:
 
 
 @lru_cache(maxsize=512)
-def load(text: str, bucket: str) -> Policy:
-    """Parse and validate; cached by document text, so a request pays for a lookup only."""
+def load_identity(text: str) -> Policy:
+    """An identity policy (attached to a user): the same grammar with no Principal element (the
+    policy's user is the principal) and resources in any bucket."""
+    return load(text, None)
+
+
+@lru_cache(maxsize=512)
+def load(text: str, bucket: str | None) -> Policy:
+    """Parse and validate; cached by document text, so a request pays for a lookup only.
+    ``bucket`` None parses an identity policy (see load_identity)."""
     if len(text.encode()) > MAX_POLICY_BYTES:
         raise MalformedPolicy("Policy exceeds the maximum allowed document size.")
     try:
@@ -138,9 +146,13 @@ def load(text: str, bucket: str) -> Policy:
     return Policy(tuple(_statement(s, bucket) for s in items))
 
 
-def _statement(raw: object, bucket: str) -> Statement:
+def _statement(raw: object, bucket: str | None) -> Statement:
     if not isinstance(raw, dict):
         raise MalformedPolicy("Statement is not an object")
+    if bucket is None:
+        if "Principal" in raw or "NotPrincipal" in raw:
+            raise MalformedPolicy("Policy document should not specify a principal.")
+        raw = {**raw, "Principal": EVERYONE}
     extra = set(raw) - _STATEMENT_KEYS
     if extra:
         raise MalformedPolicy(f"Unknown field {sorted(extra)[0]}")
@@ -231,17 +243,22 @@ def _check_action(a: str) -> None:
         raise MalformedPolicy("Policy has invalid action")
 
 
-def _check_resource(r: str, bucket: str) -> None:
+def _check_resource(r: str, bucket: str | None) -> None:
     if not r.startswith(S3_ARN) or len(r) == len(S3_ARN):
         raise MalformedPolicy("Policy has invalid resource")
+    if bucket is None:
+        return
     segment = r[len(S3_ARN) :].split("/", 1)[0]
     if not wildcard(segment).fullmatch(bucket):
         raise MalformedPolicy("Policy has invalid resource")
 
 
-def _check_applies(actions: list[str], resources: list[str], bucket: str) -> None:
+def _check_applies(actions: list[str], resources: list[str], bucket: str | None) -> None:
     """AWS refuses a statement whose action cannot act on any of its resources."""
-    has_bucket = any(wildcard(r).fullmatch(S3_ARN + bucket) for r in resources)
+    if bucket is None:
+        has_bucket = any("/" not in r or r.endswith("*") for r in resources)
+    else:
+        has_bucket = any(wildcard(r).fullmatch(S3_ARN + bucket) for r in resources)
     has_object = any("/" in r or r.endswith("*") for r in resources)
     for a in actions:
         if "*" in a or "?" in a:

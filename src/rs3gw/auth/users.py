@@ -32,6 +32,7 @@ log = logging.getLogger("rs3gw.iam")
 
 USER_DOC = "iam-user"
 KEY_DOC = "iam-key"
+POLICY_DOC = "user-policy"  # identity policy JSON, keyed by user (or configured account) name
 SECRET_KEK = "rs3gw/iam"  # the key-encryption key sealing stored secrets
 USER_NAME = re.compile(r"[A-Za-z0-9+=,.@_-]{1,64}")  # IAM's user-name alphabet
 ACCESS_KEY = re.compile(r"[A-Z0-9]{16,128}")
@@ -165,8 +166,33 @@ class Iam:
         gone = [k.access_key for k in await self.list_keys(name)]
         for ak in gone:
             await self.store.put_server_doc(KEY_DOC, ak, None)
+        await self.store.put_server_doc(POLICY_DOC, name, None)
         await self.store.put_server_doc(USER_DOC, name, None)
         return gone
+
+    # -- identity policies ---------------------------------------------------------------------------
+    async def _check_policy_owner(self, name: str) -> None:
+        if name not in self.configured_names:
+            await self.get_user(name)
+
+    async def put_user_policy(self, name: str, text: str) -> None:
+        """Stores an already validated policy document (the caller parses it: auth cannot)."""
+        await self._check_policy_owner(name)
+        await self.store.put_server_doc(POLICY_DOC, name, text)
+
+    async def get_user_policy(self, name: str) -> str:
+        await self._check_policy_owner(name)
+        text = await self.store.get_server_doc(POLICY_DOC, name)
+        if text is None:
+            raise errors.NoSuchEntity(f"user {name!r} has no policy")
+        return text
+
+    async def delete_user_policy(self, name: str) -> None:
+        await self.get_user_policy(name)
+        await self.store.put_server_doc(POLICY_DOC, name, None)
+
+    async def list_user_policies(self) -> dict[str, str]:
+        return await self.store.list_server_docs(POLICY_DOC)
 
     # -- keys --------------------------------------------------------------------------------------
     async def create_key(self, user: str) -> tuple[AccessKey, str]:
@@ -230,6 +256,8 @@ class KeyRing:
         self.owners = owners  # the app's canonical id -> owner map, kept in step with store users
         self.interval = interval
         self._accounts: dict[str, Account] = {}
+        # canonical id -> identity policy text, swapped whole with the keys on each reload
+        self.policies: dict[str, str] = {}
         self._last_miss = 0.0
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
@@ -266,7 +294,9 @@ class KeyRing:
                 owner = Owner.for_account(name)
                 self.owners.setdefault(owner.id, owner)
                 ids.append(owner.id)
+            policies = {Owner.for_account(n).id: t for n, t in (await self.iam.list_user_policies()).items()}
             self._accounts = accounts
+            self.policies = policies
         for hook in self.on_refresh:
             hook(ids)
 

@@ -5,6 +5,9 @@
     PUT    users/NAME                 create a user (201)
     DELETE users/NAME                 delete a user and all of its keys
     POST   users/NAME/enable|disable  a disabled user's keys all stop authenticating
+    PUT    users/NAME/policy          attach an identity policy (JSON body; 400 MalformedPolicy)
+    GET    users/NAME/policy          the policy document (404 NoSuchEntity when none)
+    DELETE users/NAME/policy          detach it
     GET    users/NAME/keys            that user's keys (never secrets)
     POST   users/NAME/keys            a new key pair (201; the secret is shown this once)
     GET    keys                       every store key
@@ -21,8 +24,9 @@ from __future__ import annotations
 import json
 import re
 
+from rs3gw.access.policy import load_identity
 from rs3gw.auth.users import AccessKey, KeyRing
-from rs3gw.protocol.admin import AdminHandler, AdminRoute
+from rs3gw.protocol.admin import AdminHandler, AdminRoute, _small_body
 from rs3gw.protocol.context import Ctx
 from rs3gw.protocol.response import Response
 
@@ -60,6 +64,22 @@ def user_routes(ring: KeyRing) -> list[AdminRoute]:
         await ring.refresh()
         return _json(200, user.to_json())
 
+    async def put_policy(ctx: Ctx, m: re.Match[str]) -> Response:
+        text = await _small_body(ctx)
+        load_identity(text)  # the bucket-policy parser's rules, with no Principal
+        await iam.put_user_policy(m["user"], text)
+        await ring.refresh()
+        return Response(204)
+
+    async def get_policy(ctx: Ctx, m: re.Match[str]) -> Response:
+        text = await iam.get_user_policy(m["user"])
+        return Response(200, {"content-type": "application/json"}, text.encode())
+
+    async def delete_policy(ctx: Ctx, m: re.Match[str]) -> Response:
+        await iam.delete_user_policy(m["user"])
+        await ring.refresh()
+        return Response(204)
+
     async def list_user_keys(ctx: Ctx, m: re.Match[str]) -> Response:
         return _json(200, {"keys": [k.to_json() for k in await iam.list_keys(m["user"])]})
 
@@ -96,6 +116,9 @@ def user_routes(ring: KeyRing) -> list[AdminRoute]:
         ("PUT", user, create_user),
         ("DELETE", user, delete_user),
         ("POST", user + "/(?P<action>enable|disable)", set_user),
+        ("PUT", user + "/policy", put_policy),
+        ("GET", user + "/policy", get_policy),
+        ("DELETE", user + "/policy", delete_policy),
         ("GET", user + "/keys", list_user_keys),
         ("POST", user + "/keys", create_key),
         ("GET", "keys", list_keys),

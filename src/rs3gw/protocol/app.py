@@ -226,7 +226,8 @@ class S3App:
         handler = HANDLERS.get(op)
         if handler is None:
             raise errors.NotImplementedError_(f"{op} is not implemented by rs3gw")
-        access = Access(self.engine, req, account, auth is None, self.owners)
+        identity = self.key_ring.policies.get(account.owner.id) if self.key_ring is not None else None
+        access = Access(self.engine, req, account, auth is None, self.owners, identity)
         await access.authorize(op)  # bucket policy, ACLs, Block Public Access (rs3gw.access)
         auth = auth if auth is not None else anonymous_auth(req)
         ctx = Ctx(req, self.engine, account, auth, op, self.region, owners=self.owners, access=access)

@@ -15,7 +15,7 @@ from rs3gw.access import acl as acls
 from rs3gw.access.actions import ACTIONS, Action, action_name
 from rs3gw.access.conditions import PREFIX, SECURE_TRANSPORT, SOURCE_IP, SSE
 from rs3gw.access.decide import BucketAccess, Verdict, bucket_verdict, may_bypass_governance, object_allows
-from rs3gw.access.policy import S3_ARN, Facts, Requester, load
+from rs3gw.access.policy import S3_ARN, Facts, Policy, Requester, load, load_identity
 from rs3gw.auth.verify import AuthResult, PayloadMode, payload_mode
 from rs3gw.engine import Engine
 from rs3gw.model import Account, Owner
@@ -50,9 +50,23 @@ class Access:
     """One request's authorizer; each bucket's documents are read at most once per request."""
 
     def __init__(
-        self, engine: Engine, req: Request, account: Account, anonymous: bool, owners: Mapping[str, Owner]
+        self,
+        engine: Engine,
+        req: Request,
+        account: Account,
+        anonymous: bool,
+        owners: Mapping[str, Owner],
+        identity_policy: str | None = None,
     ) -> None:
         self.engine = engine
+        # The caller's identity policy (validated when stored; a bad one denies rather than 500s).
+        self.identity: Policy | None = None
+        self._identity_broken = False
+        if identity_policy and not anonymous:
+            try:
+                self.identity = load_identity(identity_policy)
+            except errors.S3Error:
+                self._identity_broken = True
         self.req = req
         self.owners = owners
         owner = account.owner
@@ -82,6 +96,7 @@ class Access:
             if self.requester.anonymous or self.requester.canonical_id != b.owner_id:
                 raise errors.AccessDenied()
             return
+        self._check_identity(facts, b)
         verdict = bucket_verdict(operation, action, facts, b)
         if verdict is Verdict.ALLOW:
             return
@@ -92,6 +107,21 @@ class Access:
         ):
             return
         raise errors.AccessDenied()
+
+    def _check_identity(self, facts: Facts, b: BucketAccess) -> None:
+        """The caller's identity policy, before the bucket side (README "Identity policies"): an
+        explicit Deny always wins; on its own buckets a user needs nothing more (the policy only
+        restricts), on another account's bucket — a cross-account request — the identity policy,
+        when the user has one, must Allow as well as the bucket policy/ACL."""
+        if self._identity_broken:
+            raise errors.AccessDenied()
+        if self.identity is None:
+            return
+        said = self.identity.evaluate(facts)
+        if said == "Deny":
+            raise errors.AccessDenied()
+        if said != "Allow" and self.requester.canonical_id != b.owner_id:
+            raise errors.AccessDenied()
 
     async def may_bypass_governance(self, bucket: str, key: str) -> bool:
         """Whether this caller's x-amz-bypass-governance-retention is honoured for ``key``: the bucket
