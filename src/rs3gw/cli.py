@@ -98,6 +98,7 @@ _FLAG_KEYS = (
     "scrub_rate_mb_s",
     "encryption_cipher",
     "encryption_default",
+    "encryption_sse_c_over_http",
 )
 
 _SERVE_EPILOG = """\
@@ -148,6 +149,8 @@ precedence is: flag > environment > config file > built-in default.
   --encryption-cipher C   RS3GW_ENCRYPTION_CIPHER  [encryption] cipher (aes-256-gcm|chacha20-poly1305)
   --encryption-default S  RS3GW_ENCRYPTION_DEFAULT [encryption] default ("none" | "AES256": SSE-S3
                           for writes that ask for no encryption and whose bucket has no default)
+  --sse-c-over-http  RS3GW_ENCRYPTION_SSE_C_OVER_HTTP [encryption] sse_c_over_http = true (accept
+                          customer keys without TLS; refused by default, as on AWS)
   -                  -                    [audit] enabled, dir, rotate_bytes, webhook_url, syslog, s3_*,
                                           auth_fail_limit, ... (README "Audit log"; on by default)
 
@@ -282,6 +285,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--encryption-default",
         metavar="SSE",
         help='"AES256" encrypts (SSE-S3) every write that asks for no encryption; "none" (default)',
+    )
+    serve.add_argument(
+        "--sse-c-over-http",
+        dest="encryption_sse_c_over_http",
+        action="store_const",
+        const=True,
+        default=None,
+        help="accept SSE-C customer keys on plain HTTP (refused by default, as on AWS)",
     )
     _add_dedup_args(serve)
     serve.add_argument(

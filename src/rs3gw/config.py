@@ -123,6 +123,8 @@ class Settings:
         "aes-256-gcm"  # [encryption] cipher of new encrypted blobs (or chacha20-poly1305)
     )
     encryption_default: str = "none"  # [encryption] default: "AES256" encrypts writes that ask for nothing
+    # [encryption] sse_c_over_http: accept customer keys on plain HTTP (AWS refuses; tests, TLS proxies)
+    encryption_sse_c_over_http: bool = False
     audit: AuditSettings = field(default_factory=AuditSettings)  # the whole [audit] table
     tiers: TierSettings = field(default_factory=TierSettings)  # the [tiers] and [pricing] tables
     transforms: TransformSettings = field(default_factory=TransformSettings)  # the [transforms] table
@@ -436,6 +438,7 @@ _OPTIONS: tuple[_Option, ...] = (
     _Option("iam_refresh_interval", "--iam-refresh-interval", _parse_seconds),
     _Option("encryption_cipher", "--encryption-cipher", _parse_cipher),
     _Option("encryption_default", "--encryption-default", _parse_sse_default),
+    _Option("encryption_sse_c_over_http", "--sse-c-over-http", _parse_bool, bool),
 )
 _OPTION_BY_KEY = {opt.key: opt for opt in _OPTIONS}
 # TOML tables whose keys map to options with a prefix: [storage.dedup] block_size -> dedup_block_size.
@@ -461,7 +464,7 @@ _TOP_TABLES["backend"] = (
 )
 _TOP_TABLES["lifecycle"] = ("lifecycle_", ("day_seconds", "interval"))
 _TOP_TABLES["iam"] = ("iam_", ("refresh_interval",))
-_TOP_TABLES["encryption"] = ("encryption_", ("cipher", "default"))
+_TOP_TABLES["encryption"] = ("encryption_", ("cipher", "default", "sse_c_over_http"))
 _FILE_NAMES.update({p + k: f"{t}.{k}" for t, (p, keys) in _TOP_TABLES.items() for k in keys})
 _FILE_KEYS = (frozenset(_OPTION_BY_KEY) - frozenset(_FILE_NAMES)) | {"users", "storage", *_TOP_TABLES}
 _FILE_KEYS |= {"audit"}  # [audit] is validated as a whole by rs3gw.audit.settings
@@ -835,6 +838,7 @@ def load_settings(flags: Mapping[str, object], env: Mapping[str, str], config_fi
         iam_refresh_interval=pick("iam_refresh_interval", base.iam_refresh_interval),
         encryption_cipher=pick("encryption_cipher", base.encryption_cipher),
         encryption_default=pick("encryption_default", base.encryption_default),
+        encryption_sse_c_over_http=pick("encryption_sse_c_over_http", base.encryption_sse_c_over_http),
         audit=_audit_with_env(_parse_audit(file_data.get("audit"), f"{config_file}: "), env),
         tiers=_parse_tiers(file_data.get("tiers"), file_data.get("pricing"), f"{config_file}: "),
         transforms=_parse_transforms(file_data.get("transforms"), f"{config_file}: "),
@@ -974,6 +978,7 @@ def settings_from_json(text: str) -> Settings:
         iam_refresh_interval=get("iam_refresh_interval", _parse_seconds),
         encryption_cipher=get("encryption_cipher", _parse_cipher),
         encryption_default=get("encryption_default", _parse_sse_default),
+        encryption_sse_c_over_http=get("encryption_sse_c_over_http", _parse_bool),
         audit=get("audit", lambda v, lbl: _parse_audit(v, f"{lbl}: ")),
         tiers=get("tiers", lambda v, lbl: _parse_tiers(v, None, f"{lbl}: ")),
         transforms=get("transforms", lambda v, lbl: _parse_transforms(v, f"{lbl}: ")),

@@ -166,6 +166,7 @@ def build_engine(settings: Settings) -> Engine:
     engine = Engine(store, blobs, settings.region, settings.max_object_size)
     engine.read_cache = with_predictive_cache(blobs, settings)
     engine.default_sse = "AES256" if settings.encryption_default == "AES256" else ""
+    engine.sse_c_over_http = settings.encryption_sse_c_over_http
     engine.read_check.enabled = settings.verify_on_read
     engine.zerocopy = ZeroCopy(settings.zerocopy_enabled, settings.zerocopy_min_size)
     if isinstance(blobs, DedupBlobStore):

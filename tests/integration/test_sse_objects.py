@@ -46,7 +46,7 @@ def disk_contains(data_dir: Path, needle: bytes) -> bool:
 
 @pytest.fixture(scope="module")
 def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    s = start_server(tmp_path_factory.mktemp("sse") / "data", "--no-fsync")
+    s = start_server(tmp_path_factory.mktemp("sse") / "data", "--no-fsync", "--sse-c-over-http")
     yield s
     s.stop()
 

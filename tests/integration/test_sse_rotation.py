@@ -46,7 +46,7 @@ def corpus(n: int) -> bytes:
 
 def test_key_rotation_rewraps_and_every_object_reads_back(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
-    srv = start_server(data_dir, "--no-fsync")
+    srv = start_server(data_dir, "--no-fsync", "--sse-c-over-http")
     try:
         s3 = srv.client()
         s3.create_bucket(Bucket="rot")
@@ -94,7 +94,7 @@ def test_key_rotation_rewraps_and_every_object_reads_back(tmp_path: Path) -> Non
         s3.put_object(Bucket="rot", Key="new", Body=b"after", ServerSideEncryption="AES256")
         objects["new"] = (b"after", {})
         srv.stop()
-        srv = start_server(data_dir, "--no-fsync")
+        srv = start_server(data_dir, "--no-fsync", "--sse-c-over-http")
         read_all(srv.client())
         # Idempotent: a second pass (only "a") has nothing left but the new version of "a".
         again = rotate(data_dir, "--key", "a")
@@ -106,7 +106,7 @@ def test_key_rotation_rewraps_and_every_object_reads_back(tmp_path: Path) -> Non
 
 def test_interrupted_rotation_resumes(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
-    srv = start_server(data_dir, "--no-fsync")
+    srv = start_server(data_dir, "--no-fsync", "--sse-c-over-http")
     try:
         s3 = srv.client()
         s3.create_bucket(Bucket="res")
@@ -129,6 +129,7 @@ def test_encryption_with_compression_dedup_and_chacha(tmp_path: Path) -> None:
     srv = start_server(
         data_dir,
         "--no-fsync",
+        "--sse-c-over-http",
         "--compression",
         "zstd",
         "--dedup",
@@ -165,7 +166,7 @@ def test_encryption_with_compression_dedup_and_chacha(tmp_path: Path) -> None:
 
 
 def test_server_default_encryption_option(tmp_path: Path) -> None:
-    srv = start_server(tmp_path / "data", "--no-fsync", "--encryption-default", "AES256")
+    srv = start_server(tmp_path / "data", "--no-fsync", "--sse-c-over-http", "--encryption-default", "AES256")
     try:
         s3 = srv.client()
         s3.create_bucket(Bucket="dflt")

@@ -92,6 +92,7 @@ class ObjectEngine:
         self._gc_tasks: set[asyncio.Task[None]] = set()
         self._reading: Counter[str] = Counter()  # blob id → reads in progress in this process
         self._deferred: set[str] = set()  # freed while being read
+        self.sse_c_over_http = False  # [encryption] sse_c_over_http: customer keys without TLS
         self.default_sse = ""  # [encryption] default: "AES256" encrypts writes that ask for nothing
         self.object_lock = ObjectLock(self)
         self.tiers = Tiers(self)  # archival tiers, restores, access tracking

@@ -73,11 +73,22 @@ def _customer_key(headers: Mapping[str, str], prefix: str) -> bytes | None:
     return raw
 
 
+def _secure_enough(ctx: Ctx, key: bytes | None) -> bytes | None:
+    """A customer key crossed the wire in a header: AWS refuses it without TLS, and so do we unless
+    ``[encryption] sse_c_over_http`` says a TLS proxy sits in front (or it is a test harness)."""
+    if key is not None and ctx.req.scheme != "https" and not ctx.engine.sse_c_over_http:
+        raise errors.InvalidRequest(
+            "Requests specifying Server Side Encryption with Customer provided keys must be made over a "
+            "secure connection."
+        )
+    return key
+
+
 def request_sse(ctx: Ctx, server_side: bool = True) -> sse.SseRequest:
     """The request's own SSE headers; ``server_side`` False (reads, parts) allows only SSE-C."""
     h = ctx.req.headers
     alg, kms_key = h.get(SSE), h.get(KMS_KEY)
-    customer = _customer_key(h, CUSTOMER)
+    customer = _secure_enough(ctx, _customer_key(h, CUSTOMER))
     if not server_side and alg is not None:
         raise errors.InvalidArgument(
             "x-amz-server-side-encryption header is not supported for this operation.",
@@ -108,7 +119,7 @@ def request_sse(ctx: Ctx, server_side: bool = True) -> sse.SseRequest:
 
 
 def copy_source_sse(ctx: Ctx) -> sse.SseRequest:
-    return sse.SseRequest(customer_key=_customer_key(ctx.req.headers, COPY_CUSTOMER))
+    return sse.SseRequest(customer_key=_secure_enough(ctx, _customer_key(ctx.req.headers, COPY_CUSTOMER)))
 
 
 def response_headers(system: dict[str, str], req: sse.SseRequest = sse.NO_SSE) -> dict[str, str]:
