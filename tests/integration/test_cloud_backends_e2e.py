@@ -7,8 +7,6 @@ import asyncio
 import gc
 import hashlib
 import os
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -17,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from test_s3_backend_e2e import serve_fails
 
 from azurite import Azurite
 from conftest import Server, free_port, fresh_bucket, start_server
@@ -128,39 +127,15 @@ def test_put_get_range_multipart_delete(gw: tuple[Server, Upstream]) -> None:
 
 
 def test_dedup_is_refused(upstream: Upstream, tmp_path: Path) -> None:
-    cmd = [
-        sys.executable,
-        "-m",
-        "rs3gw",
-        "serve",
-        "--data-dir",
-        str(tmp_path / "d"),
-        "--address",
-        "127.0.0.1:0",
-    ]
-    proc = subprocess.run(
-        [*cmd, "--dedup", *upstream.flags("dd")], capture_output=True, text=True, timeout=60
-    )
-    assert proc.returncode != 0
-    assert f"deduplication is not supported with the {upstream.kind} backend" in proc.stderr
+    err = serve_fails(tmp_path, "--dedup", *upstream.flags("dd"))
+    assert f"deduplication is not supported with the {upstream.kind} backend" in err
 
 
 def test_missing_bucket_fails_at_start(upstream: Upstream, tmp_path: Path) -> None:
-    cmd = [
-        sys.executable,
-        "-m",
-        "rs3gw",
-        "serve",
-        "--data-dir",
-        str(tmp_path / "d"),
-        "--address",
-        "127.0.0.1:0",
-    ]
     flags = [f.replace("rs3gw-contract", "no-such-bucket") for f in upstream.flags("p")]
-    proc = subprocess.run([*cmd, *flags], capture_output=True, text=True, timeout=60)
-    assert proc.returncode != 0
-    assert f"{upstream.kind} backend" in proc.stderr and "no-such-bucket" in proc.stderr
-    assert "Traceback" not in proc.stderr
+    err = serve_fails(tmp_path, *flags)
+    assert f"{upstream.kind} backend" in err and "no-such-bucket" in err
+    assert "Traceback" not in err
 
 
 # -- each backend's own promises, seen in the emulator ----------------------------------------------
@@ -240,19 +215,8 @@ def test_azure_blocks_commit_at_close_and_abort_drops_them(request: pytest.Fixtu
     ],
 )
 def test_incomplete_settings_are_refused(tmp_path: Path, args: list[str], expected: str) -> None:
-    cmd = [
-        sys.executable,
-        "-m",
-        "rs3gw",
-        "serve",
-        "--data-dir",
-        str(tmp_path / "d"),
-        "--address",
-        "127.0.0.1:0",
-    ]
-    proc = subprocess.run([*cmd, *args], capture_output=True, text=True, timeout=60)
-    assert proc.returncode != 0
-    assert expected in proc.stderr and "Traceback" not in proc.stderr
+    err = serve_fails(tmp_path, *args)
+    assert expected in err and "Traceback" not in err
 
 
 def _store(

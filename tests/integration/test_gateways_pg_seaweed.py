@@ -5,14 +5,12 @@ Nothing is shared on local disk except `keys.json`, which the README says every 
 (SSE-S3 keys and store-managed users' sealed secrets). Concurrent clients write through one gateway
 and read through the other: read-after-write for new objects, overwrites, deletes and listings,
 multipart with parts through both, and If-None-Match: * races with exactly one winner. Bodies are
-self-describing (see test_pg_multi_gateway.body), so torn or mixed reads are detected.
+self-describing (see multi_gateway_scenarios.body), so torn or mixed reads are detected.
 """
 
 from __future__ import annotations
 
-import hashlib
 import shutil
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -20,14 +18,21 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from test_pg_multi_gateway import body, intact, parallel
+from multi_gateway_scenarios import (
+    THREADS,
+    body,
+    create_race,
+    deletes_and_listings,
+    hot_key_overwrites,
+    multipart_from_both,
+    read_after_write,
+)
 from test_s3_backend_e2e import backend_flags, upstream_blobs, weed  # noqa: F401 - weed: a fixture
 
 from conftest import Server, start_server
 from pg_cluster import PgCluster
 from seaweed import Seaweed
 
-THREADS = 8
 PREFIX = "scaleout"
 # Log size of each gateway when the outage test breaks things on purpose: background workers log
 # tracebacks while PostgreSQL or SeaweedFS is away, so only what came before must be clean.
@@ -80,92 +85,11 @@ def shared_bucket(clients: tuple[Any, Any]) -> str:
 
 
 def test_read_after_write_overwrites_and_encryption(clients: tuple[Any, Any], shared_bucket: str) -> None:
-    ca, cb = clients
-
-    def worker(t: int) -> None:
-        for i in range(8):
-            writer, reader = (ca, cb) if (t + i) % 2 == 0 else (cb, ca)
-            key = f"t{t}/new-{i}"
-            data = body(key)
-            extra = {"ServerSideEncryption": "AES256"} if i % 4 == 0 else {}
-            etag = writer.put_object(Bucket=shared_bucket, Key=key, Body=data, **extra)["ETag"]
-            got = reader.get_object(Bucket=shared_bucket, Key=key)
-            assert got["ETag"] == etag and got["Body"].read() == data
-            own = f"t{t}/own"
-            data = body(f"{own}-{i}")
-            writer.put_object(Bucket=shared_bucket, Key=own, Body=data)
-            assert reader.get_object(Bucket=shared_bucket, Key=own)["Body"].read() == data
-
-    parallel(worker)
-    for c in (ca, cb):
-        pages = c.get_paginator("list_objects_v2").paginate(Bucket=shared_bucket)
-        assert len([o for p in pages for o in p.get("Contents", [])]) == THREADS * 9
+    read_after_write(*clients, shared_bucket, rounds=8, sse_every=4)
 
 
 def test_hot_key_overwrites_are_never_torn(clients: tuple[Any, Any], shared_bucket: str) -> None:
-    ca, cb = clients
-    key = "hot"
-    ca.put_object(Bucket=shared_bucket, Key=key, Body=body("first"))
-    written: set[bytes] = set()
-    stop = threading.Event()
-    reads = [0]
-    lock = threading.Lock()
-
-    def reader(c: Any) -> None:
-        while not stop.is_set():
-            got = c.get_object(Bucket=shared_bucket, Key=key)
-            data = got["Body"].read()
-            assert intact(data), "torn read"
-            assert got["ETag"].strip('"') == hashlib.md5(data).hexdigest()
-            with lock:
-                reads[0] += 1
-
-    def writer(t: int) -> None:
-        c = (ca, cb)[t % 2]
-        for i in range(10):
-            data = body(f"w{t}-{i}", 1024 + 512 * (i % 4))
-            with lock:
-                written.add(data)
-            c.put_object(Bucket=shared_bucket, Key=key, Body=data)
-
-    with parallel_readers(reader, (ca, cb, ca, cb)) as done:
-        try:
-            parallel(writer, 4)
-        finally:
-            stop.set()
-        done()
-    assert reads[0] > 0
-    final = ca.get_object(Bucket=shared_bucket, Key=key)["Body"].read()
-    assert final in written and cb.get_object(Bucket=shared_bucket, Key=key)["Body"].read() == final
-
-
-class parallel_readers:
-    """Readers running while the body of the with-block writes; ``done()`` re-raises their failures."""
-
-    def __init__(self, fn: Any, clients: tuple[Any, ...]) -> None:
-        self.threads = [threading.Thread(target=self._run, args=(fn, c)) for c in clients]
-        self.errors: list[BaseException] = []
-
-    def _run(self, fn: Any, c: Any) -> None:
-        try:
-            fn(c)
-        except BaseException as e:  # handed to the test thread by done()
-            self.errors.append(e)
-
-    def __enter__(self) -> Any:
-        for t in self.threads:
-            t.start()
-        return self.done
-
-    def done(self) -> None:
-        for t in self.threads:
-            t.join()
-        if self.errors:
-            raise self.errors[0]
-
-    def __exit__(self, *exc: object) -> None:
-        for t in self.threads:
-            t.join()
+    hot_key_overwrites(*clients, shared_bucket, writes=10)
 
 
 def test_deletes_and_listings_cross_gateway(
@@ -173,102 +97,18 @@ def test_deletes_and_listings_cross_gateway(
     shared_bucket: str,
     weed: Seaweed,  # noqa: F811
 ) -> None:
-    ca, cb = clients
-    kept: set[str] = set()
-    lock = threading.Lock()
-
-    def worker(t: int) -> None:
-        writer, other = (ca, cb) if t % 2 == 0 else (cb, ca)
-        for i in range(8):
-            key = f"d/{t:02d}/{i:02d}"
-            writer.put_object(Bucket=shared_bucket, Key=key, Body=body(key, 256))
-            listed = other.list_objects_v2(Bucket=shared_bucket, Prefix=f"d/{t:02d}/")
-            assert key in [o["Key"] for o in listed.get("Contents", [])]
-            if i % 3 == 0:
-                other.delete_object(Bucket=shared_bucket, Key=key)
-                with pytest.raises(ClientError) as exc:
-                    writer.head_object(Bucket=shared_bucket, Key=key)
-                assert exc.value.response["Error"]["Code"] == "404"
-                listed = writer.list_objects_v2(Bucket=shared_bucket, Prefix=f"d/{t:02d}/")
-                assert key not in [o["Key"] for o in listed.get("Contents", [])]
-            else:
-                with lock:
-                    kept.add(key)
-
-    parallel(worker)
-    for c in (ca, cb):
-        pages = c.get_paginator("list_objects_v2").paginate(
-            Bucket=shared_bucket, PaginationConfig={"PageSize": 7}
-        )
-        keys = [o["Key"] for p in pages for o in p.get("Contents", [])]
-        assert keys == sorted(kept)
-        for key in keys:  # nothing lost: every kept object's bytes are whole, through either gateway
-            assert intact(c.get_object(Bucket=shared_bucket, Key=key)["Body"].read())
+    deletes_and_listings(*clients, shared_bucket, rounds=8)
     assert upstream_blobs(weed, PREFIX)  # and they live in SeaweedFS
 
 
 def test_if_none_match_create_race_has_one_winner(clients: tuple[Any, Any], shared_bucket: str) -> None:
-    ca, cb = clients
-    keys = [f"race-{i}" for i in range(5)]
-    winners: dict[str, list[bytes]] = {k: [] for k in keys}
-    lock = threading.Lock()
-
-    def contender(t: int) -> None:
-        c = (ca, cb)[t % 2]
-        for key in keys:
-            data = body(f"{key}-{t}")
-            try:
-                c.put_object(Bucket=shared_bucket, Key=key, Body=data, IfNoneMatch="*")
-            except ClientError as exc:
-                assert exc.response["Error"]["Code"] in ("PreconditionFailed", "ConditionalRequestConflict")
-                continue
-            with lock:
-                winners[key].append(data)
-
-    parallel(contender)
-    for key in keys:
-        assert len(winners[key]) == 1, f"{key}: {len(winners[key])} winners"
-        for c in (ca, cb):
-            assert c.get_object(Bucket=shared_bucket, Key=key)["Body"].read() == winners[key][0]
+    create_race(
+        *clients, shared_bucket, n_keys=5, loser_codes={"PreconditionFailed", "ConditionalRequestConflict"}
+    )
 
 
 def test_multipart_parts_through_both_gateways(clients: tuple[Any, Any], shared_bucket: str) -> None:
-    ca, cb = clients
-    up = ca.create_multipart_upload(Bucket=shared_bucket, Key="mp")["UploadId"]
-    chunk = 5 * 1024 * 1024
-    parts_data = [bytes([65 + n]) * chunk for n in range(2)] + [b"tail"]
-    etags: dict[int, str] = {}
-
-    def put_part(n: int) -> None:
-        c = (ca, cb)[n % 2]
-        etags[n + 1] = c.upload_part(
-            Bucket=shared_bucket, Key="mp", UploadId=up, PartNumber=n + 1, Body=parts_data[n]
-        )["ETag"]
-
-    parallel(put_part, 3)
-    assert [p["PartNumber"] for p in cb.list_parts(Bucket=shared_bucket, Key="mp", UploadId=up)["Parts"]] == [
-        1,
-        2,
-        3,
-    ]
-    done = {"Parts": [{"PartNumber": n, "ETag": etags[n]} for n in (1, 2, 3)]}
-    results: list[str] = []
-
-    def complete(t: int) -> None:
-        c = (ca, cb)[t % 2]
-        try:
-            c.complete_multipart_upload(Bucket=shared_bucket, Key="mp", UploadId=up, MultipartUpload=done)
-            results.append("ok")
-        except ClientError as exc:
-            results.append(exc.response["Error"]["Code"])
-
-    parallel(complete, 4)
-    assert results.count("ok") == 1 and set(results) <= {"ok", "NoSuchUpload"}, results
-    whole = b"".join(parts_data)
-    for c in (ca, cb):
-        assert c.get_object(Bucket=shared_bucket, Key="mp")["Body"].read() == whole
-        rng = c.get_object(Bucket=shared_bucket, Key="mp", Range=f"bytes={chunk - 3}-{chunk + 2}")
-        assert rng["Body"].read() == b"AAABBB"
+    multipart_from_both(*clients, shared_bucket)
 
 
 def _set_database_reachable(pg: PgCluster, database: str, reachable: bool) -> None:

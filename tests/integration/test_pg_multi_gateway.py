@@ -2,36 +2,30 @@
 
 Clients write through one gateway and read through the other, concurrently: read-after-write for
 new objects, overwrites, deletes and listings, no lost or torn objects, and If-None-Match: * create
-races with exactly one winner. Every body is self-describing (its first 32 bytes are the MD5 hex
-of the rest), so a read that mixes two writes, or is cut short, is detected.
+races with exactly one winner. The scenarios live in multi_gateway_scenarios, shared with the
+scale-out test over SeaweedFS (test_gateways_pg_seaweed).
 """
 
 from __future__ import annotations
 
-import hashlib
-import os
-import threading
 import uuid
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
+from multi_gateway_scenarios import (
+    THREADS,
+    body,
+    create_race,
+    deletes_and_listings,
+    hot_key_overwrites,
+    multipart_from_both,
+    read_after_write,
+)
 
 from conftest import Server, start_server
 from pg_cluster import PgCluster
-
-THREADS = 8
-
-
-def body(tag: str, size: int = 2048) -> bytes:
-    payload = tag.encode() + b":" + os.urandom(size)
-    return hashlib.md5(payload).hexdigest().encode() + payload
-
-
-def intact(data: bytes) -> bool:
-    return len(data) > 32 and hashlib.md5(data[32:]).hexdigest().encode() == data[:32]
 
 
 @pytest.fixture(scope="module")
@@ -74,167 +68,26 @@ def shared_bucket(clients: tuple[Any, Any]) -> Iterator[str]:
     yield name
 
 
-def parallel(fn: Callable[[int], None], n: int = THREADS) -> None:
-    with ThreadPoolExecutor(n) as pool:
-        for f in [pool.submit(fn, i) for i in range(n)]:
-            f.result()
-
-
 def test_read_after_write_new_objects_and_overwrites(clients: tuple[Any, Any], shared_bucket: str) -> None:
-    ca, cb = clients
-
-    def worker(t: int) -> None:
-        for i in range(12):
-            writer, reader = (ca, cb) if (t + i) % 2 == 0 else (cb, ca)
-            key = f"t{t}/new-{i}"
-            data = body(key)
-            etag = writer.put_object(Bucket=shared_bucket, Key=key, Body=data)["ETag"]
-            got = reader.get_object(Bucket=shared_bucket, Key=key)
-            assert got["ETag"] == etag and got["Body"].read() == data
-            # Overwrite the thread's own key through one side, read it back through the other.
-            own = f"t{t}/own"
-            data = body(f"{own}-{i}")
-            writer.put_object(Bucket=shared_bucket, Key=own, Body=data)
-            assert reader.get_object(Bucket=shared_bucket, Key=own)["Body"].read() == data
-
-    parallel(worker)
-    for c in (ca, cb):
-        keys = [o["Key"] for o in c.list_objects_v2(Bucket=shared_bucket)["Contents"]]
-        assert len(keys) == THREADS * 13
+    read_after_write(*clients, shared_bucket, rounds=12)
 
 
 def test_hot_key_overwrites_are_never_torn(clients: tuple[Any, Any], shared_bucket: str) -> None:
-    """Writers through both gateways overwrite one key while readers through both read it: every
-    read is one complete write (old or new), never a mix, an error, or a missing key."""
-    ca, cb = clients
-    key = "hot"
-    ca.put_object(Bucket=shared_bucket, Key=key, Body=body("first"))
-    written: set[bytes] = set()
-    stop = threading.Event()
-    reads = [0]
-    lock = threading.Lock()
-
-    def reader(c: Any) -> None:
-        while not stop.is_set():
-            got = c.get_object(Bucket=shared_bucket, Key=key)
-            data = got["Body"].read()
-            assert intact(data), "torn read"
-            assert got["ETag"].strip('"') == hashlib.md5(data).hexdigest()
-            with lock:
-                reads[0] += 1
-
-    def writer(t: int) -> None:
-        c = (ca, cb)[t % 2]
-        for i in range(15):
-            data = body(f"w{t}-{i}", 1024 + 512 * (i % 4))
-            with lock:
-                written.add(data)
-            c.put_object(Bucket=shared_bucket, Key=key, Body=data)
-
-    with ThreadPoolExecutor(4) as readers:
-        futures = [readers.submit(reader, c) for c in (ca, cb, ca, cb)]
-        try:
-            parallel(writer, 4)
-        finally:
-            stop.set()
-        for f in futures:
-            f.result()
-    assert reads[0] > 0
-    final_a = ca.get_object(Bucket=shared_bucket, Key=key)["Body"].read()
-    assert final_a in written and cb.get_object(Bucket=shared_bucket, Key=key)["Body"].read() == final_a
+    hot_key_overwrites(*clients, shared_bucket, writes=15)
 
 
 def test_deletes_and_listings_cross_gateway(clients: tuple[Any, Any], shared_bucket: str) -> None:
-    ca, cb = clients
-    kept: set[str] = set()
-    lock = threading.Lock()
-
-    def worker(t: int) -> None:
-        writer, other = (ca, cb) if t % 2 == 0 else (cb, ca)
-        for i in range(10):
-            key = f"d/{t:02d}/{i:02d}"
-            writer.put_object(Bucket=shared_bucket, Key=key, Body=body(key, 256))
-            listed = other.list_objects_v2(Bucket=shared_bucket, Prefix=f"d/{t:02d}/")
-            assert key in [o["Key"] for o in listed.get("Contents", [])]
-            if i % 3 == 0:
-                other.delete_object(Bucket=shared_bucket, Key=key)
-                with pytest.raises(ClientError) as exc:
-                    writer.head_object(Bucket=shared_bucket, Key=key)
-                assert exc.value.response["Error"]["Code"] == "404"
-                listed = writer.list_objects_v2(Bucket=shared_bucket, Prefix=f"d/{t:02d}/")
-                assert key not in [o["Key"] for o in listed.get("Contents", [])]
-            else:
-                with lock:
-                    kept.add(key)
-
-    parallel(worker)
-    for c in (ca, cb):
-        pages = c.get_paginator("list_objects_v2").paginate(
-            Bucket=shared_bucket, PaginationConfig={"PageSize": 7}
-        )
-        keys = [o["Key"] for p in pages for o in p.get("Contents", [])]
-        assert keys == sorted(kept)
-        prefixes = c.list_objects_v2(Bucket=shared_bucket, Prefix="d/", Delimiter="/")["CommonPrefixes"]
-        assert [p["Prefix"] for p in prefixes] == [f"d/{t:02d}/" for t in range(THREADS)]
+    deletes_and_listings(*clients, shared_bucket, rounds=10)
 
 
 def test_if_none_match_create_race_has_one_winner(clients: tuple[Any, Any], shared_bucket: str) -> None:
-    ca, cb = clients
-    keys = [f"race-{i}" for i in range(6)]
-    winners: dict[str, list[bytes]] = {k: [] for k in keys}
-    lock = threading.Lock()
-
-    def contender(t: int) -> None:
-        c = (ca, cb)[t % 2]
-        for key in keys:
-            data = body(f"{key}-{t}")
-            try:
-                c.put_object(Bucket=shared_bucket, Key=key, Body=data, IfNoneMatch="*")
-            except ClientError as exc:
-                assert exc.response["Error"]["Code"] == "PreconditionFailed", exc.response
-                continue
-            with lock:
-                winners[key].append(data)
-
-    parallel(contender)
-    for key in keys:
-        assert len(winners[key]) == 1, f"{key}: {len(winners[key])} winners"
-        for c in (ca, cb):
-            assert c.get_object(Bucket=shared_bucket, Key=key)["Body"].read() == winners[key][0]
+    create_race(*clients, shared_bucket, n_keys=6, loser_codes={"PreconditionFailed"})
 
 
 def test_multipart_completed_on_one_gateway_parts_from_both(
     clients: tuple[Any, Any], shared_bucket: str
 ) -> None:
-    ca, cb = clients
-    up = ca.create_multipart_upload(Bucket=shared_bucket, Key="mp")["UploadId"]
-    chunk = 5 * 1024 * 1024
-    parts_data = [bytes([65 + n]) * chunk for n in range(2)] + [b"tail"]
-    etags = {}
-
-    def put_part(n: int) -> None:
-        c = (ca, cb)[n % 2]
-        etags[n + 1] = c.upload_part(
-            Bucket=shared_bucket, Key="mp", UploadId=up, PartNumber=n + 1, Body=parts_data[n]
-        )["ETag"]
-
-    parallel(put_part, 3)
-    listed = cb.list_parts(Bucket=shared_bucket, Key="mp", UploadId=up)["Parts"]
-    assert [p["PartNumber"] for p in listed] == [1, 2, 3]
-    done = {"Parts": [{"PartNumber": n, "ETag": etags[n]} for n in (1, 2, 3)]}
-    results: list[str] = []
-
-    def complete(t: int) -> None:
-        c = (ca, cb)[t % 2]
-        try:
-            c.complete_multipart_upload(Bucket=shared_bucket, Key="mp", UploadId=up, MultipartUpload=done)
-            results.append("ok")
-        except ClientError as exc:
-            results.append(exc.response["Error"]["Code"])
-
-    parallel(complete, 4)
-    assert sorted(results) == ["NoSuchUpload"] * 3 + ["ok"]
-    assert cb.get_object(Bucket=shared_bucket, Key="mp")["Body"].read() == b"".join(parts_data)
+    multipart_from_both(*clients, shared_bucket)
 
 
 def test_second_gateway_sees_versioning_and_config(clients: tuple[Any, Any], shared_bucket: str) -> None:

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 from prometheus_client.parser import text_string_to_metric_families
+from stored_blob_helpers import blob_path, flip, segments, text
 
 from conftest import ACCESS_KEY, SECRET_KEY, Server, start_server
 
@@ -44,44 +45,11 @@ def metrics(srv: Server) -> dict[str, float]:
     return {s.name: s.value for f in text_string_to_metric_families(text) for s in f.samples if not s.labels}
 
 
-def segments(data_dir: Path, bucket: str, key: str) -> list[str]:
-    db = sqlite3.connect(f"file:{data_dir / 'meta.db'}?mode=ro", uri=True)
-    try:
-        (segs,) = db.execute(
-            "SELECT segments FROM objects WHERE bucket=? AND key=? AND is_latest=1", (bucket, key.encode())
-        ).fetchone()
-    finally:
-        db.close()
-    return [b for b, _ in json.loads(segs)]
-
-
-def blob_path(data_dir: Path, blob_id: str) -> Path:
-    return data_dir / "blobs" / blob_id[:2] / blob_id
-
-
-def flip(path: Path, offset: int) -> None:
-    with path.open("r+b") as fh:
-        fh.seek(offset)
-        b = fh.read(1)
-        fh.seek(offset)
-        fh.write(bytes([b[0] ^ 0x55]))
-
-
 def assert_quarantined(s3: Any, bucket: str, key: str) -> None:
     with pytest.raises(ClientError) as err:
         s3.get_object(Bucket=bucket, Key=key)
     assert err.value.response["Error"]["Code"] == "InvalidObjectState"
     assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
-
-
-def text(size: int, seed: int) -> bytes:
-    """Compressible, not repetitive enough to collapse into one dedup chunk."""
-    rnd = random.Random(seed)
-    words = [rnd.randbytes(4).hex() for _ in range(300)]
-    out = bytearray()
-    while len(out) < size:
-        out += (" ".join(rnd.choices(words, k=12)) + "\n").encode()
-    return bytes(out[:size])
 
 
 @pytest.fixture(scope="module")

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import random
 import sqlite3
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError, IncompleteReadError, ResponseStreamingError
-from prometheus_client.parser import text_string_to_metric_families
+from stored_blob_helpers import blob_path, flip, metric_total, segments, text
 
 from conftest import Server, start_server
 
@@ -23,39 +22,7 @@ MiB = 1024 * 1024
 
 
 def corrupt_reads(srv: Server) -> float:
-    with urllib.request.urlopen(f"{srv.endpoint}/metrics", timeout=10) as r:
-        text = r.read().decode()
-    return sum(
-        s.value
-        for f in text_string_to_metric_families(text)
-        for s in f.samples
-        if s.name == "rs3gw_corrupt_reads_total"
-    )
-
-
-def segments(data_dir: Path, bucket: str, key: str) -> list[str]:
-    import json
-
-    db = sqlite3.connect(f"file:{data_dir / 'meta.db'}?mode=ro", uri=True)
-    try:
-        (segs,) = db.execute(
-            "SELECT segments FROM objects WHERE bucket=? AND key=? AND is_latest=1", (bucket, key.encode())
-        ).fetchone()
-    finally:
-        db.close()
-    return [b for b, _ in json.loads(segs)]
-
-
-def blob_path(data_dir: Path, blob_id: str) -> Path:
-    return data_dir / "blobs" / blob_id[:2] / blob_id
-
-
-def flip(path: Path, offset: int) -> None:
-    with path.open("r+b") as fh:
-        fh.seek(offset)
-        b = fh.read(1)
-        fh.seek(offset)
-        fh.write(bytes([b[0] ^ 0x55]))
+    return metric_total(srv, "rs3gw_corrupt_reads_total")
 
 
 def failed_get(s3: Any, **kw: Any) -> str:
@@ -72,15 +39,6 @@ def failed_get(s3: Any, **kw: Any) -> str:
     except (IncompleteReadError, ResponseStreamingError):
         return "cut"
     raise AssertionError(f"GET {kw} returned a clean {r['ContentLength']}-byte body ({len(body)} read)")
-
-
-def text(size: int, seed: int) -> bytes:
-    rnd = random.Random(seed)
-    words = [rnd.randbytes(4).hex() for _ in range(300)]
-    out = bytearray()
-    while len(out) < size:
-        out += (" ".join(rnd.choices(words, k=12)) + "\n").encode()
-    return bytes(out[:size])
 
 
 @pytest.fixture(scope="module")

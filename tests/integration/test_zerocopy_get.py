@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
+from stored_blob_helpers import metric_total, text
 
 from conftest import Server, make_cert, start_server
 
@@ -20,23 +20,7 @@ MiB = 1024 * 1024
 
 
 def zerocopy_bytes(srv: Server) -> float:
-    with urllib.request.urlopen(f"{srv.endpoint}/metrics", timeout=10) as r:
-        text = r.read().decode()
-    return sum(
-        s.value
-        for f in text_string_to_metric_families(text)
-        for s in f.samples
-        if s.name == "rs3gw_zerocopy_sent_bytes_total"
-    )
-
-
-def text(size: int, seed: int) -> bytes:
-    rnd = random.Random(seed)
-    words = [rnd.randbytes(4).hex() for _ in range(300)]
-    out = bytearray()
-    while len(out) < size:
-        out += (" ".join(rnd.choices(words, k=12)) + "\n").encode()
-    return bytes(out[:size])
+    return metric_total(srv, "rs3gw_zerocopy_sent_bytes_total")
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -32,15 +32,15 @@ from azure.core.exceptions import (
 from azure.storage.blob import BlobBlock, BlobServiceClient, ExponentialRetry
 
 from rs3gw import errors
-from rs3gw.blobs.base import NO_OPTIONS, BlobStore, BlobWriter, Tap, WriteOptions
-from rs3gw.blobs.headcache import HEAD_BYTES, HEAD_CACHE, HeadCache
+from rs3gw.blobs.base import NO_OPTIONS, BlobWriter, Tap, WriteOptions
+from rs3gw.blobs.headcache import HEAD_CACHE, HeadCache
+from rs3gw.blobs.remote import RemoteBlobStore, RemoteWriter, run_taps
 
 PART_SIZE = 8 << 20
 READ_CHUNK = 1 << 20
 GET_SIZE = 4 << 20  # bytes per ranged GET of a download; yielded in READ_CHUNK slices
 DELETE_BATCH = 256  # Blob Batch's limit
 POOL_THREADS = 32
-_HEX = frozenset("0123456789abcdef")
 _T = TypeVar("_T")
 
 
@@ -82,7 +82,7 @@ def block_id(n: int) -> str:
     return base64.b64encode(f"{n:08d}".encode()).decode()
 
 
-class AzureBlobStore(BlobStore):
+class AzureBlobStore(RemoteBlobStore):
     def __init__(self, cfg: AzureBackendConfig) -> None:
         if not cfg.container:
             raise ValueError("the azure backend needs a container")
@@ -113,12 +113,6 @@ class AzureBlobStore(BlobStore):
 
     # -- plumbing -------------------------------------------------------------------------------
 
-    def key(self, blob_id: str) -> str:
-        if len(blob_id) < 5 or not _HEX.issuperset(blob_id):
-            raise errors.InternalError("invalid blob reference")
-        name = f"{blob_id[:2]}/{blob_id[2:4]}/{blob_id}"
-        return f"{self.prefix}/{name}" if self.prefix else name
-
     def blob(self, blob_id: str) -> Any:
         return self.container.get_blob_client(self.key(blob_id))
 
@@ -147,9 +141,7 @@ class AzureBlobStore(BlobStore):
     def new_writer(self, options: WriteOptions = NO_OPTIONS) -> BlobWriter:
         return _AzureWriter(self, secrets.token_hex(16))
 
-    async def size(self, blob_id: str) -> int:
-        if (known := self.heads.size(blob_id)) is not None:
-            return known
+    async def _upstream_size(self, blob_id: str) -> int:
         client = self.blob(blob_id)
         try:
             props = await self.call(client.get_blob_properties)
@@ -175,15 +167,10 @@ class AzureBlobStore(BlobStore):
                 return None
             raise
 
-    async def read(self, blob_id: str, offset: int = 0, length: int | None = None) -> AsyncIterator[bytes]:
+    async def _upstream_read(
+        self, blob_id: str, offset: int, length: int | None
+    ) -> AsyncGenerator[bytes, None]:
         client = self.blob(blob_id)
-        if (cached := self.heads.range(blob_id, offset, length)) is not None:
-            if cached:
-                yield cached
-            return
-        if length == 0:
-            await self.size(blob_id)  # a read of nothing still fails on a missing blob, like local's
-            return
         try:
             down = await self.call(self._download, client, offset, length)
         except _Missing:
@@ -226,46 +213,32 @@ class AzureBlobStore(BlobStore):
             await self.call(self._delete_batch, names[i : i + DELETE_BATCH])
 
     async def list_ids(self) -> AsyncIterator[str]:
-        prefix = f"{self.prefix}/" if self.prefix else ""
+        prefix = self.list_prefix()
         pages = iter(self.container.list_blobs(name_starts_with=prefix, results_per_page=1000).by_page())
         done = object()
         while (page := await self.call(next, pages, done)) is not done:
             items: list[Any] = await self.call(list, page)
             for item in items:
-                name = str(item.name).rsplit("/", 1)[-1]
-                if _HEX.issuperset(name) and len(name) >= 5 and item.name == self.key(name):
-                    yield name  # anything else in the container is not ours
-
-    async def sweep_orphans(self, referenced: Callable[[], Awaitable[set[str]]]) -> int:
-        """Never sweeps: several gateways share a container (see the S3 backend)."""
-        return 0
+                if (blob_id := self.blob_id_of(str(item.name))) is not None:
+                    yield blob_id  # anything else in the container is not ours
 
 
-class _AzureWriter(BlobWriter):
+class _AzureWriter(RemoteWriter):
     def __init__(self, store: AzureBlobStore, blob_id: str) -> None:
+        super().__init__(blob_id, store.call, store.heads, store.cfg.part_size)
         self.store = store
-        self.blob_id = blob_id
         self.client = store.blob(blob_id)
-        self.buf = bytearray()
-        self.size = 0
-        self.head = b""
         self.blocks: list[BlobBlock] = []
-        self.in_flight: asyncio.Future[None] | None = None
-        self.done = False
 
     def _part_sync(self, data: bytearray, taps: Sequence[Tap]) -> None:
-        view = memoryview(data)
-        for t in taps:
-            t.update(view)
+        run_taps(data, taps)
         bid = block_id(len(self.blocks))
         self.client.stage_block(bid, bytes(data), length=len(data))
         self.blocks.append(BlobBlock(block_id=bid))
 
     def _finish_sync(self, data: bytearray, taps: Sequence[Tap]) -> None:
         if not self.blocks:
-            view = memoryview(data)
-            for t in taps:
-                t.update(view)
+            run_taps(data, taps)
             self.client.upload_blob(bytes(data), blob_type="BlockBlob", overwrite=True)
             return
         if data:
@@ -278,51 +251,11 @@ class _AzureWriter(BlobWriter):
         self.client.commit_block_list([])
         self.client.delete_blob()
 
-    async def _settle(self) -> None:
-        """Wait for the part in flight; shielded, so a cancelled request never races abort()."""
-        if self.in_flight is not None:
-            await self._guard(asyncio.shield(self.in_flight))
-            self.in_flight = None
-
-    async def _guard(self, aw: Any) -> None:
-        try:
-            await aw
-        except errors.S3Error:
-            await self.abort()
-            raise
-
     def _part_target(self) -> int:
         """Azure allows 50,000 blocks: the size doubles every 5,000, so 8 MiB parts reach past 190 TiB."""
         return self.store.cfg.part_size << (len(self.blocks) // 5000)
 
-    async def write(self, data: bytes | bytearray | memoryview, taps: Sequence[Tap] = ()) -> None:
-        if len(self.head) < HEAD_BYTES:
-            self.head += bytes(data[: HEAD_BYTES - len(self.head)])
-        self.buf += data
-        self.size += len(data)
-        if len(self.buf) >= self._part_target():
-            await self._settle()  # one part in flight at most: memory stays at ~2 parts
-            buf, self.buf = self.buf, bytearray()
-            self.in_flight = asyncio.ensure_future(self.store.call(self._part_sync, buf, taps))
-
-    async def close(self, taps: Sequence[Tap] = ()) -> int:
-        await self._settle()
-        buf, self.buf = self.buf, bytearray()
-        await self._guard(self.store.call(self._finish_sync, buf, taps))
-        self.done = True
-        self.store.heads.remember(self.blob_id, self.size, self.head)
-        return self.size
-
-    async def abort(self) -> None:
-        if self.done:
-            return
-        self.done = True
-        self.buf = bytearray()
-        if self.in_flight is not None:
-            await asyncio.wait([self.in_flight])
-            if not self.in_flight.cancelled():
-                self.in_flight.exception()  # retrieved: the caller already has the error that matters
-            self.in_flight = None
+    async def _discard(self) -> None:
         if self.blocks:
             try:
                 await self.store.call(self._discard_sync)

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -30,14 +31,13 @@ from google.cloud import storage
 from google.cloud.storage.retry import DEFAULT_RETRY
 
 from rs3gw import errors
-from rs3gw.blobs.base import NO_OPTIONS, BlobStore, BlobWriter, Tap, WriteOptions
-from rs3gw.blobs.headcache import HEAD_BYTES, HEAD_CACHE, HeadCache
+from rs3gw.blobs.base import NO_OPTIONS, BlobWriter, Tap, WriteOptions
+from rs3gw.blobs.headcache import HEAD_CACHE, HeadCache
+from rs3gw.blobs.remote import RemoteBlobStore, RemoteWriter, resumable_read, run_taps
 
 PART_SIZE = 8 << 20  # resumable chunks must be multiples of 256 KiB
 READ_CHUNK = 1 << 20
-READ_RESUMES = 3
 POOL_THREADS = 32
-_HEX = frozenset("0123456789abcdef")
 _T = TypeVar("_T")
 _OUTAGE = (
     gexc.ServerError,
@@ -76,7 +76,7 @@ def upstream_error(e: Exception) -> errors.S3Error:
     return errors.InternalError(f"storage backend error: {code}")
 
 
-class GCSBlobStore(BlobStore):
+class GCSBlobStore(RemoteBlobStore):
     def __init__(self, cfg: GCSBackendConfig) -> None:
         if not cfg.bucket:
             raise ValueError("the gcs backend needs a bucket")
@@ -109,12 +109,6 @@ class GCSBlobStore(BlobStore):
 
     # -- plumbing -------------------------------------------------------------------------------
 
-    def key(self, blob_id: str) -> str:
-        if len(blob_id) < 5 or not _HEX.issuperset(blob_id):
-            raise errors.InternalError("invalid blob reference")
-        name = f"{blob_id[:2]}/{blob_id[2:4]}/{blob_id}"
-        return f"{self.prefix}/{name}" if self.prefix else name
-
     async def call(self, fn: Callable[..., _T], *args: Any) -> _T:
         """Run a blocking call on the pool; failures become S3 errors, a missing object ``_Missing``."""
         loop = asyncio.get_running_loop()
@@ -138,9 +132,7 @@ class GCSBlobStore(BlobStore):
     def new_writer(self, options: WriteOptions = NO_OPTIONS) -> BlobWriter:
         return _GCSWriter(self, secrets.token_hex(16))
 
-    async def size(self, blob_id: str) -> int:
-        if (known := self.heads.size(blob_id)) is not None:
-            return known
+    async def _upstream_size(self, blob_id: str) -> int:
         key = self.key(blob_id)
         got = await self.call(lambda: self.bucket.get_blob(key, retry=self.retry))
         if got is None:
@@ -168,47 +160,25 @@ class GCSBlobStore(BlobStore):
             raise gexc.from_http_status(resp.status_code, f"media download: HTTP {resp.status_code}")  # type: ignore[no-untyped-call]
         return resp
 
-    async def read(self, blob_id: str, offset: int = 0, length: int | None = None) -> AsyncIterator[bytes]:
+    async def _upstream_read(
+        self, blob_id: str, offset: int, length: int | None
+    ) -> AsyncGenerator[bytes, None]:
         key = self.key(blob_id)
-        if (cached := self.heads.range(blob_id, offset, length)) is not None:
-            if cached:
-                yield cached
-            return
-        if length == 0:
-            await self.size(blob_id)  # a read of nothing still fails on a missing blob, like local's
-            return
         loop = asyncio.get_running_loop()
-        pos, end = offset, None if length is None else offset + length
-        resumes = 0
-        while end is None or pos < end:
-            rng = None if pos == 0 and end is None else f"bytes={pos}-{'' if end is None else end - 1}"
+
+        async def get(rng: str | None) -> requests.Response | None:
             try:
-                resp = await self.call(self.retry(self._open), key, rng)
+                return await self.call(self.retry(self._open), key, rng)
             except _Missing:
                 raise errors.InternalError("object data is missing") from None
-            if resp is None:  # starts at or past the end
-                if end is None:
-                    return
-                raise errors.InternalError("object data is truncated")
-            try:
-                while chunk := await loop.run_in_executor(self.pool, resp.raw.read, READ_CHUNK):
-                    if end is not None and pos + len(chunk) > end:
-                        chunk = chunk[: end - pos]  # a server ignoring the range sends it all
-                    pos += len(chunk)
-                    yield chunk
-                    if end is not None and pos >= end:
-                        break
-            except (requests.RequestException, OSError) as e:
-                resumes += 1
-                if resumes > READ_RESUMES:
-                    raise upstream_error(e) from e
-                continue  # ask again from the first byte not yet delivered
-            finally:
-                resp.close()
-            if end is None:
-                return
-            if pos < end:
-                raise errors.InternalError("object data is truncated")
+
+        async def read(resp: requests.Response) -> bytes:
+            return await loop.run_in_executor(self.pool, resp.raw.read, READ_CHUNK)  # type: ignore[no-any-return]
+
+        dropped = (requests.RequestException, OSError)
+        async with aclosing(resumable_read(get, read, dropped, upstream_error, offset, length)) as chunks:
+            async for chunk in chunks:
+                yield chunk
 
     def _delete_one(self, key: str) -> None:
         try:
@@ -226,38 +196,26 @@ class GCSBlobStore(BlobStore):
             await asyncio.gather(*(self.call(self._delete_one, k) for k in keys[i : i + POOL_THREADS]))
 
     async def list_ids(self) -> AsyncIterator[str]:
-        prefix = f"{self.prefix}/" if self.prefix else ""
+        prefix = self.list_prefix()
         pages = iter(
             self.client.list_blobs(self.bucket, prefix=prefix, page_size=1000, retry=self.retry).pages
         )
         done = object()
         while (page := await self.call(next, pages, done)) is not done:
             for obj in page:  # type: ignore[attr-defined]
-                name = str(obj.name).rsplit("/", 1)[-1]
-                if _HEX.issuperset(name) and len(name) >= 5 and obj.name == self.key(name):
-                    yield name  # anything else in the bucket is not ours
-
-    async def sweep_orphans(self, referenced: Callable[[], Awaitable[set[str]]]) -> int:
-        """Never sweeps: several gateways share a bucket (see the S3 backend)."""
-        return 0
+                if (blob_id := self.blob_id_of(str(obj.name))) is not None:
+                    yield blob_id  # anything else in the bucket is not ours
 
 
-class _GCSWriter(BlobWriter):
+class _GCSWriter(RemoteWriter):
     def __init__(self, store: GCSBlobStore, blob_id: str) -> None:
+        super().__init__(blob_id, store.call, store.heads, store.cfg.part_size)
         self.store = store
-        self.blob_id = blob_id
         self.blob = store.bucket.blob(store.key(blob_id), chunk_size=store.cfg.part_size)
-        self.buf = bytearray()
-        self.size = 0
-        self.head = b""
         self.session: Any = None  # google.cloud.storage.fileio.BlobWriter once past one part
-        self.in_flight: asyncio.Future[None] | None = None
-        self.done = False
 
     def _part_sync(self, data: bytearray, taps: Sequence[Tap]) -> None:
-        view = memoryview(data)
-        for t in taps:
-            t.update(view)
+        view = run_taps(data, taps)
         if self.session is None:
             # A resumable session: chunks are uploaded as they fill, the object appears at finalize.
             self.session = self.blob.open("wb", ignore_flush=True, retry=self.store.retry)
@@ -265,9 +223,7 @@ class _GCSWriter(BlobWriter):
 
     def _finish_sync(self, data: bytearray, taps: Sequence[Tap]) -> None:
         if self.session is None:
-            view = memoryview(data)
-            for t in taps:
-                t.update(view)
+            run_taps(data, taps)
             self.blob.upload_from_string(bytes(data), retry=self.store.retry)
             return
         if data:
@@ -284,47 +240,7 @@ class _GCSWriter(BlobWriter):
             if not self.session.closed:
                 self.session._buffer.close()
 
-    async def _settle(self) -> None:
-        """Wait for the part in flight; shielded, so a cancelled request never races abort()."""
-        if self.in_flight is not None:
-            await self._guard(asyncio.shield(self.in_flight))
-            self.in_flight = None
-
-    async def _guard(self, aw: Any) -> None:
-        try:
-            await aw
-        except errors.S3Error:
-            await self.abort()
-            raise
-
-    async def write(self, data: bytes | bytearray | memoryview, taps: Sequence[Tap] = ()) -> None:
-        if len(self.head) < HEAD_BYTES:
-            self.head += bytes(data[: HEAD_BYTES - len(self.head)])
-        self.buf += data
-        self.size += len(data)
-        if len(self.buf) >= self.store.cfg.part_size:
-            await self._settle()  # one part in flight at most: memory stays at ~2 parts
-            buf, self.buf = self.buf, bytearray()
-            self.in_flight = asyncio.ensure_future(self.store.call(self._part_sync, buf, taps))
-
-    async def close(self, taps: Sequence[Tap] = ()) -> int:
-        await self._settle()
-        buf, self.buf = self.buf, bytearray()
-        await self._guard(self.store.call(self._finish_sync, buf, taps))
-        self.done = True
-        self.store.heads.remember(self.blob_id, self.size, self.head)
-        return self.size
-
-    async def abort(self) -> None:
-        if self.done:
-            return
-        self.done = True
-        self.buf = bytearray()
-        if self.in_flight is not None:
-            await asyncio.wait([self.in_flight])
-            if not self.in_flight.cancelled():
-                self.in_flight.exception()  # retrieved: the caller already has the error that matters
-            self.in_flight = None
+    async def _discard(self) -> None:
         if self.session is not None:
             try:
                 await self.store.call(self._cancel_sync)

@@ -1,4 +1,4 @@
-"""Sizes and first bytes of blobs a gateway just wrote, for the cloud backends (GCS, Azure).
+"""Sizes and first bytes of blobs a gateway just wrote, for the cloud backends (S3, GCS, Azure).
 
 Blobs are immutable and ids never reused, so what this gateway wrote stays true: the layers above
 probe a blob's size and header (compression, encryption) on every read, and answering those from

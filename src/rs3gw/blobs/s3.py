@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections import OrderedDict
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -37,16 +37,14 @@ from botocore.exceptions import (
 )
 
 from rs3gw import errors
-from rs3gw.blobs.base import NO_OPTIONS, BlobStore, BlobWriter, Tap, WriteOptions
+from rs3gw.blobs.base import NO_OPTIONS, BlobWriter, Tap, WriteOptions
+from rs3gw.blobs.headcache import HEAD_CACHE, HeadCache
+from rs3gw.blobs.remote import RemoteBlobStore, RemoteWriter, resumable_read, run_taps
 
 PART_SIZE = 8 << 20  # S3's minimum part is 5 MiB; 8 MiB keeps memory low and requests few
 READ_CHUNK = 1 << 20
 DELETE_BATCH = 1000  # DeleteObjects' limit
-READ_RESUMES = 3
 POOL_THREADS = 32
-HEAD_BYTES = 64  # a blob's first bytes, remembered at write: layers above probe them for their header
-HEAD_CACHE = 16384
-_HEX = frozenset("0123456789abcdef")
 _MISSING_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
 _T = TypeVar("_T")
 
@@ -88,7 +86,7 @@ def upstream_error(e: Exception) -> errors.S3Error:
     return errors.error_class("ServiceUnavailable")("The storage backend is unavailable.")
 
 
-class S3BlobStore(BlobStore):
+class S3BlobStore(RemoteBlobStore):
     def __init__(self, cfg: S3BackendConfig) -> None:
         if not cfg.bucket:
             raise ValueError("the s3 backend needs a bucket")
@@ -96,9 +94,7 @@ class S3BlobStore(BlobStore):
         self.bucket = cfg.bucket
         self.prefix = cfg.prefix.strip("/")
         self.pool = ThreadPoolExecutor(POOL_THREADS, thread_name_prefix="rs3gw-s3")
-        # Blobs are immutable and ids never reused, so what this gateway wrote stays true: reading
-        # back a fresh blob's size and header (the compression layer's probe) costs no round trip.
-        self._heads: OrderedDict[str, tuple[int, bytes]] = OrderedDict()
+        self.heads = HeadCache(cfg.head_cache)
         session = botocore.session.get_session()
         self.client: Any = session.create_client(
             "s3",
@@ -120,12 +116,6 @@ class S3BlobStore(BlobStore):
         )
 
     # -- plumbing -------------------------------------------------------------------------------
-
-    def key(self, blob_id: str) -> str:
-        if len(blob_id) < 5 or not _HEX.issuperset(blob_id):
-            raise errors.InternalError("invalid blob reference")
-        name = f"{blob_id[:2]}/{blob_id[2:4]}/{blob_id}"
-        return f"{self.prefix}/{name}" if self.prefix else name
 
     async def call(self, fn: Callable[..., _T], *args: Any) -> _T:
         """Run a blocking botocore call on the pool; upstream failures become S3 errors, a missing key
@@ -149,32 +139,12 @@ class S3BlobStore(BlobStore):
         """Fail at startup, not at the first request, when the bucket is unreachable or forbidden."""
         self.client.head_bucket(Bucket=self.bucket)
 
-    def remember(self, blob_id: str, size: int, head: bytes) -> None:
-        if self.cfg.head_cache <= 0:
-            return
-        self._heads[blob_id] = (size, head)
-        if len(self._heads) > self.cfg.head_cache:
-            self._heads.popitem(last=False)
-
-    def _head_bytes(self, blob_id: str, offset: int, length: int | None) -> bytes | None:
-        """The range from the write-time cache, when it lies within the bytes remembered."""
-        got = self._heads.get(blob_id)
-        if got is None:
-            return None
-        size, head = got
-        end = size if length is None else offset + length
-        if end > len(head) or end > size:
-            return None
-        return head[offset:end]
-
     # -- the contract ---------------------------------------------------------------------------
 
     def new_writer(self, options: WriteOptions = NO_OPTIONS) -> BlobWriter:
         return _S3Writer(self, secrets.token_hex(16))
 
-    async def size(self, blob_id: str) -> int:
-        if (got := self._heads.get(blob_id)) is not None:
-            return got[0]
+    async def _upstream_size(self, blob_id: str) -> int:
         try:
             head = await self.call(lambda: self.client.head_object(Bucket=self.bucket, Key=self.key(blob_id)))
         except _Missing:
@@ -198,48 +168,30 @@ class S3BlobStore(BlobStore):
                 return None
             raise
 
-    async def read(self, blob_id: str, offset: int = 0, length: int | None = None) -> AsyncIterator[bytes]:
+    async def _upstream_read(
+        self, blob_id: str, offset: int, length: int | None
+    ) -> AsyncGenerator[bytes, None]:
         key = self.key(blob_id)
-        if (cached := self._head_bytes(blob_id, offset, length)) is not None:
-            if cached:
-                yield cached
-            return
-        if length == 0:
-            await self.size(blob_id)  # a read of nothing still fails on a missing blob, like local's
-            return
         loop = asyncio.get_running_loop()
-        pos, end = offset, None if length is None else offset + length
-        resumes = 0
-        while end is None or pos < end:
-            rng = None if pos == 0 and end is None else f"bytes={pos}-{'' if end is None else end - 1}"
+
+        async def get(rng: str | None) -> Any:
             try:
-                body = await self.call(self._get, key, rng)
+                return await self.call(self._get, key, rng)
             except _Missing:
                 raise errors.InternalError("object data is missing") from None
-            if body is None:  # starts at or past the end
-                if end is None:
-                    return
-                raise errors.InternalError("object data is truncated")
-            try:
-                while chunk := await loop.run_in_executor(self.pool, body.read, READ_CHUNK):
-                    pos += len(chunk)
-                    yield chunk
-            except (ResponseStreamingError, IncompleteReadError, ReadTimeoutError, BotoConnectionError) as e:
-                resumes += 1
-                if resumes > READ_RESUMES:
-                    raise upstream_error(e) from e
-                continue  # ask again from the first byte not yet delivered
-            finally:
-                body.close()
-            if end is None:
-                return
-            if pos < end:
-                raise errors.InternalError("object data is truncated")
+
+        async def read(body: Any) -> bytes:
+            return await loop.run_in_executor(self.pool, body.read, READ_CHUNK)  # type: ignore[no-any-return]
+
+        dropped = (ResponseStreamingError, IncompleteReadError, ReadTimeoutError, BotoConnectionError)
+        async with aclosing(resumable_read(get, read, dropped, upstream_error, offset, length)) as chunks:
+            async for chunk in chunks:
+                yield chunk
 
     async def delete(self, blob_ids: Sequence[str]) -> None:
         keys = [self.key(b) for b in blob_ids]
         for b in blob_ids:
-            self._heads.pop(b, None)
+            self.heads.forget(b)
         for i in range(0, len(keys), DELETE_BATCH):
             batch = {"Objects": [{"Key": k} for k in keys[i : i + DELETE_BATCH]], "Quiet": True}
             out = await self.call(lambda b=batch: self.client.delete_objects(Bucket=self.bucket, Delete=b))
@@ -248,7 +200,7 @@ class S3BlobStore(BlobStore):
                 raise errors.InternalError(f"storage backend refused to delete {failed[0].get('Key')}")
 
     async def list_ids(self) -> AsyncIterator[str]:
-        prefix = f"{self.prefix}/" if self.prefix else ""
+        prefix = self.list_prefix()
         token: str | None = None
         while True:
             kw: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix, "MaxKeys": 1000}
@@ -256,37 +208,23 @@ class S3BlobStore(BlobStore):
                 kw["ContinuationToken"] = token
             page = await self.call(lambda kw=kw: self.client.list_objects_v2(**kw))
             for obj in page.get("Contents", []):
-                name = str(obj["Key"]).rsplit("/", 1)[-1]
-                if _HEX.issuperset(name) and len(name) >= 5 and obj["Key"] == self.key(name):
-                    yield name  # anything else in the bucket is not ours
+                if (blob_id := self.blob_id_of(str(obj["Key"]))) is not None:
+                    yield blob_id  # anything else in the bucket is not ours
             token = page.get("NextContinuationToken") if page.get("IsTruncated") else None
             if not token:
                 return
 
-    async def sweep_orphans(self, referenced: Callable[[], Awaitable[set[str]]]) -> int:
-        """Never sweeps: several gateways share an upstream bucket, and none can tell a crash's
-        debris from a sibling's blob that is published but whose metadata is not committed yet.
-        ``rs3gw fsck`` against one gateway's metadata is the way to find orphans."""
-        return 0
 
-
-class _S3Writer(BlobWriter):
+class _S3Writer(RemoteWriter):
     def __init__(self, store: S3BlobStore, blob_id: str) -> None:
+        super().__init__(blob_id, store.call, store.heads, store.cfg.part_size)
         self.store = store
-        self.blob_id = blob_id
         self.key = store.key(blob_id)
-        self.buf = bytearray()
-        self.size = 0
-        self.head = b""
         self.upload_id: str | None = None
         self.parts: list[dict[str, Any]] = []
-        self.in_flight: asyncio.Future[None] | None = None
-        self.done = False
 
     def _part_sync(self, data: bytearray, taps: Sequence[Tap]) -> None:
-        view = memoryview(data)
-        for t in taps:
-            t.update(view)
+        run_taps(data, taps)
         c, s = self.store.client, self.store
         if self.upload_id is None:
             self.upload_id = c.create_multipart_upload(Bucket=s.bucket, Key=self.key)["UploadId"]
@@ -297,9 +235,7 @@ class _S3Writer(BlobWriter):
     def _finish_sync(self, data: bytearray, taps: Sequence[Tap]) -> None:
         c, s = self.store.client, self.store
         if self.upload_id is None:
-            view = memoryview(data)
-            for t in taps:
-                t.update(view)
+            run_taps(data, taps)
             c.put_object(Bucket=s.bucket, Key=self.key, Body=bytes(data))
             return
         if data:
@@ -308,52 +244,12 @@ class _S3Writer(BlobWriter):
             Bucket=s.bucket, Key=self.key, UploadId=self.upload_id, MultipartUpload={"Parts": self.parts}
         )
 
-    async def _settle(self) -> None:
-        """Wait for the part in flight; shielded, so a cancelled request never races abort()."""
-        if self.in_flight is not None:
-            await self._guard(asyncio.shield(self.in_flight))
-            self.in_flight = None
-
-    async def _guard(self, aw: Any) -> None:
-        try:
-            await aw
-        except errors.S3Error:
-            await self.abort()
-            raise
-
-    async def write(self, data: bytes | bytearray | memoryview, taps: Sequence[Tap] = ()) -> None:
-        if len(self.head) < HEAD_BYTES:
-            self.head += bytes(data[: HEAD_BYTES - len(self.head)])
-        self.buf += data
-        self.size += len(data)
-        if len(self.buf) >= self._part_target():
-            await self._settle()  # one part in flight at most: memory stays at ~2 parts
-            buf, self.buf = self.buf, bytearray()
-            self.in_flight = asyncio.ensure_future(self.store.call(self._part_sync, buf, taps))
-
     def _part_target(self) -> int:
         """S3 allows 10,000 parts: the size doubles every 1,000 of them, so 8 MiB parts reach 8 TiB
         (past S3's 5 TiB object limit) while blobs under 8 GiB never buffer more than 8 MiB."""
         return self.store.cfg.part_size << (len(self.parts) // 1000)
 
-    async def close(self, taps: Sequence[Tap] = ()) -> int:
-        await self._settle()
-        buf, self.buf = self.buf, bytearray()
-        await self._guard(self.store.call(self._finish_sync, buf, taps))
-        self.done = True
-        self.store.remember(self.blob_id, self.size, self.head)
-        return self.size
-
-    async def abort(self) -> None:
-        if self.done:
-            return
-        self.done = True
-        self.buf = bytearray()
-        if self.in_flight is not None:
-            await asyncio.wait([self.in_flight])
-            if not self.in_flight.cancelled():
-                self.in_flight.exception()  # retrieved: the caller already has the error that matters
-            self.in_flight = None
+    async def _discard(self) -> None:
         if self.upload_id is not None:
             s, upload_id = self.store, self.upload_id
             try:

@@ -29,9 +29,12 @@ from rs3gw.meta.sqlite import (
     _OBJ_COLS,
     _gone_marker_seq,
     _meta_json,
+    _object_listing,
     _Row,
     _row_to_object,
     _upload_from,
+    _upload_listing,
+    _version_listing,
 )
 from rs3gw.meta.store import (
     DeleteOutcome,
@@ -422,9 +425,7 @@ class PostgresStore(MetadataStore):
                 q.max_keys,
                 seek=self._seek(query, bucket, latest=True),
             )
-            memo: dict[str, ObjectMeta] = {}
-            objects = [_row_to_object(r, memo, with_segments=False) for r in res.items]
-            return ObjectListing(objects, res.prefixes, res.truncated, res.last if res.truncated else None)
+            return _object_listing(res)
 
         return await self._db.run_sync(run)
 
@@ -468,12 +469,7 @@ class PostgresStore(MetadataStore):
                 versions=True,
                 seek=self._seek(query, bucket, latest=False),
             )
-            memo: dict[str, ObjectMeta] = {}
-            versions = [_row_to_object(r, memo, with_segments=False) for r in res.items]
-            next_vid = versions[-1].version_id if res.truncated and res.last_seq is not None else None
-            return VersionListing(
-                versions, res.prefixes, res.truncated, res.last if res.truncated else None, next_vid
-            )
+            return _version_listing(res)
 
         return await self._db.run_sync(run)
 
@@ -601,11 +597,7 @@ class PostgresStore(MetadataStore):
                 )
                 start = Cursor(key_marker.encode(), seq=-rows[0][0]) if rows else Cursor(key_marker.encode())
             res = scan(fetch, prefix, delimiter, key_marker, max_uploads, start, versions=True)
-            uploads = [_upload_from(r) for r in res.items]
-            last_upload = uploads[-1].upload_id if res.truncated and res.last_seq is not None else None
-            return UploadListing(
-                uploads, res.prefixes, res.truncated, res.last if res.truncated else None, last_upload
-            )
+            return _upload_listing(res)
 
         return await self._db.run_sync(run)
 

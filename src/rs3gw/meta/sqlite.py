@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from rs3gw import errors
-from rs3gw.meta.listing import Cursor, Fetch, Seek, key_successor, scan
+from rs3gw.meta.listing import Cursor, Fetch, ScanResult, Seek, key_successor, scan
 from rs3gw.meta.store import (
     DeleteOutcome,
     ListQuery,
@@ -184,6 +184,30 @@ def _gone_marker_seq(q: VersionQuery) -> int:
 
 def _upload_from(r: tuple[Any, ...]) -> Upload:
     return Upload(r[0], r[1], bytes(r[2]).decode(), r[3], r[4], _meta_from(r[5]))
+
+
+# A scan's rows as the page a listing returns; the PostgreSQL store's rows have the same columns.
+def _object_listing(res: ScanResult[_Row]) -> ObjectListing:
+    memo: dict[str, ObjectMeta] = {}
+    objects = [_row_to_object(r, memo, with_segments=False) for r in res.items]
+    return ObjectListing(objects, res.prefixes, res.truncated, res.last if res.truncated else None)
+
+
+def _version_listing(res: ScanResult[_Row]) -> VersionListing:
+    memo: dict[str, ObjectMeta] = {}
+    versions = [_row_to_object(r, memo, with_segments=False) for r in res.items]
+    next_vid = versions[-1].version_id if res.truncated and res.last_seq is not None else None
+    return VersionListing(
+        versions, res.prefixes, res.truncated, res.last if res.truncated else None, next_vid
+    )
+
+
+def _upload_listing(res: ScanResult[_Row]) -> UploadListing:
+    uploads = [_upload_from(r) for r in res.items]
+    last_upload = uploads[-1].upload_id if res.truncated and res.last_seq is not None else None
+    return UploadListing(
+        uploads, res.prefixes, res.truncated, res.last if res.truncated else None, last_upload
+    )
 
 
 def _storage_error(e: BaseException) -> BaseException:
@@ -603,9 +627,7 @@ class SqliteStore(MetadataStore):
             q.max_keys,
             seek=self._seek(bucket, latest=True),
         )
-        memo: dict[str, ObjectMeta] = {}
-        objects = [_row_to_object(r, memo, with_segments=False) for r in res.items]
-        return ObjectListing(objects, res.prefixes, res.truncated, res.last if res.truncated else None)
+        return _object_listing(res)
 
     def _fetch_versions(self, bucket: str) -> Fetch[_Row]:
         def fetch(cur: Cursor, limit: int) -> Iterator[tuple[bytes, int, _Row]]:
@@ -642,12 +664,7 @@ class SqliteStore(MetadataStore):
             versions=True,
             seek=self._seek(bucket, latest=False),
         )
-        memo: dict[str, ObjectMeta] = {}
-        versions = [_row_to_object(r, memo, with_segments=False) for r in res.items]
-        next_vid = versions[-1].version_id if res.truncated and res.last_seq is not None else None
-        return VersionListing(
-            versions, res.prefixes, res.truncated, res.last if res.truncated else None, next_vid
-        )
+        return _version_listing(res)
 
     # -- multipart -----------------------------------------------------------------------------
     async def create_upload(self, upload: Upload) -> None:
@@ -776,11 +793,7 @@ class SqliteStore(MetadataStore):
             ).fetchone()
             start = Cursor(key_marker.encode(), seq=-row[0]) if row else Cursor(key_marker.encode())
         res = scan(fetch, prefix, delimiter, key_marker, max_uploads, start, versions=True)
-        uploads = [_upload_from(r) for r in res.items]
-        last_upload = uploads[-1].upload_id if res.truncated and res.last_seq is not None else None
-        return UploadListing(
-            uploads, res.prefixes, res.truncated, res.last if res.truncated else None, last_upload
-        )
+        return _upload_listing(res)
 
     # -- blob GC -------------------------------------------------------------------------------
     async def pending_gc(self, limit: int = 1000) -> list[str]:
