@@ -11,6 +11,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from rs3gw import errors
+
 
 class Tap(Protocol):
     """Anything that observes the bytes as they are written (hashes, checksums)."""
@@ -62,6 +64,17 @@ class Encryption:
 
 
 NO_OPTIONS = WriteOptions()
+
+
+def checked_span(offset: int, length: int | None, size: int) -> int:
+    """How many bytes a read of ``length`` (None: to the end) from ``offset`` covers in a blob that
+    presents ``size`` bytes; a span past the end means the stored form lost bytes, never a client
+    error (ranges were resolved against the object's size long before)."""
+    if length is None:
+        length = size - offset
+    if offset < 0 or length < 0 or offset + length > size:
+        raise errors.InternalError("object data is truncated")
+    return length
 
 
 class BlobStore(ABC):

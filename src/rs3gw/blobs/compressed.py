@@ -25,7 +25,7 @@ import lz4.block
 import zstandard
 
 from rs3gw import errors
-from rs3gw.blobs.base import NO_OPTIONS, BlobStore, BlobWriter, Tap, WriteOptions
+from rs3gw.blobs.base import NO_OPTIONS, BlobStore, BlobWriter, Tap, WriteOptions, checked_span
 
 MAGIC = b"\x93RS3GW\x1a\x01"  # binary bytes + version: text and common formats never start so
 TRAILER_MAGIC = b"RS3GWIX\x01"
@@ -224,10 +224,7 @@ class CompressedBlobStore(BlobStore):
             async for chunk in self.inner.read(blob_id, offset, length):
                 yield chunk
             return
-        if length is None:
-            length = info.logical_size - offset
-        if offset < 0 or length < 0 or offset + length > info.logical_size:
-            raise errors.InternalError("object data is truncated")
+        length = checked_span(offset, length, info.logical_size)
         if length == 0:
             return
         fs = info.frame_size

@@ -44,7 +44,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from rs3gw import errors
-from rs3gw.blobs.base import NO_OPTIONS, BlobStore, BlobWriter, Encryption, Tap, WriteOptions
+from rs3gw.blobs.base import NO_OPTIONS, BlobStore, BlobWriter, Encryption, Tap, WriteOptions, checked_span
 from rs3gw.blobs.keys import SSE_S3_KEY, KeyError_, KeyProvider, unwrap_with, wrap_with
 
 MAGIC = b"\x93RS3GWE\x01"
@@ -260,10 +260,7 @@ class EncryptedBlobStore(BlobStore):
             async for chunk in self.inner.read(blob_id, offset, length):
                 yield chunk
             return
-        if length is None:
-            length = info.plain_size - offset
-        if offset < 0 or length < 0 or offset + length > info.plain_size:
-            raise errors.InternalError("object data is truncated")
+        length = checked_span(offset, length, info.plain_size)
         if length == 0:
             return
         h = info.header
