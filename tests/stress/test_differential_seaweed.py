@@ -59,7 +59,9 @@ ALLOWED: dict[tuple[Any, ...], str] = {
     ),
     ("complete_no_parts", "MalformedXML", "NoSuchUpload"): (
         "CompleteMultipartUpload with an empty part list: AWS rejects the body as 400 MalformedXML "
-        "(the schema needs at least one Part); SeaweedFS answers 404 NoSuchUpload for a live upload."
+        "(the schema needs at least one Part; AWS's own answer is quoted in "
+        "https://github.com/apache/arrow-rs-object-store/issues/91); SeaweedFS answers 404 "
+        "NoSuchUpload for a live upload."
     ),
     ("list_parts_reuploaded", "parts"): (
         "SeaweedFS lists every upload of a re-sent part number; AWS: 'If you upload a new part using "
@@ -81,7 +83,8 @@ ALLOWED: dict[tuple[Any, ...], str] = {
     ("range_of_empty_object", "InvalidRange", "NoSuchKey"): (
         "a Range GET of an existing 0-byte object: SeaweedFS sometimes answers 404 NoSuchKey (seen "
         "for an object that its GET and HEAD still return, after the bucket was deleted and made "
-        "again); AWS answers 416 InvalidRange, as SeaweedFS itself does for a freshly written one."
+        "again); AWS answers 416 InvalidRange (an AWS response is compared in "
+        "https://github.com/minio/minio/pull/6557), as SeaweedFS itself does for a freshly written one."
     ),
 }
 
