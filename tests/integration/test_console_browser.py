@@ -405,10 +405,58 @@ def test_admin_pages(console_server: Server, browser: Any, shots: Path) -> None:
         cleanup_bucket(s3, bucket)
 
 
+def test_analytics_charts(console_server: Server, browser: Any, shots: Path) -> None:
+    """Request series, bytes, errors, access frequency and cost drawn from the analytics admin API."""
+    s3 = console_server.client()
+    bucket = f"console-{uuid.uuid4().hex[:10]}"
+    s3.create_bucket(Bucket=bucket)
+    try:
+        for i in range(3):
+            s3.put_object(Bucket=bucket, Key=f"obj-{i}", Body=b"z" * 4000)
+        for _ in range(5):
+            s3.get_object(Bucket=bucket, Key="obj-0")["Body"].read()
+        with pytest.raises(ClientError):
+            s3.get_object(Bucket=bucket, Key="no-such-key")
+        _logged_in(browser, console_server)
+        browser.find_element(By.LINK_TEXT, "Analytics").click()
+        _visible(browser, "#chart-requests polyline")
+        browser.find_element(By.CSS_SELECTOR, f"#analytics-bucket option[value={_css_str(bucket)}]").click()
+        # The page re-renders for the chosen bucket: wait for the new one, then read it.
+        _wait(
+            browser,
+            lambda d: d.find_element(By.ID, "analytics-bucket").get_attribute("value") == bucket,
+            "the bucket's charts",
+        )
+
+        def total(chart: str, series: str) -> float:
+            line = browser.find_element(By.CSS_SELECTOR, f"#{chart} polyline[data-series={_css_str(series)}]")
+            return float(line.get_attribute("data-total"))
+
+        assert total("chart-requests", "GET") == 6  # 5 GetObject + the failed one
+        assert total("chart-requests", "PUT") == 3 and total("chart-requests", "errors") == 1
+        assert total("chart-requests", "OTHER") == 1  # CreateBucket
+        assert total("chart-bytes", "bytes in") == 12000 and total("chart-bytes", "bytes out") >= 20000
+        errors = browser.find_element(By.CSS_SELECTOR, "#chart-errors rect[data-label=NoSuchKey]")
+        assert errors.get_attribute("data-value") == "1"
+        freq = {
+            r.get_attribute("data-label"): r.get_attribute("data-value")
+            for r in browser.find_elements(By.CSS_SELECTOR, "#chart-access rect")
+        }
+        assert freq["read 0 times"] == "2" and freq["read 2-10 times"] == "1", freq
+        parts = browser.find_elements(By.CSS_SELECTOR, "#chart-cost rect[data-part]")
+        assert {p.get_attribute("data-part") for p in parts} >= {"storage / month", "requests", "egress"}
+        assert "Total: $" in browser.find_element(By.ID, "cost-total").text
+        _shot(browser, shots, "10-analytics")
+        browser.execute_script("document.getElementById('chart-access').scrollIntoView()")
+        _shot(browser, shots, "11-analytics-access-cost")
+    finally:
+        cleanup_bucket(s3, bucket)
+
+
 def test_admin_pages_hidden_for_other_accounts(console_server: Server, browser: Any) -> None:
     _login(browser, console_server, USER2[1], USER2[2])
     _visible(browser, "#create-bucket")
-    for feature in ("users", "usage", "audit"):
+    for feature in ("users", "usage", "audit", "analytics"):
         link = browser.find_element(By.CSS_SELECTOR, f"[data-feature={feature}]")
         assert not link.is_displayed()
 

@@ -1,4 +1,4 @@
-"""`rs3gw backup create|list|verify|restore|prune`: argparse wiring, progress bars and --json output.
+"""`rs3gw backup create|list|verify|restore|prune|schedule`: argparse wiring, progress bars and --json output.
 
 Source gateway credentials: --access-key/--secret-key, else RS3GW_ACCESS_KEY/RS3GW_SECRET_KEY.
 S3 backup locations: --target-endpoint (alias --source-endpoint) with --target-access-key/
@@ -74,6 +74,28 @@ def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
     p.add_argument("--keep-daily", type=int, metavar="N")
     p.add_argument("--dry-run", action="store_true")
     p.set_defaults(func=_cmd_prune)
+
+    s = bsub.add_parser(
+        "schedule", help="take snapshots on a cron schedule (a long-lived process), applying retention"
+    )
+    _endpoint_args(s, required=True)
+    _repo_args(s, "--target")
+    s.add_argument("--bucket", required=True, action="append", help="bucket to back up (repeatable)")
+    s.add_argument(
+        "--cron", required=True, metavar="EXPR",
+        help='when to run, e.g. "0 2 * * *" or "@hourly" (local time; a 6th field is seconds)',
+    )  # fmt: skip
+    kinds = s.add_mutually_exclusive_group()
+    kinds.add_argument("--kind", choices=("full", "incremental", "differential"), default="full")
+    kinds.add_argument("--full-every", type=int, metavar="N", default=0,
+                       help="a full snapshot every N runs, incrementals between")  # fmt: skip
+    s.add_argument("--workers", type=int, default=8, help="parallel object downloads (default 8)")
+    for unit in ("last", "daily", "weekly", "monthly"):
+        s.add_argument(f"--keep-{unit}", type=int, metavar="N", help=f"retention after each run: keep-{unit}")
+    s.add_argument("--once-due", action="store_true",
+                   help="run once if a scheduled time passed since the newest snapshot, then exit")  # fmt: skip
+    s.add_argument("--max-runs", type=int, default=0, metavar="N", help="exit after N runs (default: never)")
+    s.set_defaults(func=_cmd_schedule)
 
 
 def _endpoint_args(p: argparse.ArgumentParser, required: bool) -> None:
@@ -254,3 +276,59 @@ def _cmd_prune(args: argparse.Namespace) -> int:
     text = f"kept {len(report.kept)}, removed {len(report.removed)} snapshots, {report.bodies_removed} bodies"
     _emit(args, asdict(report), text)
     return 0
+
+
+def _cmd_schedule(args: argparse.Namespace) -> int:
+    """One JSON line (--json) or text line per event; SIGTERM/SIGINT stop between runs (exit 0)."""
+    import signal
+
+    from rs3gw.backup.retention import Policy
+    from rs3gw.backup.schedule import Plan, ScheduleError, Scheduler, due_buckets, run_once
+
+    policy = Policy(args.keep_last, args.keep_daily, args.keep_weekly, args.keep_monthly)
+    try:
+        plan = Plan(args.cron, tuple(args.bucket), args.kind, args.full_every, policy, args.workers)
+    except ScheduleError as exc:
+        return _fail(args, str(exc), EXIT_USAGE)
+    client, repo = _client(args), _repo(args)
+
+    def report(event: dict[str, Any]) -> None:
+        print(json.dumps(event, sort_keys=True) if args.json else _event_text(event), flush=True)
+
+    if args.once_due:
+        import datetime
+
+        due = due_buckets(repo, plan, datetime.datetime.now().astimezone())
+        results = run_once(client, repo, args.endpoint, plan, due)
+        for entry in results:
+            report(entry)
+        if not due:
+            report({"event": "not-due", "buckets": list(plan.buckets)})
+        return 0 if all(e["ok"] for e in results) else EXIT_FAILED
+    scheduler = Scheduler(client, repo, args.endpoint, plan, report, args.max_runs)
+
+    def on_signal(signum: int, _frame: object) -> None:
+        if scheduler.stopping:  # a second signal: do not wait for the snapshot in progress
+            raise KeyboardInterrupt
+        scheduler.stop()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    scheduler.run()
+    return 0
+
+
+def _event_text(e: dict[str, Any]) -> str:
+    if e["event"] == "run" and e["ok"]:
+        pruned = f", pruned {len(e['prune']['removed'])}" if "prune" in e else ""
+        return (
+            f"{e['started']}  {e['bucket']}: {e['kind']} snapshot {e['snapshot']}, "
+            f"{e['stats']['new_versions']} new versions in {e['seconds']}s{pruned}"
+        )
+    if e["event"] == "run":
+        return f"{e['started']}  {e['bucket']}: FAILED {e['error']}"
+    if e["event"] == "scheduled":
+        return f"next run at {e['next_run']}"
+    if e["event"] == "not-due":
+        return "not due"
+    return f"stopped after {e['runs']} runs ({e['failures']} failed)"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 from dataclasses import dataclass, field
 
 from rs3gw.backup.manifest import Catalog
@@ -20,17 +21,52 @@ class PruneReport:
     dry_run: bool = False
 
 
-def choose(catalog: Catalog, keep_last: int | None, keep_daily: int | None) -> set[str]:
-    """keep-last N newest, plus the newest of each of the last N days that have one, plus ancestors."""
+@dataclass(frozen=True)
+class Policy:
+    """A retention policy (`rs3gw backup schedule --keep-*`); all None keeps everything."""
+
+    keep_last: int | None = None
+    keep_daily: int | None = None
+    keep_weekly: int | None = None
+    keep_monthly: int | None = None
+
+    @property
+    def active(self) -> bool:
+        return any(
+            n is not None for n in (self.keep_last, self.keep_daily, self.keep_weekly, self.keep_monthly)
+        )
+
+
+def _period(taken: datetime.datetime, unit: str) -> str:
+    if unit == "day":
+        return taken.date().isoformat()
+    if unit == "week":
+        year, week, _ = taken.isocalendar()
+        return f"{year}-W{week:02d}"
+    return f"{taken.year}-{taken.month:02d}"
+
+
+def choose(
+    catalog: Catalog,
+    keep_last: int | None,
+    keep_daily: int | None,
+    keep_weekly: int | None = None,
+    keep_monthly: int | None = None,
+) -> set[str]:
+    """keep-last N newest, plus the newest of each of the last N days (ISO weeks, months) that have
+    one, plus the ancestors of everything kept."""
     ids = catalog.ids
-    if keep_last is None and keep_daily is None:
+    periods = {"day": keep_daily, "week": keep_weekly, "month": keep_monthly}
+    if keep_last is None and all(n is None for n in periods.values()):
         return set(ids)
     keep: set[str] = set(ids[-keep_last:]) if keep_last else set()
-    if keep_daily:
-        by_day: dict[str, str] = {}
+    for unit, n in periods.items():
+        if not n:
+            continue
+        newest: dict[str, str] = {}
         for snap_id in ids:
-            by_day[catalog.get(snap_id).taken.date().isoformat()] = snap_id  # ids are oldest first
-        keep |= {by_day[d] for d in sorted(by_day)[-keep_daily:]}
+            newest[_period(catalog.get(snap_id).taken, unit)] = snap_id  # ids are oldest first
+        keep |= {newest[p] for p in sorted(newest)[-n:]}
     for snap_id in list(keep):
         keep |= set(catalog.chain(snap_id))  # an incremental is useless without its parents
     return keep
@@ -43,9 +79,11 @@ def prune(
     keep_daily: int | None,
     dry_run: bool = False,
     grace_s: float = GRACE_S,
+    keep_weekly: int | None = None,
+    keep_monthly: int | None = None,
 ) -> PruneReport:
     catalog = Catalog(repo, bucket)
-    keep = choose(catalog, keep_last, keep_daily)
+    keep = choose(catalog, keep_last, keep_daily, keep_weekly, keep_monthly)
     report = PruneReport(kept=sorted(keep), removed=sorted(set(catalog.ids) - keep), dry_run=dry_run)
     if dry_run:
         return report

@@ -1,5 +1,6 @@
 // The console UI. Every name shown is user data: the DOM is built with text nodes and attributes
 // only (never innerHTML), and the Content-Security-Policy forbids inline script as a second line.
+import { analytics } from "./analytics.js";
 import { objectPath, S3Client } from "./s3.js";
 
 const SESSION = "rs3gw-console";
@@ -74,7 +75,7 @@ async function start(c) {
   $("whoami").textContent = c.accessKey;
   // Admin pages appear only where the admin API answers this key (the primary account).
   // Cheap routes only: the storage report scans every object, so the usage page asks for it when opened.
-  const probes = { users: ["users"], usage: ["metrics"], audit: ["audit/stats"] };
+  const probes = { users: ["users"], usage: ["metrics"], audit: ["audit/stats"], analytics: ["analytics/cache"] };
   await Promise.all(Object.entries(probes).map(async ([feature, [route, query]]) => {
     const ok = await client.admin("GET", route, { query }).then(() => true, () => false);
     document.querySelector(`[data-feature="${feature}"]`).hidden = !ok;
@@ -95,7 +96,8 @@ function render() {
   if (!client) return;
   say("");
   const [view, bucket, ...rest] = location.hash.slice(2).split("/").map(decodeURIComponent);
-  const views = { buckets, objects: () => objects(bucket, rest.join("/")), settings: () => settings(bucket), users, usage, audit };
+  const views = { buckets, objects: () => objects(bucket, rest.join("/")), settings: () => settings(bucket), users, usage, audit,
+    analytics: () => analytics({ client, h, show, attempt, table, size, link }, bucket && bucket !== "-" ? bucket : "", rest[0] || "60") };
   (views[view] || buckets)();
 }
 
