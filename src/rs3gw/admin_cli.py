@@ -226,7 +226,7 @@ async def _names(store: Any, settings: Settings) -> dict[str, str]:
     from rs3gw.model import Owner
     from rs3gw.wiring import build_iam
 
-    names = {Owner.for_account(u.name).id: u.name for u in settings.users}
+    names = {u.owner.id: u.name for u in settings.users}
     for user in await build_iam(store, settings).list_users():
         names.setdefault(Owner.for_account(user.name).id, user.name)
     return names
@@ -439,6 +439,10 @@ def _effective(settings: Settings, key: str) -> object:
         return getattr(settings.users[0], key)
     if key == "admin_name":
         return settings.users[0].name
+    if key == "admin_id":  # the effective canonical id, pinned or derived from the name
+        return settings.users[0].owner.id
+    if key == "admin_display_name":
+        return settings.users[0].owner.display_name
     value = getattr(settings, key, None)
     return str(value) if isinstance(value, Path) else value
 

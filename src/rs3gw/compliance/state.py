@@ -106,7 +106,8 @@ class State:
 async def gather(settings: Settings, store: MetadataStore, now: float | None = None) -> State:
     now = time.time() if now is None else now
     users = await _users(settings, store)
-    names = {Owner.for_account(u.name).id: u.name for u in users}
+    pinned = {u.name: u.owner.id for u in settings.users}  # configured accounts may pin their id
+    names = {pinned.get(u.name, Owner.for_account(u.name).id): u.name for u in users}
     buckets = [await _bucket(store, b, names, now) for b in await all_buckets(store, list(names))]
     audit = _audit(settings)
     for u in users:

@@ -5,14 +5,31 @@ from __future__ import annotations
 from rs3gw import errors
 from rs3gw.access import acl as acl_rules
 from rs3gw.protocol.context import Ctx
+from rs3gw.protocol.handlers.common import int_query
+from rs3gw.protocol.handlers.listing import continuation_token, parse_continuation_token
 from rs3gw.protocol.response import Response, xml_response
 from rs3gw.protocol.xml_parse import parse_create_bucket, parse_versioning
 from rs3gw.protocol.xml_write import XmlBuilder
 from rs3gw.timefmt import iso8601
 
+_MAX_BUCKETS = 10_000  # AWS's ceiling for max-buckets
+
 
 async def list_buckets(ctx: Ctx) -> Response:
-    buckets = await ctx.engine.list_buckets(ctx.owner_id)
+    """ListBuckets with AWS's optional prefix, bucket-region, max-buckets and continuation-token:
+    without max-buckets every bucket comes back in one answer, as older clients expect."""
+    prefix = ctx.q("prefix") or ""
+    region = ctx.q("bucket-region") or None
+    token = ctx.q("continuation-token")
+    after = parse_continuation_token(token) if token else ""
+    limit = int_query(ctx, "max-buckets", 0, lo=1, hi=_MAX_BUCKETS) or None
+    buckets = [
+        b
+        for b in await ctx.engine.list_buckets(ctx.owner_id)
+        if b.name.startswith(prefix) and b.name > after and (region is None or b.region == region)
+    ]
+    more = limit is not None and len(buckets) > limit
+    buckets = buckets[:limit]
     x = XmlBuilder("ListAllMyBucketsResult")
     owner = ctx.account.owner
     x.open("Owner").elem("ID", owner.id).elem("DisplayName", owner.display_name).close()
@@ -21,6 +38,8 @@ async def list_buckets(ctx: Ctx) -> Response:
         x.open("Bucket").elem("Name", b.name).elem("CreationDate", iso8601(b.created))
         x.elem("BucketRegion", b.region).close()
     x.close()
+    x.elem("ContinuationToken", continuation_token(buckets[-1].name) if more else None)
+    x.elem("Prefix", prefix if ctx.q("prefix") is not None else None)
     return xml_response(x)
 
 
