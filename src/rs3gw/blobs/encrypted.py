@@ -4,20 +4,30 @@ Envelope encryption: each encrypted blob has a random 256-bit data key, wrapped 
 ``KeyProvider`` (or, for SSE-C, by a key derived from the customer's key, which is never stored).
 The body is sealed in fixed-size chunks so a range read opens only the chunks it touches.
 
-Format of an encrypted blob (integers little-endian unless noted)::
+Format of an encrypted blob (integers little-endian unless noted); the version byte decides
+the header size and the AAD scheme, so blobs of every version below stay readable::
 
     prefix  24 B   MAGIC (8) | version (1) | cipher (1) | reserved (2) | chunk_size (4) | nonce prefix (4) | 0 (4)
     slot A 224 B   seq (4) | ref_len (1) | ref (128) | wrapped_len (1) | wrapped (84) | 0 (2) | crc32 (4)
     slot B 224 B   the same; the valid slot with the higher seq is the live one
+    binding 32 B   (version 2 only) SHA-256 of the blob's binding (``blobs.binding``)
     chunks         chunk i: AEAD(data key, nonce = prefix | i (8, big-endian), plaintext chunk i,
-                   AAD = prefix bytes | blob id | i (8) | final flag (1)) = ciphertext | tag (16)
+                   AAD = prefix bytes | binding (v2) | blob id | i (8) | final flag (1)) = ciphertext | tag (16)
 
-The AAD binds every chunk to its blob id and position, and the last chunk is sealed as final, so
-swapping, reordering or truncating chunks fails authentication instead of returning wrong bytes.
-Blob ids are unique per object version (and per part), and the blob layer never learns bucket,
-key or version, so the blob id stands for the object's identity. The data key's wrap is bound to
-the blob id too. Key rotation writes the other slot in place (``rewrap``): a torn write fails its
-CRC and the old slot stays live, so a crash at any point leaves a readable blob.
+Version 2 (every new blob) binds each chunk to what the bytes are: bucket, key and version id for
+an object; bucket, key, upload id and part number for a multipart part; the content hash for a
+shared dedup chunk; plus the blob id and the chunk's index, with the last chunk sealed as final.
+So swapping, reordering or truncating chunks, moving a blob's file to another blob's path, or
+pointing an object's metadata at another object's blob fails authentication (an integrity
+error, 500) instead of returning wrong bytes. The engine tells a read which binding each blob
+must carry (``binding.EXPECTED``); a read without that knowledge (scrub, a dedup chunk) still
+authenticates every chunk against the binding in the header, which itself cannot be changed
+without breaking the data key's wrap and every chunk tag. Version 1 blobs (older releases) bind
+chunks to the blob id and position only, and read as before: no data migration.
+
+The data key's wrap is bound to the blob id, and in version 2 to the binding too. Key rotation
+writes the other slot in place (``rewrap``): a torn write fails its CRC and the old slot stays
+live, so a crash at any point leaves a readable blob.
 
 Blobs not starting with MAGIC are plain; an unencrypted write whose data happens to start with
 MAGIC is encrypted under the SSE-S3 key instead, so nothing is ever ambiguous.
@@ -44,16 +54,20 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from rs3gw import errors
+from rs3gw.blobs import binding as bindings
 from rs3gw.blobs.base import NO_OPTIONS, BlobStore, BlobWriter, Encryption, Tap, WriteOptions, checked_span
 from rs3gw.blobs.keys import SSE_S3_KEY, KeyError_, KeyProvider, unwrap_with, wrap_with
 
 MAGIC = b"\x93RS3GWE\x01"
-VERSION = 1
+VERSION = 2  # what new blobs are written as; 1 is still read
+VERSIONS = (1, 2)
 PREFIX = struct.Struct("<8sBBHI4s4x")
 SLOT = struct.Struct("<IB128sB84s2x")
 CRC = struct.Struct("<I")
 SLOT_SIZE = SLOT.size + CRC.size
-HEADER_SIZE = PREFIX.size + 2 * SLOT_SIZE
+BINDING_SIZE = 32
+HEADER_SIZE_V1 = PREFIX.size + 2 * SLOT_SIZE
+HEADER_SIZE = HEADER_SIZE_V1 + BINDING_SIZE  # version 2; the most any header takes
 TAG = 16
 CIPHERS = {"aes-256-gcm": 1, "chacha20-poly1305": 2}
 CIPHER_NAMES = {v: k for k, v in CIPHERS.items()}
@@ -77,8 +91,9 @@ def customer_kek(customer_key: bytes) -> bytes:
     return HKDF(hashes.SHA256(), 32, salt=None, info=b"rs3gw sse-c kek v1").derive(customer_key)
 
 
-def _wrap_aad(blob_id: str, cipher: int) -> bytes:
-    return b"rs3gw-dek\x00" + blob_id.encode() + bytes([cipher])
+def _wrap_aad(blob_id: str, cipher: int, binding: bytes) -> bytes:
+    """``binding`` is the header's digest (b"" in version 1, which bound the wrap to the blob id only)."""
+    return b"rs3gw-dek\x00" + blob_id.encode() + bytes([cipher]) + binding
 
 
 def _corrupt() -> errors.S3Error:
@@ -113,6 +128,13 @@ class Header:
     chunk_size: int
     nonce_prefix: bytes
     slots: tuple[Slot | None, Slot | None]
+    version: int = VERSION
+    binding: bytes = b""  # version 2: SHA-256 of the blob's binding, part of every chunk's AAD
+
+    @property
+    def size(self) -> int:
+        """Bytes before the first chunk."""
+        return HEADER_SIZE_V1 + len(self.binding)
 
     @property
     def live(self) -> tuple[int, Slot]:
@@ -125,16 +147,19 @@ def parse_header(raw: bytes) -> Header | None:
     """None for a plain blob; raises when the blob claims to be encrypted but its header is bad."""
     if len(raw) < len(MAGIC) or raw[: len(MAGIC)] != MAGIC:
         return None
-    if len(raw) < HEADER_SIZE:
+    if len(raw) < HEADER_SIZE_V1:
         raise _corrupt()
     _magic, version, cipher, _, chunk_size, nonce_prefix = PREFIX.unpack(raw[: PREFIX.size])
-    if version != VERSION or cipher not in CIPHER_NAMES or not 4096 <= chunk_size <= 16 << 20:
+    if version not in VERSIONS or cipher not in CIPHER_NAMES or not 4096 <= chunk_size <= 16 << 20:
+        raise _corrupt()
+    if version >= 2 and len(raw) < HEADER_SIZE:
         raise _corrupt()
     a = _parse_slot(raw[PREFIX.size : PREFIX.size + SLOT_SIZE])
-    b = _parse_slot(raw[PREFIX.size + SLOT_SIZE : HEADER_SIZE])
+    b = _parse_slot(raw[PREFIX.size + SLOT_SIZE : HEADER_SIZE_V1])
     if a is None and b is None:
         raise _corrupt()
-    return Header(raw[: PREFIX.size], cipher, chunk_size, nonce_prefix, (a, b))
+    binding = raw[HEADER_SIZE_V1:HEADER_SIZE] if version >= 2 else b""
+    return Header(raw[: PREFIX.size], cipher, chunk_size, nonce_prefix, (a, b), version, binding)
 
 
 @dataclass(frozen=True)
@@ -144,9 +169,9 @@ class BlobInfo:
     chunks: int
 
 
-def plain_size(physical: int, chunk_size: int) -> tuple[int, int]:
+def plain_size(physical: int, chunk_size: int, header_size: int = HEADER_SIZE) -> tuple[int, int]:
     """(plaintext size, chunk count) from the stored size; raises when no chunking fits."""
-    body = physical - HEADER_SIZE
+    body = physical - header_size
     stored = chunk_size + TAG
     n = max(1, -(-body // stored))
     last = body - (n - 1) * stored
@@ -179,7 +204,7 @@ class EncryptedBlobStore(BlobStore):
 
     # -- plumbing ----------------------------------------------------------------------------------
     def new_writer(self, options: WriteOptions = NO_OPTIONS) -> BlobWriter:
-        return _EncryptingWriter(self, self.inner.new_writer(options), options.encryption)
+        return _EncryptingWriter(self, self.inner.new_writer(options), options.encryption, options.binding)
 
     async def delete(self, blob_ids: Sequence[str]) -> None:
         for b in blob_ids:
@@ -210,7 +235,7 @@ class EncryptedBlobStore(BlobStore):
         header = parse_header(head)
         info = None
         if header is not None:
-            info = BlobInfo(header, *plain_size(physical, header.chunk_size))
+            info = BlobInfo(header, *plain_size(physical, header.chunk_size, header.size))
         self._remember(self._cache, blob_id, info)
         return info
 
@@ -234,7 +259,7 @@ class EncryptedBlobStore(BlobStore):
         if (dk := self._dks.get(blob_id)) is not None:
             return dk
         _, slot = header.live
-        aad = _wrap_aad(blob_id, header.cipher)
+        aad = _wrap_aad(blob_id, header.cipher, header.binding)
         if slot.ref == CUSTOMER_REF:
             ck = CUSTOMER_KEY.get()
             if ck is None:
@@ -255,6 +280,17 @@ class EncryptedBlobStore(BlobStore):
 
     # -- reads -------------------------------------------------------------------------------------
     async def read(self, blob_id: str, offset: int = 0, length: int | None = None) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in self._read(blob_id, offset, length):
+                yield chunk
+        except errors.S3Error:
+            # A failed check may come from a cached header of bytes since replaced (a repaired or
+            # restored file): forget it, so the next read looks at the blob afresh.
+            self._cache.pop(blob_id, None)
+            self._dks.pop(blob_id, None)
+            raise
+
+    async def _read(self, blob_id: str, offset: int, length: int | None) -> AsyncIterator[bytes]:
         info = await self.info(blob_id)
         if info is None:
             async for chunk in self.inner.read(blob_id, offset, length):
@@ -264,11 +300,12 @@ class EncryptedBlobStore(BlobStore):
         if length == 0:
             return
         h = info.header
+        _check_binding(blob_id, h)
         aead = _aead(h.cipher, self._data_key(blob_id, h))
-        cs, stored = h.chunk_size, h.chunk_size + TAG
+        cs, stored, hs = h.chunk_size, h.chunk_size + TAG, h.size
         first, last = offset // cs, (offset + length - 1) // cs
-        start = HEADER_SIZE + first * stored
-        end = HEADER_SIZE + min((last + 1) * stored, info.plain_size + info.chunks * TAG)
+        start = hs + first * stored
+        end = hs + min((last + 1) * stored, info.plain_size + info.chunks * TAG)
         ctx = _Opener(aead, h, blob_id.encode(), info.chunks)
         buf = bytearray()
         group: list[tuple[int, bytes]] = []
@@ -282,7 +319,7 @@ class EncryptedBlobStore(BlobStore):
 
         async for piece in self.inner.read(blob_id, start, end - start):
             buf += piece
-            while i <= last and len(buf) >= (need := min(stored, end - HEADER_SIZE - i * stored)):
+            while i <= last and len(buf) >= (need := min(stored, end - hs - i * stored)):
                 group.append((i, bytes(buf[:need])))
                 del buf[:need]
                 i += 1
@@ -295,17 +332,27 @@ class EncryptedBlobStore(BlobStore):
             raise errors.InternalError("object data is truncated")
 
 
+def _check_binding(blob_id: str, h: Header) -> None:
+    """A version 2 blob must carry the binding the engine expects of it (when it knows one): a
+    blob moved under another object's id or named by another object's metadata fails here."""
+    expected = bindings.EXPECTED.get()
+    want = None if expected is None else expected.get(blob_id)
+    if want is not None and h.version >= 2 and bindings.digest(want) != h.binding:
+        raise _corrupt()
+
+
 class _Opener:
     """Opens stored chunks of one blob; pure CPU, safe on a worker thread."""
 
     def __init__(self, aead: AESGCM | ChaCha20Poly1305, h: Header, blob_id: bytes, chunks: int) -> None:
-        self.aead, self.h, self.blob_id, self.chunks = aead, h, blob_id, chunks
+        self.aead, self.h, self.chunks = aead, h, chunks
+        self.aad = h.prefix + h.binding + blob_id  # every chunk's AAD starts so (binding: v2 only)
 
     def open_all(self, jobs: list[tuple[int, bytes]]) -> list[tuple[int, bytes]]:
         out = []
         for i, sealed in jobs:
             nonce = self.h.nonce_prefix + i.to_bytes(8, "big")
-            aad = self.h.prefix + self.blob_id + struct.pack(">QB", i, i == self.chunks - 1)
+            aad = self.aad + struct.pack(">QB", i, i == self.chunks - 1)
             try:
                 out.append((i, self.aead.decrypt(nonce, sealed, aad)))
             except InvalidTag:
@@ -317,11 +364,14 @@ class _EncryptingWriter(BlobWriter):
     """Seals whole chunks as they fill, keeping the last one back until ``close`` (it is sealed
     as final). Taps see the plaintext exactly once, on the thread that seals it."""
 
-    def __init__(self, store: EncryptedBlobStore, inner: BlobWriter, enc: Encryption | None) -> None:
+    def __init__(
+        self, store: EncryptedBlobStore, inner: BlobWriter, enc: Encryption | None, binding: bytes = b""
+    ) -> None:
         self.store = store
         self.inner = inner
         self.blob_id = inner.blob_id
         self.enc = enc
+        self.binding = bindings.digest(binding)
         self.mode = "undecided" if enc is None else "sealed"  # -> "plain" | "sealed"
         self.buf = bytearray()
         self.size = 0
@@ -357,7 +407,7 @@ class _EncryptingWriter(BlobWriter):
         assert self.enc is not None
         st = self.store
         dk = secrets.token_bytes(32)
-        aad = _wrap_aad(self.blob_id, st.cipher)
+        aad = _wrap_aad(self.blob_id, st.cipher, self.binding)
         if self.enc.customer_key is not None:
             ref, wrapped = CUSTOMER_REF, wrap_with(customer_kek(self.enc.customer_key), dk, aad)
         else:
@@ -371,7 +421,7 @@ class _EncryptingWriter(BlobWriter):
         self.prefix = PREFIX.pack(MAGIC, VERSION, st.cipher, 0, st.chunk_size, self.nonce_prefix)
         self.aead = _aead(st.cipher, dk)
         empty = bytes(SLOT_SIZE)
-        return self.prefix + Slot(1, ref, wrapped).pack() + empty
+        return self.prefix + Slot(1, ref, wrapped).pack() + empty + self.binding
 
     async def _seal(self, final: bool) -> None:
         out = bytearray(self._start()) if self.aead is None else bytearray()
@@ -390,12 +440,12 @@ class _EncryptingWriter(BlobWriter):
             t.update(plain)
         cs = self.store.chunk_size
         out = bytearray()
-        bid = self.blob_id.encode()
+        base = self.prefix + self.binding + self.blob_id.encode()
         pieces = [plain[i : i + cs] for i in range(0, len(plain), cs)] or [plain]
         for j, piece in enumerate(pieces):
             last = final and j == len(pieces) - 1
             nonce = self.nonce_prefix + self.index.to_bytes(8, "big")
-            aad = self.prefix + bid + struct.pack(">QB", self.index, last)
+            aad = base + struct.pack(">QB", self.index, last)
             out += self.aead.encrypt(nonce, bytes(piece), aad)
             self.index += 1
         return out
@@ -435,7 +485,7 @@ def rewrap_file(keys: KeyProvider, path: str, blob_id: str, fsync: bool = True) 
         name = slot.ref.rpartition("#")[0]
         if keys.current_ref(name) == slot.ref:
             return "current"
-        aad = _wrap_aad(blob_id, header.cipher)
+        aad = _wrap_aad(blob_id, header.cipher, header.binding)
         try:
             dk = keys.unwrap(slot.ref, slot.wrapped, aad)
         except KeyError_:

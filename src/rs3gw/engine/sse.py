@@ -4,6 +4,13 @@ Per-object settings live in ``ObjectMeta.system``: ``sse-alg`` ("AES256" | "aws:
 ``sse-kms-key`` (the KMS key id), and for SSE-C ``sse-c-alg`` plus ``sse-c-hmac`` (a random salt
 and HMAC-SHA256 of the customer key under it: enough to verify a presented key, useless to
 recover it). The bytes themselves are sealed by ``blobs.encrypted`` below compression.
+
+Every new blob is bound (``blobs.binding``) to what it is: a single-part object's blob to bucket,
+key and version id, a part's blob to bucket, key, upload id and part number. A completed multipart
+object records its upload in ``bind-upload`` (and, unless its parts are 1..n, their numbers in
+``bind-parts``) so that reads can say which binding each segment must carry (``read_bindings``).
+Copies never share blobs: they stream the source through decryption into a new blob bound to the
+destination, so a copy is always re-encrypted under its own data key and identity.
 """
 
 from __future__ import annotations
@@ -13,17 +20,21 @@ import hashlib
 import hmac
 import json
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from rs3gw import errors
+from rs3gw.blobs import binding
 from rs3gw.blobs.base import Encryption
 from rs3gw.blobs.encrypted import CUSTOMER_KEY, key_md5
 from rs3gw.blobs.keys import KEY_NAME, SSE_S3_KEY
+from rs3gw.model import ObjectVersion
 
 AES256, KMS = "AES256", "aws:kms"
 CONFIG_NAME = "encryption"  # bucket config document: {"alg": ..., "kms_key_id": ..., "bucket_key": ...}
-SSE_KEYS = ("sse-alg", "sse-kms-key", "sse-c-alg", "sse-c-hmac")
+BIND_UPLOAD, BIND_PARTS = "bind-upload", "bind-parts"  # a multipart object's part bindings
+# Never carried from a request or a copy's source: they describe the stored bytes of one version.
+SSE_KEYS = ("sse-alg", "sse-kms-key", "sse-c-alg", "sse-c-hmac", BIND_UPLOAD, BIND_PARTS)
 
 
 @dataclass(frozen=True)
@@ -136,14 +147,78 @@ def without_sse(system: dict[str, str]) -> dict[str, str]:
     return {k: v for k, v in system.items() if k not in SSE_KEYS}
 
 
-async def with_customer_key(key: bytes | None, body: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-    """Run each step of ``body`` with the SSE-C key visible to the blob layer, and only then."""
+def write_binding(bucket: str, key: str, version_id: str) -> bytes:
+    """The binding of a new single-part object's blob (its version id is chosen before the write)."""
+    return binding.object_binding(bucket, key, version_id)
+
+
+def part_binding(bucket: str, key: str, upload_id: str, part_number: int) -> bytes:
+    return binding.part_binding(bucket, key, upload_id, part_number)
+
+
+def multipart_bindings(upload_id: str, part_numbers: Sequence[int]) -> dict[str, str]:
+    """System metadata of a completed multipart object: which upload and part numbers its segments'
+    blobs are bound to (part numbers as ranges, "1-4,7", and only when they are not 1..n)."""
+    out = {BIND_UPLOAD: upload_id}
+    if list(part_numbers) != list(range(1, len(part_numbers) + 1)):
+        runs: list[str] = []
+        start = prev = part_numbers[0]
+        for n in [*part_numbers[1:], -1]:
+            if n == prev + 1:
+                prev = n
+                continue
+            runs.append(str(start) if start == prev else f"{start}-{prev}")
+            start = prev = n
+        out[BIND_PARTS] = ",".join(runs)
+    return out
+
+
+def _part_numbers(text: str) -> list[int]:
+    out: list[int] = []
+    for run in text.split(","):
+        a, _, b = run.partition("-")
+        lo, hi = int(a), int(b or a)
+        if not 1 <= lo <= hi <= 10_000:
+            raise ValueError(run)
+        out.extend(range(lo, hi + 1))
+    return out
+
+
+def read_bindings(obj: ObjectVersion) -> dict[str, bytes]:
+    """blob id -> the binding that blob must carry, for a read of ``obj``. Objects stored before
+    bindings existed are in the old blob format, which the blob layer checks by blob id alone."""
+    if obj.parts_count == 0:
+        b = write_binding(obj.bucket, obj.key, obj.version_id)
+        return {seg.blob_id: b for seg in obj.segments}
+    upload = obj.meta.system.get(BIND_UPLOAD)
+    if upload is None:
+        return {}
+    try:
+        numbers = _part_numbers(obj.meta.system[BIND_PARTS]) if BIND_PARTS in obj.meta.system else []
+    except ValueError:
+        return {}
+    numbers = numbers or list(range(1, len(obj.segments) + 1))
+    if len(numbers) != len(obj.segments):
+        return {}
+    return {
+        s.blob_id: part_binding(obj.bucket, obj.key, upload, n)
+        for s, n in zip(obj.segments, numbers, strict=True)
+    }
+
+
+async def with_customer_key(
+    key: bytes | None, body: AsyncIterator[bytes], bindings: Mapping[str, bytes] | None = None
+) -> AsyncIterator[bytes]:
+    """Run each step of ``body`` with the SSE-C key (and the bindings its blobs must carry, see
+    ``read_bindings``) visible to the blob layer, and only then."""
     try:
         while True:
             token = CUSTOMER_KEY.set(key)
+            expect = binding.EXPECTED.set(bindings)
             try:
                 chunk = await anext(body, None)
             finally:
+                binding.EXPECTED.reset(expect)
                 CUSTOMER_KEY.reset(token)
             if chunk is None:
                 return
