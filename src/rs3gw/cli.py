@@ -60,6 +60,8 @@ _FLAG_KEYS = (
     "access_key",
     "secret_key",
     "admin_name",
+    "admin_id",
+    "admin_display_name",
     "region",
     "domain",
     "tls_cert",
@@ -111,6 +113,8 @@ precedence is: flag > environment > config file > built-in default.
   --access-key       RS3GW_ACCESS_KEY     access_key
   --secret-key       RS3GW_SECRET_KEY     secret_key
   --admin-name       RS3GW_ADMIN_NAME     admin_name
+  --admin-id ID      RS3GW_ADMIN_ID       admin_id (pinned canonical id; default derived from the name)
+  --admin-display-name N RS3GW_ADMIN_DISPLAY_NAME admin_display_name (default: the name)
   --region           RS3GW_REGION         region
   --domain           RS3GW_DOMAIN         domain
   --tls-cert         RS3GW_TLS_CERT       tls_cert
@@ -122,7 +126,7 @@ precedence is: flag > environment > config file > built-in default.
   --workers          RS3GW_WORKERS        workers
   --max-object-size  RS3GW_MAX_OBJECT_SIZE max_object_size
   --no-fsync         RS3GW_FSYNC=false    fsync = false
-  --user N:AK:SK     -                    [[users]] name/access_key/secret_key
+  --user N:AK:SK     -                    [[users]] name/access_key/secret_key (+ optional id/display_name)
   --compression C    RS3GW_COMPRESSION    [storage] compression = "none" | "lz4" | "zstd[:1-22]"
   --verify-on-read   RS3GW_VERIFY_ON_READ [storage] verify_on_read = true (GETs check stored checksums)
   --zerocopy BOOL    RS3GW_ZEROCOPY_ENABLED [storage.zerocopy] enabled = true (sendfile for plain blobs)
@@ -146,6 +150,8 @@ precedence is: flag > environment > config file > built-in default.
   --metrics-refresh S RS3GW_METRICS_REFRESH [metrics] refresh (storage gauges cache, default 10 s)
   --scrub-interval S RS3GW_SCRUB_INTERVAL [scrub] interval (seconds between scrubs; 0 = off, default)
   --scrub-rate MB_S  RS3GW_SCRUB_RATE_MB_S [scrub] rate_mb_s (scrub read limit, default 50; 0 = none)
+  -                  RS3GW_SCRUB_HEAL_BACKUP [scrub] heal_backup = "DIR" | "s3://BUCKET/PREFIX" (repair
+                     corrupt objects from this backup; s3: heal_backup_endpoint, _access_key, _secret_key)
   --encryption-cipher C   RS3GW_ENCRYPTION_CIPHER  [encryption] cipher (aes-256-gcm|chacha20-poly1305)
   --encryption-default S  RS3GW_ENCRYPTION_DEFAULT [encryption] default ("none" | "AES256": SSE-S3
                           for writes that ask for no encryption and whose bucket has no default)
@@ -225,6 +231,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--secret-key", metavar="SK", help="primary account secret key (at least 8 characters)"
     )
     serve.add_argument("--admin-name", metavar="NAME", help="name of the primary account (default admin)")
+    serve.add_argument(
+        "--admin-id",
+        metavar="ID",
+        help="canonical id of the primary account (default: derived from its name)",
+    )
+    serve.add_argument(
+        "--admin-display-name", metavar="NAME", help="display name of the primary account (default: its name)"
+    )
     serve.add_argument(
         "--user",
         dest="users",

@@ -13,7 +13,7 @@ import string
 import tempfile
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -22,6 +22,8 @@ from rs3gw.audit.settings import AuditSettings, parse_audit_table
 from rs3gw.blobs.compressed import parse_compression
 from rs3gw.blobs.predictive_cache import CacheSettings, parse_cache_table
 from rs3gw.engine.tier_settings import TierSettings, parse_tier_tables
+from rs3gw.model import Owner
+from rs3gw.tracing import TracingSettings, parse_tracing_table, tracing_with_env
 from rs3gw.transform.settings import TransformSettings, parse_transforms_table
 
 __all__ = [
@@ -49,6 +51,9 @@ DEFAULT_ADMIN_NAME = "admin"
 
 _ACCESS_KEY_RE = re.compile(r"[A-Za-z0-9._-]{3,128}")
 _USER_NAME_RE = re.compile(r"[A-Za-z0-9._@+=-]{1,64}")
+# A pinned canonical id: AWS's are 64 hex digits; other servers use user names ("testid",
+# "tenant$user"), so any of these characters is accepted.
+_OWNER_ID_RE = re.compile(r"[A-Za-z0-9._@+=:$-]{1,128}")
 _REGION_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _DOMAIN_RE = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?(:[0-9]{1,5})?")
 _MIN_SECRET_LEN = 8
@@ -64,11 +69,24 @@ class ConfigError(Exception):
 
 @dataclass(frozen=True)
 class UserSpec:
-    """One account allowed to sign requests."""
+    """One account allowed to sign requests.
+
+    ``id`` and ``display_name`` are optional: conformance suites and migrations from another S3
+    compare owners against fixed canonical ids and names, so an account may pin them. Empty means
+    the stable default derived from ``name`` (``Owner.for_account``).
+    """
 
     name: str
     access_key: str
     secret_key: str
+    id: str = ""
+    display_name: str = ""
+
+    @property
+    def owner(self) -> Owner:
+        """The canonical id and display name S3 responses report for this account."""
+        default = Owner.for_account(self.name)
+        return Owner(self.id or default.id, self.display_name or default.display_name)
 
     def __repr__(self) -> str:
         # Keep secrets out of logs and tracebacks that happen to repr settings.
@@ -102,10 +120,17 @@ class Settings:
     verify_on_read: bool = False  # [storage] verify_on_read: GETs check stored checksums (engine.verify_read)
     zerocopy_enabled: bool = True  # [storage.zerocopy] enabled: sendfile for plain local blobs (measured)
     zerocopy_min_size: int = 1 << 20  # [storage.zerocopy] min_size: smaller GETs are read inline
+    zerocopy_direct_io: bool = False  # [storage.zerocopy] direct_io: O_DIRECT blob writes (blobs.directio)
+    zerocopy_direct_io_threshold: int = 1 << 20  # [storage.zerocopy] direct_io_threshold: from this size
+    zerocopy_mmap: bool = False  # [storage.zerocopy] mmap: long plain reads via a mapping (blobs.mmapread)
     metrics_public: bool = True  # [metrics] public: GET /metrics unauthenticated (else admin API only)
     metrics_refresh: int = 10  # [metrics] refresh: seconds storage/dedup gauges are cached, 0 = per scrape
     scrub_interval: int = 0  # [scrub] interval: seconds between background scrubs, 0 = off
     scrub_rate_mb_s: int = 50  # [scrub] rate_mb_s: scrub read rate limit in MB/s, 0 = unlimited
+    scrub_heal_backup: str = ""  # [scrub] heal_backup: DIR or s3://BUCKET/PREFIX to repair corruption from
+    scrub_heal_backup_endpoint: str = ""  # [scrub] heal_backup_endpoint: S3 endpoint of an s3:// one
+    scrub_heal_backup_access_key: str = ""  # [scrub] heal_backup_access_key/secret_key: its credentials
+    scrub_heal_backup_secret_key: str = field(default="", repr=False)
     backend_type: str = "local"  # [backend] type: "local" (DATA_DIR/blobs) or "s3" (an upstream bucket)
     backend_endpoint: str = ""  # [backend] endpoint: http(s)://host:port; empty means AWS S3 itself
     backend_bucket: str = ""  # [backend] bucket: required with type "s3"
@@ -130,8 +155,11 @@ class Settings:
     transforms: TransformSettings = field(default_factory=TransformSettings)  # the [transforms] table
     analytics: AnalyticsSettings = field(default_factory=AnalyticsSettings)  # the [analytics] table
     cache: CacheSettings = field(default_factory=CacheSettings)  # the [cache] table (predictive cache)
+    tracing: TracingSettings = field(default_factory=TracingSettings)  # [tracing] + OTEL_* (rs3gw.tracing)
 
     def __post_init__(self) -> None:
+        if self.scrub_heal_backup.startswith("s3://") and not self.scrub_heal_backup_endpoint:
+            raise _fail("scrub.heal_backup_endpoint", "an s3:// heal_backup needs the endpoint holding it")
         if self.backend_type != "local" and not self.backend_bucket:
             raise _fail(
                 "backend.bucket",
@@ -235,15 +263,22 @@ def _parse_bool(value: object, label: str) -> bool:
     raise _fail(label, f"expected true or false, got {_show(value)}")
 
 
-def _parse_unbuilt(value: object, label: str) -> bool:
-    """The seed's O_DIRECT and mmap switches: accepted when off, refused when asked for."""
-    if _parse_bool(value, label):
-        raise _fail(label, "not supported by this build (O_DIRECT writes and mmap reads are not implemented)")
-    return False
+def _parse_size(value: object, label: str) -> int:
+    """A count or size where 0 is allowed."""
+    return _parse_int(value, label, 0)
 
 
-def _parse_unbuilt_threshold(value: object, label: str) -> int:
-    return _parse_int(value, label, 0)  # meaningful only with direct_io, which is refused above
+def _parse_cache_ttl(value: object, label: str) -> float:
+    """The seed's [storage.cache] ttl_seconds: [cache] ttl, where 0 means entries never expire."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise _fail(label, f"expected a number of seconds, got {_show(value)}")
+    try:
+        n = float(value)
+    except ValueError:
+        raise _fail(label, f"expected a number of seconds, got {_show(value)}") from None
+    if not 0 <= n < float("inf"):
+        raise _fail(label, f"must be 0 (no expiry) or a positive number of seconds, got {_show(value)}")
+    return n
 
 
 def _parse_dedup_block(value: object, label: str) -> int:
@@ -375,6 +410,22 @@ def _check_user_name(value: object, label: str) -> str:
     return text
 
 
+def _check_owner_id(value: object, label: str) -> str:
+    text = _as_str(value, label)
+    if not _OWNER_ID_RE.fullmatch(text):
+        raise _fail(
+            label, f"canonical id must be 1..128 characters of A-Z a-z 0-9 . _ @ + = : $ -, got {_show(text)}"
+        )
+    return text
+
+
+def _check_display_name(value: object, label: str) -> str:
+    text = _as_str(value, label)
+    if not 1 <= len(text) <= 128 or not text.isprintable():
+        raise _fail(label, f"display name must be 1..128 printable characters, got {_show(text)}")
+    return text
+
+
 # --------------------------------------------------------------------------- option table
 
 
@@ -406,6 +457,8 @@ _OPTIONS: tuple[_Option, ...] = (
     _Option("access_key", "--access-key", _check_access_key),
     _Option("secret_key", "--secret-key", _check_secret_key),
     _Option("admin_name", "--admin-name", _check_user_name),
+    _Option("admin_id", "--admin-id", _check_owner_id),
+    _Option("admin_display_name", "--admin-display-name", _check_display_name),
     _Option("dedup_enabled", "--dedup", _parse_bool, bool),
     _Option("dedup_block_size", "--dedup-block-size", _parse_dedup_block, int),
     _Option("dedup_algorithm", "--dedup-algorithm", _parse_dedup_algorithm),
@@ -414,15 +467,24 @@ _OPTIONS: tuple[_Option, ...] = (
     _Option("verify_on_read", "--verify-on-read", _parse_bool, bool),
     _Option("zerocopy_enabled", "--zerocopy", _parse_bool, bool),
     _Option("zerocopy_min_size", "--zerocopy-min-size", lambda v, lbl: _parse_int(v, lbl, 0), int),
-    # The seed's [storage.zerocopy] keys: splice is our sendfile path; the others are not built.
+    # The seed's [storage.zerocopy] keys: splice is our sendfile path.
     _Option("zerocopy_splice", "zerocopy.splice", _parse_bool, bool),
-    _Option("zerocopy_direct_io", "zerocopy.direct_io", _parse_unbuilt, bool),
-    _Option("zerocopy_direct_io_threshold", "zerocopy.direct_io_threshold", _parse_unbuilt_threshold, int),
-    _Option("zerocopy_mmap", "zerocopy.mmap", _parse_unbuilt, bool),
+    _Option("zerocopy_direct_io", "zerocopy.direct_io", _parse_bool, bool),
+    _Option("zerocopy_direct_io_threshold", "zerocopy.direct_io_threshold", _parse_size, int),
+    _Option("zerocopy_mmap", "zerocopy.mmap", _parse_bool, bool),
+    # The seed's [storage.cache]: laid over the [cache] table (the predictive cache), see _seed_cache.
+    _Option("cache_enabled", "storage.cache.enabled", _parse_bool, bool),
+    _Option("cache_max_size_mb", "storage.cache.max_size_mb", _parse_size, int),
+    _Option("cache_max_objects", "storage.cache.max_objects", _parse_size, int),
+    _Option("cache_ttl_seconds", "storage.cache.ttl_seconds", _parse_cache_ttl),
     _Option("metrics_public", "--private-metrics", _parse_bool, bool),
     _Option("metrics_refresh", "--metrics-refresh", lambda v, lbl: _parse_int(v, lbl, 0), int),
     _Option("scrub_interval", "--scrub-interval", lambda v, lbl: _parse_int(v, lbl, 0), int),
     _Option("scrub_rate_mb_s", "--scrub-rate", lambda v, lbl: _parse_int(v, lbl, 0), int),
+    _Option("scrub_heal_backup", "scrub.heal_backup", _as_str),
+    _Option("scrub_heal_backup_endpoint", "scrub.heal_backup_endpoint", _as_str),
+    _Option("scrub_heal_backup_access_key", "scrub.heal_backup_access_key", _as_str),
+    _Option("scrub_heal_backup_secret_key", "scrub.heal_backup_secret_key", _as_str),
     _Option("backend_type", "--backend", _parse_backend_type),
     _Option("backend_endpoint", "--backend-endpoint", _parse_endpoint),
     _Option("backend_bucket", "--backend-bucket", _as_str),
@@ -442,10 +504,18 @@ _OPTIONS: tuple[_Option, ...] = (
 )
 _OPTION_BY_KEY = {opt.key: opt for opt in _OPTIONS}
 # TOML tables whose keys map to options with a prefix: [storage.dedup] block_size -> dedup_block_size.
-_FILE_TABLES = {"storage.dedup": "dedup_", "storage.zerocopy": "zerocopy_"}
+_FILE_TABLES = {"storage.dedup": "dedup_", "storage.zerocopy": "zerocopy_", "storage.cache": "cache_"}
 _TABLE_KEYS = {
     "storage.dedup": ("enabled", "block_size", "algorithm", "min_object_size"),
     "storage.zerocopy": ("enabled", "min_size", "splice", "direct_io", "direct_io_threshold", "mmap"),
+    "storage.cache": ("enabled", "max_size_mb", "max_objects", "ttl_seconds"),
+}
+# [storage.cache] key -> the [cache] (CacheSettings) field it sets.
+_SEED_CACHE = {
+    "enabled": "enabled",
+    "max_size_mb": "max_bytes",
+    "max_objects": "max_objects",
+    "ttl_seconds": "ttl",
 }
 _FILE_NAMES = {prefix + k: f"{t}.{k}" for t, prefix in _FILE_TABLES.items() for k in _TABLE_KEYS[t]}
 _STORAGE_KEYS = {"compression", "verify_on_read"}  # plain keys of [storage] itself
@@ -453,7 +523,13 @@ _FILE_NAMES.update({k: f"storage.{k}" for k in _STORAGE_KEYS})
 # Top-level tables whose keys map to options with a prefix: [scrub] interval -> scrub_interval.
 _TOP_TABLES: dict[str, tuple[str, tuple[str, ...]]] = {
     "metrics": ("metrics_", ("public", "refresh")),
-    "scrub": ("scrub_", ("interval", "rate_mb_s")),
+    "scrub": (
+        "scrub_",
+        (
+            *("interval", "rate_mb_s", "heal_backup", "heal_backup_endpoint"),
+            *("heal_backup_access_key", "heal_backup_secret_key"),
+        ),
+    ),
 }
 _TOP_TABLES["backend"] = (
     "backend_",
@@ -471,7 +547,8 @@ _FILE_KEYS |= {"audit"}  # [audit] is validated as a whole by rs3gw.audit.settin
 _FILE_KEYS |= {"tiers", "pricing"}  # validated as a whole by rs3gw.engine.tier_settings
 _FILE_KEYS |= {"transforms"}  # validated as a whole by rs3gw.transform.settings
 _FILE_KEYS |= {"analytics", "cache"}  # rs3gw.analytics.settings, rs3gw.blobs.predictive_cache
-_USER_TABLE_KEYS = frozenset({"name", "access_key", "secret_key"})
+_FILE_KEYS |= {"tracing"}  # rs3gw.tracing
+_USER_TABLE_KEYS = frozenset({"name", "access_key", "secret_key", "id", "display_name"})
 
 
 class _Sources:
@@ -589,7 +666,8 @@ def _file_users(raw: object, label: str) -> list[UserSpec]:
             raise _fail(where, "expected a table with name, access_key, secret_key")
         for key in entry:
             if key not in _USER_TABLE_KEYS:
-                raise _fail(f"{where}.{key}", "unknown key (known: access_key, name, secret_key)")
+                known = ", ".join(sorted(_USER_TABLE_KEYS))
+                raise _fail(f"{where}.{key}", f"unknown key (known: {known})")
         for key in ("name", "access_key", "secret_key"):
             if key not in entry:
                 raise _fail(f"{where}.{key}", "missing")
@@ -598,6 +676,10 @@ def _file_users(raw: object, label: str) -> list[UserSpec]:
                 _check_user_name(entry["name"], f"{where}.name"),
                 _check_access_key(entry["access_key"], f"{where}.access_key"),
                 _check_secret_key(entry["secret_key"], f"{where}.secret_key"),
+                _check_owner_id(entry["id"], f"{where}.id") if "id" in entry else "",
+                _check_display_name(entry["display_name"], f"{where}.display_name")
+                if "display_name" in entry
+                else "",
             )
         )
     return users
@@ -706,13 +788,17 @@ def _stored_or_generated(data_dir: Path, admin_name: str) -> tuple[UserSpec, str
 def _check_unique(users: Sequence[UserSpec]) -> None:
     seen_keys: set[str] = set()
     seen_names: set[str] = set()
+    seen_ids: set[str] = set()
     for user in users:
         if user.access_key in seen_keys:
             raise _fail("access_key", f"duplicate access key {_show(user.access_key)} (user {user.name!r})")
         if user.name in seen_names:
             raise _fail("users", f"duplicate user name {user.name!r}")
+        if user.owner.id in seen_ids:  # two accounts owning the same buckets would not be isolated
+            raise _fail("users", f"duplicate canonical id {_show(user.owner.id)} (user {user.name!r})")
         seen_keys.add(user.access_key)
         seen_names.add(user.name)
+        seen_ids.add(user.owner.id)
 
 
 def option_sources(
@@ -779,8 +865,6 @@ def load_settings(flags: Mapping[str, object], env: Mapping[str, str], config_fi
         value = src.get(_OPTION_BY_KEY[key])
         return default if value is None else value
 
-    for unbuilt in ("zerocopy_direct_io", "zerocopy_direct_io_threshold", "zerocopy_mmap"):
-        pick(unbuilt, None)  # validates: true is refused with a message
     resolved_data_dir: Path = data_dir if isinstance(data_dir, Path) else base.data_dir
     admin_name: str = pick("admin_name", DEFAULT_ADMIN_NAME)
 
@@ -792,6 +876,7 @@ def load_settings(flags: Mapping[str, object], env: Mapping[str, str], config_fi
         primary = UserSpec(admin_name, access, secret)
     else:
         primary, keys_source = _stored_or_generated(resolved_data_dir, admin_name)
+    primary = replace(primary, id=pick("admin_id", ""), display_name=pick("admin_display_name", ""))
     users = (primary, *extra_users)
     _check_unique(users)
 
@@ -819,10 +904,17 @@ def load_settings(flags: Mapping[str, object], env: Mapping[str, str], config_fi
         verify_on_read=pick("verify_on_read", base.verify_on_read),
         zerocopy_enabled=pick("zerocopy_enabled", pick("zerocopy_splice", base.zerocopy_enabled)),
         zerocopy_min_size=pick("zerocopy_min_size", base.zerocopy_min_size),
+        zerocopy_direct_io=pick("zerocopy_direct_io", base.zerocopy_direct_io),
+        zerocopy_direct_io_threshold=pick("zerocopy_direct_io_threshold", base.zerocopy_direct_io_threshold),
+        zerocopy_mmap=pick("zerocopy_mmap", base.zerocopy_mmap),
         metrics_public=pick("metrics_public", base.metrics_public),
         metrics_refresh=pick("metrics_refresh", base.metrics_refresh),
         scrub_interval=pick("scrub_interval", base.scrub_interval),
         scrub_rate_mb_s=pick("scrub_rate_mb_s", base.scrub_rate_mb_s),
+        scrub_heal_backup=pick("scrub_heal_backup", base.scrub_heal_backup),
+        scrub_heal_backup_endpoint=pick("scrub_heal_backup_endpoint", base.scrub_heal_backup_endpoint),
+        scrub_heal_backup_access_key=pick("scrub_heal_backup_access_key", base.scrub_heal_backup_access_key),
+        scrub_heal_backup_secret_key=pick("scrub_heal_backup_secret_key", base.scrub_heal_backup_secret_key),
         backend_type=pick("backend_type", base.backend_type),
         backend_endpoint=pick("backend_endpoint", base.backend_endpoint),
         backend_bucket=pick("backend_bucket", base.backend_bucket),
@@ -843,7 +935,10 @@ def load_settings(flags: Mapping[str, object], env: Mapping[str, str], config_fi
         tiers=_parse_tiers(file_data.get("tiers"), file_data.get("pricing"), f"{config_file}: "),
         transforms=_parse_transforms(file_data.get("transforms"), f"{config_file}: "),
         analytics=_parse_table(parse_analytics_table, file_data.get("analytics"), f"{config_file}: "),
-        cache=_parse_table(parse_cache_table, file_data.get("cache"), f"{config_file}: "),
+        cache=_seed_cache(src, file_data, f"{config_file}: "),
+        tracing=tracing_with_env(
+            _parse_table(parse_tracing_table, file_data.get("tracing"), f"{config_file}: "), env
+        ),
     )
 
 
@@ -852,6 +947,31 @@ def _parse_tiers(tiers: object, pricing: object, label: str) -> TierSettings:
         return parse_tier_tables(tiers, pricing)
     except ValueError as exc:
         raise ConfigError(f"config error: {label}{exc}") from None
+
+
+def _seed_cache(src: _Sources, file_data: Mapping[str, Any], label: str) -> CacheSettings:
+    """``[cache]`` with the seed's ``[storage.cache]`` keys (and their RS3GW_CACHE_* env overrides)
+    laid over it: one cache, two spellings. The file may use both tables, but not with different
+    values for the same setting: which one would win is not obvious, so that is refused."""
+    table = file_data.get("cache")
+    cache = _parse_table(parse_cache_table, table, label)
+    changes: dict[str, Any] = {}
+    for seed_key, name in _SEED_CACHE.items():
+        opt = _OPTION_BY_KEY["cache_" + seed_key]
+        if opt.key in file_data and isinstance(table, dict) and name in table:
+            where = f"{label}storage.cache.{seed_key}"
+            ours = _seed_cache_value(seed_key, opt.parse(file_data[opt.key], where))
+            if ours != table[name]:
+                raise _fail(where, f"conflicts with cache.{name} = {_show(table[name])}; set one of them")
+        value = src.get(opt)
+        if value is not None:
+            changes[name] = _seed_cache_value(seed_key, value)
+    return replace(cache, **changes) if changes else cache
+
+
+def _seed_cache_value(seed_key: str, value: object) -> object:
+    """The seed counts the cache in MiB, [cache] in bytes."""
+    return value * (1 << 20) if seed_key == "max_size_mb" and isinstance(value, int) else value
 
 
 _T = TypeVar("_T")
@@ -897,11 +1017,17 @@ def settings_to_json(settings: Settings) -> str:
         if isinstance(value, Path):
             value = str(value)
         elif f.name == "users":
-            value = [{"name": u.name, "access_key": u.access_key, "secret_key": u.secret_key} for u in value]
-        elif f.name in ("audit", "tiers", "transforms", "analytics", "cache"):
+            value = [_user_json(u) for u in value]
+        elif f.name in ("audit", "tiers", "transforms", "analytics", "cache", "tracing"):
             value = value.to_json()
         out[f.name] = value
     return json.dumps(out)
+
+
+def _user_json(user: UserSpec) -> dict[str, str]:
+    out = {"name": user.name, "access_key": user.access_key, "secret_key": user.secret_key}
+    out.update({k: v for k, v in (("id", user.id), ("display_name", user.display_name)) if v})
+    return out
 
 
 def settings_from_json(text: str) -> Settings:
@@ -959,10 +1085,17 @@ def settings_from_json(text: str) -> Settings:
         verify_on_read=get("verify_on_read", _parse_bool),
         zerocopy_enabled=get("zerocopy_enabled", _parse_bool),
         zerocopy_min_size=get("zerocopy_min_size", lambda v, lbl: _parse_int(v, lbl, 0)),
+        zerocopy_direct_io=get("zerocopy_direct_io", _parse_bool),
+        zerocopy_direct_io_threshold=get("zerocopy_direct_io_threshold", _parse_size),
+        zerocopy_mmap=get("zerocopy_mmap", _parse_bool),
         metrics_public=get("metrics_public", _parse_bool),
         metrics_refresh=get("metrics_refresh", lambda v, lbl: _parse_int(v, lbl, 0)),
         scrub_interval=get("scrub_interval", lambda v, lbl: _parse_int(v, lbl, 0)),
         scrub_rate_mb_s=get("scrub_rate_mb_s", lambda v, lbl: _parse_int(v, lbl, 0)),
+        scrub_heal_backup=get("scrub_heal_backup", _as_str),
+        scrub_heal_backup_endpoint=get("scrub_heal_backup_endpoint", _as_str),
+        scrub_heal_backup_access_key=get("scrub_heal_backup_access_key", _as_str),
+        scrub_heal_backup_secret_key=get("scrub_heal_backup_secret_key", _as_str),
         backend_type=get("backend_type", _parse_backend_type),
         backend_endpoint=get("backend_endpoint", _parse_endpoint),
         backend_bucket=get("backend_bucket", _as_str),
@@ -984,4 +1117,5 @@ def settings_from_json(text: str) -> Settings:
         transforms=get("transforms", lambda v, lbl: _parse_transforms(v, f"{lbl}: ")),
         analytics=get("analytics", lambda v, lbl: _parse_table(parse_analytics_table, v, f"{lbl}: ")),
         cache=get("cache", lambda v, lbl: _parse_table(parse_cache_table, v, f"{lbl}: ")),
+        tracing=get("tracing", lambda v, lbl: _parse_table(parse_tracing_table, v, f"{lbl}: ")),
     )

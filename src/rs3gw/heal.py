@@ -3,8 +3,10 @@ persisted results (``rs3gw heal status``, the ``rs3gw_scrub_*`` metrics).
 
 One scrub at a time per data directory, across worker processes and the offline command: a pass
 holds an exclusive ``flock`` on ``.rs3gw/scrub.lock``. Results live in ``.rs3gw/scrub-status.json``
-(the last pass, plus running totals), written atomically. Repair from a replica or a backup is not
-possible yet (rs3gw has neither), so a corrupt version is quarantined and reported, never served.
+(the last pass, plus running totals), written atomically. A corrupt version is repaired from a
+backup repository when one is configured (``[scrub] heal_backup``, ``heal run --heal-backup``) and
+holds a verified copy of that very version (``rs3gw.engine.repair``); otherwise it is quarantined
+and reported, never served.
 """
 
 from __future__ import annotations
@@ -23,8 +25,10 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from rs3gw.backup.heal_source import open_source
 from rs3gw.config import Settings
 from rs3gw.engine.core import ObjectEngine
+from rs3gw.engine.repair import RepairSource
 from rs3gw.engine.scrub import Scrubber, ScrubReport
 
 log = logging.getLogger("rs3gw.scrub")
@@ -32,6 +36,7 @@ STATUS_RELPATH = Path(".rs3gw") / "scrub-status.json"
 LOCK_RELPATH = Path(".rs3gw") / "scrub.lock"
 MAX_POLL = 30.0  # seconds between "is a scrub due?" checks of the background scheduler
 MB = 1_000_000
+SourceFactory = Callable[[], RepairSource]  # a fresh source per pass: it sees the newest snapshots
 
 
 # -- persisted status ---------------------------------------------------------------------------
@@ -43,7 +48,7 @@ def load_status(data_dir: Path) -> dict[str, Any]:
         doc = {}
     if not isinstance(doc, dict):
         doc = {}
-    totals = {"runs": 0, "versions_checked": 0, "bytes_checked": 0, "corrupt_found": 0}
+    totals = {"runs": 0, "versions_checked": 0, "bytes_checked": 0, "corrupt_found": 0, "repaired": 0}
     totals.update(doc.get("totals") or {})
     return {"last": doc.get("last"), "totals": totals}
 
@@ -56,6 +61,7 @@ def save_status(data_dir: Path, report: ScrubReport) -> dict[str, Any]:
     t["versions_checked"] += report.versions_checked
     t["bytes_checked"] += report.bytes_checked
     t["corrupt_found"] += len(report.corrupt)
+    t["repaired"] += report.repaired
     doc["last"] = report.to_json()
     path = data_dir / STATUS_RELPATH
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -89,9 +95,28 @@ def scrub_lock(data_dir: Path) -> Iterator[bool]:
 
 def owner_ids(settings: Settings) -> list[str]:
     """Buckets are scrubbed per owner: those of every configured account."""
-    from rs3gw.model import Owner
+    return [u.owner.id for u in settings.users]
 
-    return [Owner.for_account(u.name).id for u in settings.users]
+
+def backup_source(
+    location: str, endpoint: str = "", access_key: str = "", secret_key: str = ""
+) -> SourceFactory | None:
+    """Repairs from the backup at ``location`` (DIR or s3://BUCKET/PREFIX); None: no repairs."""
+    if not location:
+        return None
+    if location.startswith("s3://") and not endpoint:
+        raise ValueError(f"the s3:// heal backup {location} needs an endpoint")
+    return lambda: open_source(location, endpoint, access_key, secret_key)
+
+
+def settings_source(settings: Settings) -> SourceFactory | None:
+    """The ``[scrub] heal_backup`` repair source of the configuration, if any."""
+    return backup_source(
+        settings.scrub_heal_backup,
+        settings.scrub_heal_backup_endpoint,
+        settings.scrub_heal_backup_access_key,
+        settings.scrub_heal_backup_secret_key,
+    )
 
 
 async def scrub_once(
@@ -102,15 +127,18 @@ async def scrub_once(
     progress: Callable[[int], None] | None = None,
     total: Callable[[int], None] | None = None,
     due: Callable[[dict[str, Any]], bool] | None = None,
+    source: SourceFactory | None = None,
 ) -> ScrubReport | None:
     """One pass under the lock, persisted; None when another scrub holds the lock (or ``due``
-    says the last recorded pass is recent enough)."""
+    says the last recorded pass is recent enough). With ``source``, corrupt versions it holds a
+    good copy of are repaired instead of quarantined."""
     with scrub_lock(data_dir) as mine:
         if not mine:
             return None
         if due is not None and not due(await asyncio.to_thread(load_status, data_dir)):
             return None
-        scrubber = Scrubber(engine, owners, rate_mb_s * MB, progress)
+        repair = None if source is None else await asyncio.to_thread(source)
+        scrubber = Scrubber(engine, owners, rate_mb_s * MB, progress, repair)
         if total is not None:
             total(await scrubber.total_bytes())
         report = await scrubber.run()
@@ -133,6 +161,7 @@ class ScrubScheduler:
         self.owners = owner_ids(settings)
         self.interval = settings.scrub_interval
         self.rate = settings.scrub_rate_mb_s
+        self.source = settings_source(settings)
         self.task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -152,13 +181,16 @@ class ScrubScheduler:
     async def _loop(self) -> None:
         while True:
             try:
-                report = await scrub_once(self.engine, self.data_dir, self.owners, self.rate, due=self._due)
+                report = await scrub_once(
+                    self.engine, self.data_dir, self.owners, self.rate, due=self._due, source=self.source
+                )
                 if report is not None:
                     log.info(
-                        "scrub: checked %d versions (%d bytes), %d corrupt, %d quarantined",
+                        "scrub: checked %d versions (%d bytes), %d corrupt, %d repaired, %d quarantined",
                         report.versions_checked,
                         report.bytes_checked,
                         len(report.corrupt),
+                        report.repaired,
                         report.quarantined_now,
                     )
             except Exception:  # the next interval tries again
@@ -175,12 +207,22 @@ def add_commands(
     add_common: Callable[[argparse.ArgumentParser], None],
     resolve: Resolve,
 ) -> None:
-    h = sub.add_parser("heal", help="scrub object data against its checksums; quarantine corrupt objects")
+    h = sub.add_parser(
+        "heal", help="scrub object data against its checksums; repair from a backup or quarantine"
+    )
     hsub = h.add_subparsers(dest="heal_command", metavar="COMMAND", required=True)
     run = hsub.add_parser("run", help="scrub every object version now (safe while the server runs)")
     add_common(run)
     run.add_argument("--rate", type=int, default=0, metavar="MB_S", help="read rate limit (default none)")
     run.add_argument("--json", action="store_true", help="print the report as JSON")
+    run.add_argument(
+        "--heal-backup",
+        metavar="DIR|s3://BUCKET/PREFIX",
+        help="repair corrupt versions from this backup (default: [scrub] heal_backup, if set)",
+    )
+    run.add_argument("--heal-backup-endpoint", metavar="URL", help="S3 endpoint of an s3:// heal backup")
+    run.add_argument("--heal-backup-access-key", help="its access key (default RS3GW_BACKUP_ACCESS_KEY)")
+    run.add_argument("--heal-backup-secret-key", help="its secret key (default RS3GW_BACKUP_SECRET_KEY)")
     run.set_defaults(func=lambda a: _cmd_run(a, resolve))
     st = hsub.add_parser("status", help="the last scrub's results and running totals")
     add_common(st)
@@ -188,9 +230,29 @@ def add_commands(
     st.set_defaults(func=lambda a: _cmd_status(a, resolve))
 
 
+def _run_source(args: argparse.Namespace, settings: Settings) -> SourceFactory | None:
+    """``--heal-backup`` (with its endpoint and keys) wins over the configured ``[scrub] heal_backup``."""
+    if not args.heal_backup:
+        return settings_source(settings)
+    env = os.environ
+    return backup_source(
+        args.heal_backup,
+        args.heal_backup_endpoint or "",
+        args.heal_backup_access_key or env.get("RS3GW_BACKUP_ACCESS_KEY", ""),
+        args.heal_backup_secret_key or env.get("RS3GW_BACKUP_SECRET_KEY", ""),
+    )
+
+
 def _cmd_run(args: argparse.Namespace, resolve: Resolve) -> int:
     settings = resolve(args)
-    report = asyncio.run(_offline_scrub(settings, args.rate, show_progress=not args.json))
+    try:
+        source = _run_source(args, settings)
+    except ValueError as e:
+        if args.json:
+            print(json.dumps({"error": str(e)}))
+        print(f"rs3gw heal: {e}", file=sys.stderr)
+        return 2
+    report = asyncio.run(_offline_scrub(settings, args.rate, show_progress=not args.json, source=source))
     if report is None:
         print("rs3gw: another scrub is running on this data directory", file=sys.stderr)
         return 3
@@ -201,7 +263,9 @@ def _cmd_run(args: argparse.Namespace, resolve: Resolve) -> int:
     return 0 if report.to_json()["clean"] else 1
 
 
-async def _offline_scrub(settings: Settings, rate: int, show_progress: bool) -> ScrubReport | None:
+async def _offline_scrub(
+    settings: Settings, rate: int, show_progress: bool, source: SourceFactory | None = None
+) -> ScrubReport | None:
     from rich.console import Console
     from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 
@@ -229,6 +293,7 @@ async def _offline_scrub(settings: Settings, rate: int, show_progress: bool) -> 
                 rate,
                 progress=lambda n: bar.advance(task, n),
                 total=lambda n: bar.update(task, total=n),
+                source=source,
             )
     finally:
         await engine.stop()
@@ -247,7 +312,10 @@ def _cmd_status(args: argparse.Namespace, resolve: Resolve) -> int:
         return 0
     _print_report(doc["last"])
     t = doc["totals"]
-    print(f"totals: {t['runs']} scrubs, {t['versions_checked']} versions, {t['corrupt_found']} corrupt found")
+    print(
+        f"totals: {t['runs']} scrubs, {t['versions_checked']} versions, {t['corrupt_found']} corrupt found, "
+        f"{t['repaired']} repaired"
+    )
     return 0
 
 
@@ -258,7 +326,19 @@ def _print_report(r: dict[str, Any]) -> None:
         f"{r['bytes_checked']} bytes checked, {r['skipped']} skipped (SSE-C)"
     )
     for f in r["corrupt"]:
-        state = "quarantined" if f["quarantined"] else "not quarantined (changed meanwhile)"
+        if f.get("repaired"):
+            state = f"repaired: {f['repair']}"
+        else:
+            state = "quarantined" if f["quarantined"] else "not quarantined (changed meanwhile)"
+            state += f"; not repaired: {f['repair']}" if f.get("repair") else ""
         print(f"CORRUPT {f['bucket']}/{f['key']} version {f['version_id']}: {f['problem']} [{state}]")
-    print(f"{r['quarantined']} object versions quarantined; repair needs a backup (none configured)")
+    for f in r.get("released") or []:
+        print(
+            f"REPAIRED {f['bucket']}/{f['key']} version {f['version_id']} (quarantined before): {f['repair']}"
+        )
+    source = r.get("repair_source") or ""
+    print(
+        f"{r.get('repaired', 0)} object versions repaired from {source or 'a backup (none configured)'}; "
+        f"{r['quarantined']} quarantined"
+    )
     print("clean" if r["clean"] else "corrupt or quarantined data present")

@@ -11,6 +11,7 @@ from rs3gw.auth.users import Iam, KeyRing
 from rs3gw.blobs.base import BlobStore
 from rs3gw.blobs.compressed import CompressedBlobStore, parse_compression
 from rs3gw.blobs.dedup import ChunkingAlgorithm, DedupBlobStore, DedupConfig
+from rs3gw.blobs.directio import DirectIO
 from rs3gw.blobs.encrypted import EncryptedBlobStore
 from rs3gw.blobs.keys import LocalKeyProvider
 from rs3gw.blobs.local import LocalBlobStore
@@ -23,7 +24,7 @@ from rs3gw.engine.lifecycle import LifecycleWorker
 from rs3gw.engine.zerocopy import ZeroCopy
 from rs3gw.meta.sqlite import SqliteStore
 from rs3gw.meta.store import MetadataStore
-from rs3gw.model import Account, Owner
+from rs3gw.model import Account
 from rs3gw.monitoring import with_json_logs, with_metrics, with_scrubber
 from rs3gw.protocol import metrics
 from rs3gw.protocol.admin_buckets import bucket_routes
@@ -31,11 +32,12 @@ from rs3gw.protocol.admin_registry import registry_routes
 from rs3gw.protocol.admin_storage import storage_report_routes
 from rs3gw.protocol.admin_users import user_routes
 from rs3gw.protocol.app import S3App
+from rs3gw.tracing import build_tracer
 from rs3gw.transform import TransformService
 
 
 def accounts(settings: Settings) -> list[Account]:
-    return [Account(Owner.for_account(u.name), u.access_key, u.secret_key) for u in settings.users]
+    return [Account(u.owner, u.access_key, u.secret_key) for u in settings.users]
 
 
 def with_dedup(inner: BlobStore, settings: Settings) -> BlobStore:
@@ -44,11 +46,13 @@ def with_dedup(inner: BlobStore, settings: Settings) -> BlobStore:
     index = settings.data_dir / "dedup.db"
     if not settings.dedup_enabled and not index.exists():
         return inner
-    if settings.backend_type != "local":
-        # The chunk index and its refcounts are a file of one gateway: gateways sharing an upstream
-        # would free each other's chunks.
+    if settings.backend_type != "local" and settings.metadata.startswith(("postgresql://", "postgres://")):
+        # The chunk index and its refcounts are a file of one data dir: gateways sharing PostgreSQL
+        # and an upstream would not see each other's chunks and would free them under each other.
+        # With SQLite metadata there is one gateway, so chunks may live upstream like any blob.
         raise SystemExit(
-            f"rs3gw: deduplication is not supported with the {settings.backend_type} backend yet"
+            f"rs3gw: deduplication with the {settings.backend_type} backend needs SQLite metadata "
+            "(one gateway): its chunk index is a file of one data directory"
         )
     cfg = DedupConfig(
         settings.dedup_enabled,
@@ -62,7 +66,9 @@ def with_dedup(inner: BlobStore, settings: Settings) -> BlobStore:
 def build_backend(settings: Settings) -> BlobStore:
     """The bottom of the stack: the data dir, or a bucket of an S3-compatible upstream."""
     if settings.backend_type == "local":
-        return LocalBlobStore(settings.data_dir, fsync=settings.fsync)
+        # [storage.zerocopy] direct_io / mmap: O_DIRECT writes from the threshold, mapped long reads
+        direct = DirectIO(settings.zerocopy_direct_io_threshold) if settings.zerocopy_direct_io else None
+        return LocalBlobStore(settings.data_dir, settings.fsync, direct, settings.zerocopy_mmap)
     if settings.backend_type in ("gcs", "azure"):
         return build_cloud_backend(settings)
     from rs3gw.blobs.s3 import S3BackendConfig, S3BlobStore  # botocore loads only when asked for
@@ -168,7 +174,7 @@ def build_engine(settings: Settings) -> Engine:
     engine.default_sse = "AES256" if settings.encryption_default == "AES256" else ""
     engine.sse_c_over_http = settings.encryption_sse_c_over_http
     engine.read_check.enabled = settings.verify_on_read
-    engine.zerocopy = ZeroCopy(settings.zerocopy_enabled, settings.zerocopy_min_size)
+    engine.zerocopy = ZeroCopy(settings.zerocopy_enabled, settings.zerocopy_min_size, settings.zerocopy_mmap)
     if isinstance(blobs, DedupBlobStore):
         blobs.verify_blocks = settings.verify_on_read
     engine.tiers.configure(settings.tiers, settings.lifecycle_day_seconds, _tiered(blobs))
@@ -197,6 +203,7 @@ def build_app(settings: Settings) -> S3App:
     with_tiers_worker(app, settings)
     with_transforms(app, settings)
     with_analytics(app, settings)
+    with_tracing(app, settings)
     app.admin_routes += registry_routes()  # dataset and model registries (engine/registry.py)
     app.admin_routes += bucket_routes()  # rs3gw admin bucket|usage --endpoint (engine/bucket_admin.py)
     app.console_page = ConsoleSite(settings.region).page  # the web console's static files at /console/
@@ -227,6 +234,14 @@ def with_analytics(app: S3App, settings: Settings) -> None:
     owners = [a.owner.id for a in accounts(settings)]
     api = AnalyticsApi(recorder, settings.tiers, owners, cache.stats if cache is not None else None)
     app.admin_routes += api.routes()
+
+
+def with_tracing(app: S3App, settings: Settings) -> None:
+    """``[tracing]`` / ``OTEL_EXPORTER_OTLP_ENDPOINT``: a span per request, when the SDK is installed."""
+    tracer = build_tracer(settings.tracing)
+    if tracer is not None:
+        app.observers.append(tracer.observe)
+        app.on_shutdown.append(tracer.close)
 
 
 def with_transforms(app: S3App, settings: Settings) -> None:

@@ -77,6 +77,7 @@ def _multipart(s3: Any, bucket: str, key: str, parts: list[bytes]) -> None:
     )
 
 
+@pytest.mark.local_backend_only("flips bytes of blob files on disk")
 def test_heal_run_quarantines_corrupt_versions(plain: Server) -> None:
     s3, data = plain.client(), plain.data_dir
     s3.create_bucket(Bucket="heal")
@@ -129,6 +130,7 @@ def test_heal_run_quarantines_corrupt_versions(plain: Server) -> None:
     assert rc == 1 and rep["corrupt"] == [] and rep["already_quarantined"] == 2
 
 
+@pytest.mark.local_backend_only("flips bytes of blob files on disk")
 @pytest.mark.parametrize(
     "layers",
     [("--compression", "zstd"), ("--dedup", "--dedup-min-size", "0", "--compression", "zstd")],
@@ -166,6 +168,7 @@ def test_flip_in_framed_payload_is_detected(tmp_path: Path, layers: tuple[str, .
         srv.stop()
 
 
+@pytest.mark.local_backend_only("flips bytes of blob files on disk")
 def test_background_scrubber_finds_corruption(tmp_path: Path) -> None:
     srv = start_server(tmp_path / "data", "--scrub-interval", "1", "--scrub-rate", "0")
     data = srv.data_dir
@@ -185,7 +188,10 @@ def test_background_scrubber_finds_corruption(tmp_path: Path) -> None:
             time.sleep(0.2)
         assert metrics(srv)["rs3gw_scrub_quarantined_objects"] == 1
         rc, status = heal(data, "status")
-        assert rc == 0 and [f["key"] for f in status["last"]["corrupt"]] == ["bad"]
+        # A later (clean) pass may already have replaced "last": its report still counts the
+        # quarantined version, and the running totals keep the find.
+        assert rc == 0 and status["totals"]["corrupt_found"] == 1
+        assert status["last"]["quarantined"] == 1 and not status["last"]["clean"]
         assert_quarantined(s3, "bgscrub", "bad")
         assert s3.get_object(Bucket="bgscrub", Key="fine")["Body"].read() == b"untouched bytes"
     finally:

@@ -46,6 +46,7 @@ class WriteOptions:
 
     compression: str | None = None  # a bucket's override ("none", "lz4", "zstd:9"); None: the default
     encryption: Encryption | None = None  # None: stored as written (see blobs.encrypted)
+    binding: bytes = b""  # what the bytes are (blobs.binding); encryption binds every chunk to it
 
     @property
     def shareable(self) -> bool:

@@ -14,7 +14,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
 
@@ -22,6 +22,7 @@ from pyfastcdc import FastCDC
 
 from rs3gw import errors
 from rs3gw.blobs.base import NO_OPTIONS, BlobStore, BlobWriter, Tap, WriteOptions
+from rs3gw.blobs.binding import dedup_chunk_binding
 from rs3gw.blobs.local import pid_alive
 
 MAGIC = b"RS3GWDD1"
@@ -255,6 +256,20 @@ class ChunkIndex:
 
         return self._txn(run)  # type: ignore[return-value]
 
+    def swap_chunk(self, h: bytes, old_blob: str, new_blob: str) -> bool:
+        """Scrub repair: the chunk's bytes now live in ``new_blob``; the damaged ``old_blob`` is
+        queued for deletion. False (nothing changed) when the chunk moved or went meanwhile."""
+
+        def run(c: sqlite3.Connection) -> bool:
+            if not c.execute(
+                "UPDATE chunks SET blob_id=? WHERE hash=? AND blob_id=?", (new_blob, h, old_blob)
+            ).rowcount:
+                return False
+            c.execute("INSERT OR IGNORE INTO chunk_gc VALUES (?)", (old_blob,))
+            return True
+
+        return self._txn(run)  # type: ignore[return-value]
+
 
 def _add_writer_ref(c: sqlite3.Connection, writer: str, h: bytes, n: int) -> None:
     c.execute(
@@ -394,6 +409,39 @@ class DedupBlobStore(BlobStore):
         if digest != h:
             raise errors.InternalError(f"deduplicated chunk {h.hex()} does not match its SHA-256")
         return data[lo : lo + n]
+
+    async def chunk_intact(self, h: bytes) -> bool:
+        """Whether the chunk ``h`` is stored and reads back with that SHA-256 (scrub repair)."""
+        blob = (await asyncio.to_thread(self.index.blob_ids, [h])).get(h)
+        if blob is None:
+            return False
+        try:
+            data = b"".join([c async for c in self.inner.read(blob)])
+        except Exception:  # an undecodable frame, a missing file: damaged
+            return False
+        return await asyncio.to_thread(lambda: hashlib.sha256(data).digest()) == h
+
+    async def replace_chunk(self, h: bytes, data: bytes, options: WriteOptions = NO_OPTIONS) -> bool:
+        """Rewrite a damaged chunk from a good copy of its bytes (their SHA-256 must be ``h``): a new
+        inner blob, made durable, then swapped in by one index transaction, so every manifest that
+        shares the chunk reads the good bytes. False when the chunk is not in the index."""
+        if hashlib.sha256(data).digest() != h:
+            raise ValueError("replacement bytes do not match the chunk's SHA-256")
+        old = (await asyncio.to_thread(self.index.blob_ids, [h])).get(h)
+        if old is None:
+            return False
+        w = self.inner.new_writer(replace(options, binding=dedup_chunk_binding(h)))
+        try:
+            await w.write(data)
+            await w.close()
+        except BaseException:
+            await w.abort()
+            raise
+        if not await asyncio.to_thread(self.index.swap_chunk, h, old, w.blob_id):
+            await self.inner.delete([w.blob_id])
+            return False
+        await self._discard([old])
+        return True
 
     async def _record_bytes(self, blob_id: str, i: int, n: int) -> bytes:
         return await _read_exact(self.inner, blob_id, HEADER.size + i * RECORD.size, n * RECORD.size)
@@ -535,7 +583,8 @@ class _DedupWriter(BlobWriter):
         new: dict[bytes, BlobWriter] = {}
         for h, _, _ in cuts:
             if h in missing and h not in new:
-                new[h] = self.store.inner.new_writer(self.options)
+                # Shared by every object holding these bytes: bound to their hash, not to this key.
+                new[h] = self.store.inner.new_writer(replace(self.options, binding=dedup_chunk_binding(h)))
         if new:
             await asyncio.to_thread(self.index.add_intents, self.writer, [w.blob_id for w in new.values()])
         jobs = [(h, w, pos, s) for h, pos, s in cuts if (w := new.pop(h, None)) is not None]

@@ -25,7 +25,7 @@ from rs3gw.engine.names import check_bucket_name, check_key, check_user_meta
 from rs3gw.engine.object_lock import ObjectLock, without_lock
 from rs3gw.engine.quarantine import check_readable
 from rs3gw.engine.ranges import ByteRange, parse_range
-from rs3gw.engine.sse import NO_SSE, SseRequest, with_customer_key, without_sse
+from rs3gw.engine.sse import NO_SSE, SseRequest, read_bindings, with_customer_key, without_sse, write_binding
 from rs3gw.engine.sse import check_read as check_sse_read
 from rs3gw.engine.verify_read import ReadVerifier
 from rs3gw.engine.zerocopy import ZeroCopy
@@ -237,7 +237,11 @@ class ObjectEngine:
             await self._precheck(bucket, key, cond)
         meta = await self.object_lock.for_new_version(bucket, meta)
         system, enc = await self.sse_for_write(bucket, sse)
-        options = replace(await self.write_options(bucket), encryption=enc)
+        # The version id is chosen before the data is written: encryption binds the blob to it.
+        vid = new_version_id() if b.versioning == "Enabled" else NULL_VERSION
+        options = replace(
+            await self.write_options(bucket), encryption=enc, binding=write_binding(bucket, key, vid)
+        )
         head = bytearray()  # the first bytes, for ML model detection
         got = await ingest(self.blobs, ml_detect.tap(body, head), checks, self.max_object_size, options)
         meta = replace(meta, checksums=got.checksums, checksum_type="FULL_OBJECT" if got.checksums else "")
@@ -245,7 +249,7 @@ class ObjectEngine:
         ml = {} if sse.customer_key else await ml_detect.detect(self, [seg], got.size, bytes(head))
         meta = replace(meta, system={**ml_detect.without_ml(without_sse(meta.system)), **system, **ml})
         obj = self._new_version(
-            b, key, got.size, got.md5_hex, meta, (Segment(got.blob_id, got.size),), owner_id
+            b, key, got.size, got.md5_hex, meta, (Segment(got.blob_id, got.size),), owner_id, version_id=vid
         )
         await self._commit(obj, cond, b, [got.blob_id])
         return PutResult(
@@ -274,8 +278,10 @@ class ObjectEngine:
         segments: tuple[Segment, ...],
         owner_id: str,
         parts_count: int = 0,
+        version_id: str | None = None,
     ) -> ObjectVersion:
-        vid = new_version_id() if b.versioning == "Enabled" else NULL_VERSION
+        """``version_id``: the id allocated before the data was written (a new one when None)."""
+        vid = version_id or (new_version_id() if b.versioning == "Enabled" else NULL_VERSION)
         return ObjectVersion(b.name, key, vid, size, etag, time.time(), meta, segments, owner_id, parts_count)
 
     async def _precheck(self, bucket: str, key: str, cond: WriteCondition) -> None:
@@ -285,9 +291,10 @@ class ObjectEngine:
         if cond.if_none_match_any and exists:
             raise errors.PreconditionFailed(Condition="If-None-Match")
         if cond.if_match is not None:
-            if not exists:
+            # If-Match: * (RFC 9110) asks only that an object exist: 412 when none does.
+            if not exists and cond.if_match != "*":
                 raise errors.NoSuchKey(Key=key)
-            if cur is not None and cur.etag != cond.if_match:
+            if cur is None or not exists or cond.if_match not in ("*", cur.etag):
                 raise errors.PreconditionFailed(Condition="If-Match")
 
     async def _commit(
@@ -341,8 +348,8 @@ class ObjectEngine:
             if span is not None:
                 return ReadResult(res.obj, rng, span.chunks(), res.versioned, span)
         body = self.read_segments(res.obj.segments, start, length)
-        if sse.customer_key is not None:
-            body = with_customer_key(sse.customer_key, body)
+        # Each blob must carry the binding of this object (and version, and part): see engine.sse.
+        body = with_customer_key(sse.customer_key, body, read_bindings(res.obj))
         body = self.read_check.wrap(res.obj, body, full=rng is None or rng.length == res.obj.size)
         return ReadResult(res.obj, rng, body, res.versioned)
 
@@ -424,12 +431,20 @@ class ObjectEngine:
 
     # -- deletes -------------------------------------------------------------------------------
     async def delete_object(
-        self, bucket: str, key: str, version_id: str | None = None, bypass_governance: bool = False
+        self,
+        bucket: str,
+        key: str,
+        version_id: str | None = None,
+        bypass_governance: bool = False,
+        if_match: str | None = None,
     ) -> DeleteResult:
         """Removing a version for good is refused with AccessDenied while Object Lock protects it
-        (``bypass_governance``: x-amz-bypass-governance-retention); adding a delete marker never is."""
+        (``bypass_governance``: x-amz-bypass-governance-retention); adding a delete marker never is.
+        ``if_match``: a conditional delete (If-Match, or <ETag> in DeleteObjects), see _check_delete."""
         b = await self.get_bucket(bucket)
         _check_vid(version_id)
+        if if_match is not None:
+            await self._check_delete(bucket, key, version_id, if_match.strip())
         marker = None
         if version_id is None and b.versioning:
             vid = new_version_id() if b.versioning == "Enabled" else NULL_VERSION
@@ -447,6 +462,18 @@ class ObjectEngine:
         if version_id is None:
             return DeleteResult(None, False)
         return DeleteResult(version_id, bool(removed and removed.delete_marker))
+
+    async def _check_delete(self, bucket: str, key: str, version_id: str | None, if_match: str) -> None:
+        """412 unless the object the delete names (the current one, or ``version_id``) has the ETag;
+        ``*`` matches any. As for conditional PutObject, an ETag that finds no object is NoSuchKey
+        and ``*`` is 412. Checked just before the delete, not inside the store's transaction."""
+        cur = await self.store.get_object(bucket, key, version_id)
+        if cur is None or cur.delete_marker:
+            if if_match != "*":
+                raise errors.NoSuchKey(Key=key)
+            raise errors.PreconditionFailed(Condition="If-Match")
+        if if_match != "*" and if_match.strip('"') != cur.etag:
+            raise errors.PreconditionFailed(Condition="If-Match")
 
     # -- copy ----------------------------------------------------------------------------------
     async def copy_object(
@@ -466,6 +493,7 @@ class ObjectEngine:
         sse: SseRequest = NO_SSE,
         src_sse: SseRequest = NO_SSE,
         acl: str | None = None,
+        checksum_algorithm: str | None = None,
     ) -> tuple[PutResult, ObjectVersion]:
         """Copy an object; ``meta`` None keeps the source's metadata (directive COPY).
 
@@ -474,6 +502,7 @@ class ObjectEngine:
         ``lock``: the request's Object Lock headers as system metadata; as on S3 the source's
         retention and legal hold never carry over (the destination's default retention may apply).
         ``acl``: the ACL the request declares (system "acl"); S3 never copies the source's ACL.
+        ``checksum_algorithm``: x-amz-checksum-algorithm, the checksum to compute for the copy.
         """
         check_key(dst_key)
         src = await self._resolve_source(src_bucket, src_key, src_version)
@@ -499,11 +528,14 @@ class ObjectEngine:
                 **({"acl": acl} if acl else {}),
             },
         )
-        algs = tuple(src.meta.checksums) if src.meta.checksum_type == "FULL_OBJECT" else ()
-        checks = BodyChecks(
-            content_length=src.size, trailer_algorithms=(), sdk_algorithm=algs[0] if algs else None
+        # The copy (a single-part object) gets a full-object checksum: of the algorithm the request
+        # names (x-amz-checksum-algorithm), else of the source's own, composite or not.
+        alg = checksum_algorithm or next((a for a, v in src.meta.checksums.items() if v), None)
+        checks = BodyChecks(content_length=src.size, trailer_algorithms=(), sdk_algorithm=alg)
+        # Never a shared blob: the copy is re-encrypted into a new blob bound to the destination.
+        body = with_customer_key(
+            src_sse.customer_key, self.read_segments(src.segments, 0, src.size), read_bindings(src)
         )
-        body = with_customer_key(src_sse.customer_key, self.read_segments(src.segments, 0, src.size))
         res = await self.put_object(dst_bucket, dst_key, body, meta, checks, owner_id, cond, sse)
         return res, src
 

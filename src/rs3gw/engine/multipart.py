@@ -14,19 +14,30 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 
 from rs3gw import errors
-from rs3gw.codecs.checksums import ALGORITHMS, combine_full_object, composite
+from rs3gw.codecs.checksums import ALGORITHMS, combine_full_object, composite, is_valid_b64_digest
 from rs3gw.engine import ml_detect
 from rs3gw.engine.conditions import Conditions, check_copy_source
 from rs3gw.engine.core import NO_CONDITION, ObjectEngine, PutResult
 from rs3gw.engine.ingest import BodyChecks, ingest
 from rs3gw.engine.names import check_key, check_user_meta
 from rs3gw.engine.ranges import ByteRange
-from rs3gw.engine.sse import NO_SSE, SseRequest, encryption_of, with_customer_key, without_sse
+from rs3gw.engine.sse import (
+    BIND_UPLOAD,
+    NO_SSE,
+    SseRequest,
+    encryption_of,
+    multipart_bindings,
+    part_binding,
+    read_bindings,
+    with_customer_key,
+    without_sse,
+)
 from rs3gw.engine.sse import check_read as check_sse_read
 from rs3gw.meta.store import WriteCondition
 from rs3gw.model import ObjectMeta, Part, PartListing, Segment, Upload, UploadListing
 
 MIN_PART_SIZE = 5 * 1024 * 1024
+PART_CHECKSUMS = "part-checksums"  # system metadata: the parts' checksums, comma-separated, in order
 MAX_PARTS = 10_000
 
 
@@ -88,7 +99,8 @@ class Engine(ObjectEngine):
             _check_part_algorithm(alg, checks)
             checks = replace(checks, sdk_algorithm=alg)
         enc = encryption_of(up.meta.system, sse.customer_key)
-        options = replace(await self.write_options(bucket), encryption=enc)
+        bound = part_binding(bucket, key, upload_id, part_number)  # completion keeps this blob as is
+        options = replace(await self.write_options(bucket), encryption=enc, binding=bound)
         got = await ingest(self.blobs, body, checks, 5 * 1024**3, options)
         part = Part(part_number, got.size, got.md5_hex, time.time(), got.blob_id, got.checksums)
         try:
@@ -122,7 +134,9 @@ class Engine(ObjectEngine):
         check_copy_source(src_cond, src.etag, src.last_modified)
         rng = _copy_range(src_range, src.size)
         start, length = (rng.start, rng.length) if rng else (0, src.size)
-        body = with_customer_key(src_sse.customer_key, self.read_segments(src.segments, start, length))
+        body = with_customer_key(
+            src_sse.customer_key, self.read_segments(src.segments, start, length), read_bindings(src)
+        )
         alg = _upload_algorithm(up)
         part = await self.upload_part(
             bucket,
@@ -146,7 +160,13 @@ class Engine(ObjectEngine):
         checksum_type: str | None = None,
     ) -> PutResult:
         """``expected``: whole-object checksums the client sent (x-amz-checksum-*), verified here."""
-        up = await self._upload(bucket, key, upload_id)
+        try:
+            up = await self._upload(bucket, key, upload_id)
+        except errors.NoSuchUpload:
+            done = await self._completed_by(bucket, key, upload_id)
+            if done is None:
+                raise
+            return done
         b = await self.get_bucket(bucket)
         stored = await self.store.get_parts(upload_id)
         if not stored and await self.store.get_upload(upload_id) is None:  # a concurrent completion won
@@ -160,6 +180,9 @@ class Engine(ObjectEngine):
             await self._precheck(bucket, key, cond)
         segments = tuple(Segment(p.blob_id, p.size) for p in chosen)
         size = sum(p.size for p in chosen)
+        # Which upload and parts the segments' blobs are bound to, so that reads can check them.
+        bound = multipart_bindings(upload_id, [p.part_number for p in chosen])
+        meta = replace(meta, system={**meta.system, **bound})
         if "sse-c-alg" not in meta.system:  # SSE-C bytes cannot be read without the customer's key
             ml = await ml_detect.detect(self, segments, size)
             meta = replace(meta, system={**ml_detect.without_ml(meta.system), **ml})
@@ -172,6 +195,22 @@ class Engine(ObjectEngine):
         vid = obj.version_id if b.versioning else None
         enc = {k: v for k, v in meta.system.items() if k.startswith("sse-")}
         return PutResult(etag, vid, meta.checksums, meta.checksum_type, size, obj.last_modified, enc)
+
+    async def _completed_by(self, bucket: str, key: str, upload_id: str) -> PutResult | None:
+        """The key's current object when ``upload_id`` is the upload that created it.
+
+        S3 answers a repeated CompleteMultipartUpload (a client retry after a lost response) with
+        the same success, not NoSuchUpload; the completed object records its upload in its
+        system metadata (engine.sse.multipart_bindings), which is how a retry is recognised.
+        """
+        obj = await self.store.get_object(bucket, key, None)
+        if obj is None or obj.delete_marker or obj.meta.system.get(BIND_UPLOAD) != upload_id:
+            return None
+        b = await self.get_bucket(bucket)
+        vid = obj.version_id if b.versioning else None
+        enc = {k: v for k, v in obj.meta.system.items() if k.startswith("sse-")}
+        meta = obj.meta
+        return PutResult(obj.etag, vid, meta.checksums, meta.checksum_type, obj.size, obj.last_modified, enc)
 
     async def abort_multipart_upload(self, bucket: str, key: str, upload_id: str) -> None:
         await self._upload(bucket, key, upload_id)
@@ -306,6 +345,11 @@ def _check_expected(
                 f"Checksum Type mismatch occurred, expected checksum Type: {(alg or 'null').lower()}, "
                 f"actual checksum Type: {name.lower()}"
             )
+        # A value that is no digest of this algorithm (with or without the "-N" part count) is
+        # refused as malformed (InvalidRequest), as PutObject does; only a well-formed one that
+        # differs is BadDigest.
+        if not is_valid_b64_digest(alg, value.split("-", 1)[0]):
+            raise errors.InvalidRequest(f"Value for x-amz-checksum-{alg.lower()} header is invalid.")
         final = meta.checksums.get(alg, "")
         if value != final and value != final.rsplit("-", 1)[0]:
             raise errors.BadDigest(f"The {alg.lower()} you specified did not match the calculated checksum.")
@@ -320,4 +364,7 @@ def _final_checksums(up: Upload, chosen: list[Part]) -> ObjectMeta:
         value = combine_full_object(alg, [(p.checksums[alg], p.size) for p in chosen])
     else:
         value = composite(alg, [p.checksums[alg] for p in chosen])
-    return replace(meta, checksums={alg: value}, checksum_type=up.meta.checksum_type)
+    # Each part's own checksum, in part order: GetObjectAttributes reports them after the parts
+    # themselves are gone (protocol.handlers.attributes).
+    system = {**meta.system, PART_CHECKSUMS: ",".join(p.checksums[alg] for p in chosen)}
+    return replace(meta, checksums={alg: value}, checksum_type=up.meta.checksum_type, system=system)

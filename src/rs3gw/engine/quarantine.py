@@ -4,7 +4,8 @@ The scrubber marks the version in ``ObjectMeta.system``; reads (GET, copy source
 ``InvalidObjectState`` (403), the error S3 gives for an object whose state forbids reading it (an
 archived GLACIER object). It is not retryable, unlike 500/503, so SDKs do not loop on it; HEAD still
 answers so operators can see the object and its ``x-amz-meta``. Overwriting or deleting the
-version clears it; there is no replica or backup to repair from yet.
+version clears it, and so does a scrub with a repair source (``[scrub] heal_backup``, ``heal run
+--heal-backup``) that holds a good copy of the version: it rewrites the data (see ``repair``).
 """
 
 from __future__ import annotations

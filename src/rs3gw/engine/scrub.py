@@ -1,7 +1,10 @@
 """The scrubber: re-reads every stored object version through the whole blob stack (dedup,
 compression, disk) and checks the bytes against what was recorded when they were written: the
 ETag (MD5 of a single-part object, MD5 of the part MD5s for a multipart one) and any CRC/SHA
-checksums (FULL_OBJECT or COMPOSITE). A version that fails is quarantined (see ``quarantine``).
+checksums (FULL_OBJECT or COMPOSITE). A version that fails is repaired from a known-good copy
+when the pass has a repair source (a backup, see ``repair``) that holds that very version, and is
+otherwise quarantined (see ``quarantine``). With a source, versions quarantined by earlier passes
+are offered for repair again, so configuring a backup later heals what was found before.
 
 Reads go through ``ObjectEngine.read_segments`` so that an overwrite during the scrub cannot
 delete a blob under it; any finding is confirmed against fresh metadata before it counts, so a
@@ -19,11 +22,14 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING
 
+from rs3gw.blobs import binding
 from rs3gw.blobs.base import Tap
 from rs3gw.blobs.predictive_cache import bypass as cache_bypass
 from rs3gw.codecs.checksums import ALGORITHMS, Checksum, composite, new_checksum
 from rs3gw.codecs.checksums import md5_etag_multipart as multipart_etag
 from rs3gw.engine.quarantine import QUARANTINE_KEY, QUARANTINE_TIME_KEY, is_quarantined
+from rs3gw.engine.repair import Repairer, RepairSource
+from rs3gw.engine.sse import read_bindings
 from rs3gw.meta.store import VersionQuery, all_buckets
 from rs3gw.model import ObjectVersion, Segment
 
@@ -46,7 +52,9 @@ class Finding:
     etag: str
     size: int
     problem: str
-    quarantined: bool  # False when it already was, or changed before it could be marked
+    quarantined: bool  # False when repaired, already quarantined, or changed before it could be marked
+    repaired: bool = False  # rewritten from a verified copy: it reads correctly again
+    repair: str = ""  # how it was repaired, or why it could not be (empty: no repair source)
 
 
 @dataclass
@@ -56,19 +64,28 @@ class ScrubReport:
     versions_checked: int = 0
     bytes_checked: int = 0
     skipped: int = 0  # SSE-C versions: unreadable without the customer's key (SSE-S3/KMS are checked)
-    already_quarantined: int = 0  # quarantined by an earlier scrub: not read again
+    already_quarantined: int = 0  # quarantined by an earlier scrub and still so after this one
     corrupt: list[Finding] = field(default_factory=list)
+    released: list[Finding] = field(default_factory=list)  # quarantined earlier, repaired by this pass
+    repair_source: str = ""  # the backup repairs came from (empty: none configured)
 
     @property
     def quarantined_now(self) -> int:
         """Versions this scrub found quarantined or quarantined itself."""
         return self.already_quarantined + sum(1 for f in self.corrupt if f.quarantined)
 
+    @property
+    def repaired(self) -> int:
+        """Versions this scrub rewrote from a good copy (found now, or quarantined before)."""
+        return sum(1 for f in self.corrupt if f.repaired) + len(self.released)
+
     def to_json(self) -> dict[str, object]:
         out = asdict(self)
         out["duration"] = max(self.finished - self.started, 0.0)
         out["quarantined"] = self.quarantined_now
-        out["clean"] = not self.corrupt and not self.already_quarantined
+        out["repaired"] = self.repaired
+        # Clean: no damaged data is left (every corrupt version found was repaired, none quarantined).
+        out["clean"] = all(f.repaired for f in self.corrupt) and not self.already_quarantined
         return out
 
 
@@ -159,13 +176,19 @@ def _compare(obj: ObjectVersion, d: _Digests) -> str | None:
 
 
 async def verify_version(engine: ObjectEngine, obj: ObjectVersion, limit: RateLimit) -> str | None:
-    """Read one version through the blob stack; a description of what is wrong, or None."""
+    """Read one version through the blob stack; a description of what is wrong, or None.
+
+    The read expects the blob bindings a GET expects (``engine.sse.read_bindings``), so a blob
+    that GET would refuse as another object's bytes is found here too."""
+    token = binding.EXPECTED.set(read_bindings(obj))
     try:
         d, problem = await _digest(engine, obj, limit)
     except asyncio.CancelledError:
         raise
     except Exception as e:  # a missing blob, an undecodable frame, a bad manifest: all corruption
         return f"stored data is unreadable: {e}"
+    finally:
+        binding.EXPECTED.reset(token)
     return problem or _compare(obj, d)
 
 
@@ -178,12 +201,19 @@ class Scrubber:
         owner_ids: Sequence[str],
         rate_bytes_per_s: float = 0,
         progress: Callable[[int], None] | None = None,
+        source: RepairSource | None = None,
     ) -> None:
         self.engine = engine
         self.store = engine.store
         self.owner_ids = list(owner_ids)
         self.limit = RateLimit(rate_bytes_per_s)
         self.progress = progress  # told each version's size once it is checked
+        self.source = source
+        self.repairer = (
+            None
+            if source is None
+            else Repairer(engine, source, lambda o: verify_version(engine, o, self.limit))
+        )
 
     async def buckets(self) -> list[str]:
         return [b.name for b in await all_buckets(self.store, self.owner_ids)]
@@ -193,7 +223,9 @@ class Scrubber:
         return sum([(await self.store.bucket_usage(b))[1] for b in await self.buckets()])
 
     async def run(self) -> ScrubReport:
-        report = ScrubReport(started=time.time())
+        report = ScrubReport(
+            started=time.time(), repair_source=self.source.description if self.source else ""
+        )
         self.limit = RateLimit(self.limit.rate)
         for bucket in await self.buckets():
             async for obj in self._versions(bucket):
@@ -221,7 +253,8 @@ class Scrubber:
 
     async def _check(self, obj: ObjectVersion, report: ScrubReport) -> None:
         if is_quarantined(obj):
-            report.already_quarantined += 1
+            if not await self._release(obj, report):
+                report.already_quarantined += 1
         elif _customer_keyed(obj):
             report.skipped += 1
         else:
@@ -229,20 +262,72 @@ class Scrubber:
             report.bytes_checked += obj.size
             problem = await verify_version(self.engine, obj, self.limit)
             if problem is not None and await self._still_current(obj):
-                marked = await self._quarantine(obj, problem)
-                report.corrupt.append(
-                    Finding(obj.bucket, obj.key, obj.version_id, obj.etag, obj.size, problem, marked)
-                )
-                log.error(
-                    "scrub: corrupt object bucket=%s key=%r version=%s quarantined=%s: %s",
+                await self._corrupt(obj, problem, report)
+        if self.progress is not None:
+            self.progress(obj.size)
+
+    async def _corrupt(self, obj: ObjectVersion, problem: str, report: ScrubReport) -> None:
+        """Repair from the source when it holds a good copy of this version, else quarantine."""
+        outcome = await self.repairer.repair(obj) if self.repairer is not None else None
+        if outcome is not None and outcome.repaired:
+            report.corrupt.append(
+                Finding(
                     obj.bucket,
                     obj.key,
                     obj.version_id,
-                    marked,
+                    obj.etag,
+                    obj.size,
                     problem,
+                    False,
+                    True,
+                    outcome.detail,
                 )
-        if self.progress is not None:
-            self.progress(obj.size)
+            )
+            log.warning(
+                "scrub: repaired corrupt object bucket=%s key=%r version=%s (%s): %s",
+                obj.bucket,
+                obj.key,
+                obj.version_id,
+                problem,
+                outcome.detail,
+            )
+            return
+        marked = await self._quarantine(obj, problem)
+        why = outcome.detail if outcome is not None else ""
+        report.corrupt.append(
+            Finding(obj.bucket, obj.key, obj.version_id, obj.etag, obj.size, problem, marked, False, why)
+        )
+        log.error(
+            "scrub: corrupt object bucket=%s key=%r version=%s quarantined=%s: %s%s",
+            obj.bucket,
+            obj.key,
+            obj.version_id,
+            marked,
+            problem,
+            f" (not repaired: {why})" if why else "",
+        )
+
+    async def _release(self, obj: ObjectVersion, report: ScrubReport) -> bool:
+        """Offer a version quarantined by an earlier pass for repair; True when it was repaired."""
+        if self.repairer is None or _customer_keyed(obj):
+            return False
+        outcome = await self.repairer.repair(obj)
+        if not outcome.repaired:
+            return False
+        problem = obj.meta.system.get(QUARANTINE_KEY, "")
+        report.released.append(
+            Finding(
+                obj.bucket, obj.key, obj.version_id, obj.etag, obj.size, problem, False, True, outcome.detail
+            )
+        )
+        log.warning(
+            "scrub: repaired quarantined object bucket=%s key=%r version=%s: %s",
+            obj.bucket,
+            obj.key,
+            obj.version_id,
+            outcome.detail,
+        )
+        return True
 
     async def _still_current(self, obj: ObjectVersion) -> bool:
         """A version overwritten or deleted while it was read may have lost its blobs: not corrupt."""

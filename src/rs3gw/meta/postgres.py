@@ -27,6 +27,8 @@ from rs3gw.meta.listing import Cursor, Fetch, Seek, scan
 from rs3gw.meta.pg_support import Conn, Database, Query, fetchall, fetchone, lock_key
 from rs3gw.meta.sqlite import (
     _OBJ_COLS,
+    BLOB_USES_OBJECTS,
+    BLOB_USES_PARTS,
     _gone_marker_seq,
     _meta_json,
     _object_listing,
@@ -35,13 +37,16 @@ from rs3gw.meta.sqlite import (
     _upload_from,
     _upload_listing,
     _version_listing,
+    blob_uses_from,
 )
 from rs3gw.meta.store import (
+    BlobUse,
     DeleteOutcome,
     ListQuery,
     MetadataStore,
     VersionQuery,
     WriteCondition,
+    check_replacement,
     same_version,
 )
 from rs3gw.model import (
@@ -52,6 +57,7 @@ from rs3gw.model import (
     ObjectVersion,
     Part,
     PartListing,
+    Segment,
     Upload,
     UploadListing,
     VersionListing,
@@ -123,8 +129,9 @@ class PostgresStore(MetadataStore):
         exists = cur is not None and not cur.delete_marker
         if cond.if_none_match_any and exists:
             raise errors.PreconditionFailed(Condition="If-None-Match")
-        if cond.if_match is not None and (not exists or (cur is not None and cur.etag != cond.if_match)):
-            if not exists:
+        matched = cur is not None and cond.if_match in ("*", cur.etag)
+        if cond.if_match is not None and (not exists or not matched):
+            if not exists and cond.if_match != "*":  # If-Match: * (RFC 9110) fails with 412
                 raise errors.NoSuchKey(Key=obj.key)
             raise errors.PreconditionFailed(Condition="If-Match")
 
@@ -390,6 +397,35 @@ class PostgresStore(MetadataStore):
 
         return await self._db.tx(fn)
 
+    async def replace_segments(
+        self,
+        bucket: str,
+        key: str,
+        version_id: str,
+        segments: tuple[Segment, ...],
+        meta: ObjectMeta,
+        expect: ObjectVersion,
+    ) -> list[str]:
+        kb = key.encode()
+
+        async def fn(conn: Conn) -> list[str]:
+            await lock_key(conn, bucket, kb)
+            cur = await self._get_object(conn, bucket, kb, version_id)
+            old = check_replacement(cur, key, version_id, segments, expect)
+            await conn.execute(
+                "UPDATE objects SET segments=%s, meta=%s WHERE bucket=%s AND key=%s AND version_id=%s",
+                (
+                    json.dumps([[s.blob_id, s.size] for s in segments], separators=(",", ":")),
+                    _meta_json(meta),
+                    bucket,
+                    kb,
+                    version_id,
+                ),
+            )
+            return await self._queue_gc(conn, old)
+
+        return await self._db.tx(fn)
+
     # -- listings (the shared scanner on a thread; see Database.run_sync) ---------------------
     @staticmethod
     def _seek(query: Query, bucket: str, latest: bool) -> Seek:
@@ -628,6 +664,13 @@ class PostgresStore(MetadataStore):
             out.update(b for b, _ in json.loads(segs))
         out.update(r[0] for r in await self._db.all("SELECT blob_id FROM parts"))
         return out
+
+    async def blob_uses(self) -> list[BlobUse]:
+        objects = await self._db.all(BLOB_USES_OBJECTS.format(live="NOT delete_marker"))
+        return blob_uses_from(objects, await self._db.all(BLOB_USES_PARTS))
+
+    async def queued_blobs(self) -> set[str]:
+        return {r[0] for r in await self._db.all("SELECT blob_id FROM blob_gc")}
 
 
 __all__ = ["PostgresStore"]

@@ -24,11 +24,13 @@ from typing import Any, TypeVar
 from rs3gw import errors
 from rs3gw.meta.listing import Cursor, Fetch, ScanResult, Seek, key_successor, scan
 from rs3gw.meta.store import (
+    BlobUse,
     DeleteOutcome,
     ListQuery,
     MetadataStore,
     VersionQuery,
     WriteCondition,
+    check_replacement,
     same_version,
     version_time,
 )
@@ -490,6 +492,32 @@ class SqliteStore(MetadataStore):
 
         return await self._write(fn)
 
+    async def replace_segments(
+        self,
+        bucket: str,
+        key: str,
+        version_id: str,
+        segments: tuple[Segment, ...],
+        meta: ObjectMeta,
+        expect: ObjectVersion,
+    ) -> list[str]:
+        def fn(conn: sqlite3.Connection) -> list[str]:
+            cur = self._get_object(conn, bucket, key.encode(), version_id)
+            old = check_replacement(cur, key, version_id, segments, expect)
+            conn.execute(
+                "UPDATE objects SET segments=?, meta=? WHERE bucket=? AND key=? AND version_id=?",
+                (
+                    json.dumps([[s.blob_id, s.size] for s in segments], separators=(",", ":")),
+                    _meta_json(meta),
+                    bucket,
+                    key.encode(),
+                    version_id,
+                ),
+            )
+            return self._queue_gc(conn, old)
+
+        return await self._write(fn)
+
     # -- objects -------------------------------------------------------------------------------
     async def get_object(self, bucket: str, key: str, version_id: str | None = None) -> ObjectVersion | None:
         return self._get_object(self._r, bucket, key.encode(), version_id)
@@ -512,8 +540,9 @@ class SqliteStore(MetadataStore):
         exists = cur is not None and not cur.delete_marker
         if cond.if_none_match_any and exists:
             raise errors.PreconditionFailed(Condition="If-None-Match")
-        if cond.if_match is not None and (not exists or (cur is not None and cur.etag != cond.if_match)):
-            if not exists:
+        matched = cur is not None and cond.if_match in ("*", cur.etag)
+        if cond.if_match is not None and (not exists or not matched):
+            if not exists and cond.if_match != "*":  # If-Match: * (RFC 9110) fails with 412
                 raise errors.NoSuchKey(Key=obj.key)
             raise errors.PreconditionFailed(Condition="If-Match")
 
@@ -819,5 +848,41 @@ class SqliteStore(MetadataStore):
         out.update(r[0] for r in self._r.execute("SELECT blob_id FROM parts"))
         return out
 
+    async def blob_uses(self) -> list[BlobUse]:
+        def run() -> list[BlobUse]:  # a scan of every version: off the event loop
+            objects = self._r.execute(BLOB_USES_OBJECTS.format(live="delete_marker=0")).fetchall()
+            return blob_uses_from(objects, self._r.execute(BLOB_USES_PARTS).fetchall())
+
+        return await asyncio.to_thread(run)
+
+    async def queued_blobs(self) -> set[str]:
+        return {r[0] for r in self._r.execute("SELECT blob_id FROM blob_gc")}
+
+
+# The queries behind ``blob_uses``, shared with the PostgreSQL store ({live}: "not a delete marker").
+BLOB_USES_OBJECTS = "SELECT bucket, key, version_id, segments FROM objects WHERE {live}"
+BLOB_USES_PARTS = (
+    "SELECT u.bucket, u.key, p.upload_id, p.part_number, p.blob_id, p.size "
+    "FROM parts p LEFT JOIN uploads u ON u.upload_id = p.upload_id"
+)
+
+
+def _key_text(raw: object) -> str:
+    """A stored key as text; bytes that are not UTF-8 (never written by rs3gw) survive as escapes."""
+    return bytes(raw).decode("utf-8", "surrogateescape") if isinstance(raw, bytes | memoryview) else str(raw)
+
+
+def blob_uses_from(objects: list[Any], parts: list[Any]) -> list[BlobUse]:
+    """``blob_uses`` from the rows of BLOB_USES_OBJECTS and BLOB_USES_PARTS (either store's)."""
+    out = [
+        BlobUse(bucket, _key_text(key), vid, blob_id, size)
+        for bucket, key, vid, segs in objects
+        for blob_id, size in json.loads(segs)
+    ]
+    out += [
+        BlobUse(bucket or "", _key_text(key or b""), f"upload:{upload_id}#{part}", blob_id, size)
+        for bucket, key, upload_id, part, blob_id, size in parts
+    ]
+    return out
 
 __all__ = ["SqliteStore", "key_successor"]

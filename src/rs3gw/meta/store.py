@@ -14,6 +14,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from rs3gw import errors
 from rs3gw.model import (
     Bucket,
     ObjectListing,
@@ -21,6 +22,7 @@ from rs3gw.model import (
     ObjectVersion,
     Part,
     PartListing,
+    Segment,
     Upload,
     UploadListing,
     VersionListing,
@@ -32,6 +34,21 @@ _HEX = frozenset("0123456789abcdef")
 def same_version(cur: ObjectVersion, expect: ObjectVersion | None) -> bool:
     """Whether ``cur`` is still the version ``expect`` was read as (None: no expectation)."""
     return expect is None or (cur.etag == expect.etag and cur.last_modified == expect.last_modified)
+
+
+def check_replacement(
+    cur: ObjectVersion | None, key: str, version_id: str, segments: tuple[Segment, ...], expect: ObjectVersion
+) -> list[str]:
+    """``replace_segments``' checks, shared by the stores (run inside their transaction, on the
+    version as stored); returns the blob ids the version stops using."""
+    if cur is None or cur.delete_marker:
+        raise errors.NoSuchVersion(Key=key, VersionId=version_id)
+    if not same_version(cur, expect) or cur.segments != expect.segments:
+        raise errors.PreconditionFailed()
+    if sum(s.size for s in segments) != cur.size:
+        raise errors.InternalError("replacement segments do not add up to the object's size")
+    keep = {s.blob_id for s in segments}
+    return list(dict.fromkeys(s.blob_id for s in cur.segments if s.blob_id not in keep))
 
 
 def new_version_id() -> str:
@@ -73,6 +90,17 @@ class VersionQuery:
     key_marker: str = ""
     version_id_marker: str = ""
     max_keys: int = 1000
+
+
+@dataclass(frozen=True)
+class BlobUse:
+    """One blob an object version (or an unfinished upload's part) needs: what fsck checks."""
+
+    bucket: str
+    key: str
+    version_id: str  # "upload:<id>#<part>" for parts of unfinished multipart uploads
+    blob_id: str
+    size: int
 
 
 @dataclass(frozen=True)
@@ -177,6 +205,25 @@ class MetadataStore(ABC):
         without this check an overwrite in between would get the older object's metadata."""
 
     @abstractmethod
+    async def replace_segments(
+        self,
+        bucket: str,
+        key: str,
+        version_id: str,
+        segments: tuple[Segment, ...],
+        meta: ObjectMeta,
+        expect: ObjectVersion,
+    ) -> list[str]:
+        """Point one version at new blobs holding the same bytes, with ``meta``, in one transaction:
+        the scrubber's repair of a corrupt version from a backup copy. Returns the old blob ids the
+        version no longer uses, queued for GC (the caller frees them).
+
+        Refused with PreconditionFailed unless the stored version is still ``expect`` (same etag,
+        last-modified and segments), so a version overwritten or deleted during the repair is never
+        given blobs written for its predecessor; with InternalError when the new segments do not
+        add up to the version's size. NoSuchVersion when the version is gone."""
+
+    @abstractmethod
     async def list_objects(self, bucket: str, q: ListQuery) -> ObjectListing: ...
 
     @abstractmethod
@@ -229,6 +276,18 @@ class MetadataStore(ABC):
     @abstractmethod
     async def referenced_blobs(self) -> set[str]:
         """Every blob id any version or part still uses (for fsck and orphan sweeps)."""
+
+    # offline checks (fsck, dedup statistics): not abstract, so older third-party stores keep loading
+    async def blob_uses(self) -> list[BlobUse]:
+        """Every blob every version (delete markers have none) and every unfinished upload's part
+        uses, with the size the metadata records: fsck reads the metadata through this, whatever the
+        store, instead of opening a database file itself."""
+        raise NotImplementedError(f"{type(self).__name__} cannot list blob uses")
+
+    async def queued_blobs(self) -> set[str]:
+        """Every blob in the GC queue, however recently queued (``pending_gc`` holds back those
+        inside ``gc_grace``): they are freed, not orphans, and go at the next collection."""
+        raise NotImplementedError(f"{type(self).__name__} cannot list its GC queue")
 
     # registry: small JSON documents (datasets, models) kept beside the object metadata
     @abstractmethod

@@ -89,15 +89,29 @@ for _reason in ("checksum", "unreadable"):  # present at 0 from the start, so al
     CORRUPT_READS.labels(_reason)
 
 
+_SERIES: dict[tuple[Any, tuple[str, ...]], Any] = {}
+
+
+def _child(metric: Any, *labels: str) -> Any:
+    """``metric.labels(*labels)``, looked up once: ``labels()`` takes a lock and validates the
+    labels on every call, about half the cost of the update itself. A series still appears only
+    once a request first updates it."""
+    key = (metric, labels)
+    found = _SERIES.get(key)
+    if found is None:
+        found = _SERIES[key] = metric.labels(*labels)
+    return found
+
+
 def observe(e: RequestEvent) -> None:
     """The request observer: runs on the event loop after each response, so only counter updates."""
     op = e.operation or "unknown"  # failed before routing (bad signature, malformed URI, ...)
-    REQUESTS.labels(op, str(e.status)).inc()
-    LATENCY.labels(op).observe(e.duration)
+    _child(REQUESTS, op, str(e.status)).inc()
+    _child(LATENCY, op).observe(e.duration)
     if e.bytes_in:
-        RECEIVED.labels(op).inc(e.bytes_in)
+        _child(RECEIVED, op).inc(e.bytes_in)
     if e.bytes_out and e.method != "HEAD":
-        SENT.labels(op).inc(e.bytes_out)
+        _child(SENT, op).inc(e.bytes_out)
     if e.error_code:
         ERRORS.labels(op, e.error_code).inc()
     IN_FLIGHT.dec()  # incremented by request_started
@@ -279,6 +293,7 @@ def _scrub_families(status: dict[str, Any]) -> Iterator[Metric]:
         ("rs3gw_scrub_runs", "Scrub passes completed", "runs"),
         ("rs3gw_scrub_checked_bytes", "Bytes read and verified by scrubs", "bytes_checked"),
         ("rs3gw_scrub_corrupt_found", "Corrupt object versions found by scrubs", "corrupt_found"),
+        ("rs3gw_scrub_repaired", "Corrupt object versions repaired from a backup by scrubs", "repaired"),
     )
     for name, doc, key in counters:
         yield CounterMetricFamily(name, doc, value=float(totals.get(key, 0)))
@@ -289,6 +304,7 @@ def _scrub_families(status: dict[str, Any]) -> Iterator[Metric]:
             "versions_checked",
         ),
         ("rs3gw_scrub_last_corrupt_objects", "Corrupt object versions the last scrub found", None),
+        ("rs3gw_scrub_last_repaired_objects", "Object versions the last scrub repaired", "repaired"),
         (
             "rs3gw_scrub_quarantined_objects",
             "Quarantined object versions as of the last scrub",
