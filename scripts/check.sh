@@ -2,7 +2,9 @@
 # The whole test suite, exactly as CI runs it: set-up, lint, types, layer contract, tests.
 # Usage: scripts/check.sh [extra pytest args, e.g. --run-slow or -k name]
 # The tests run twice over metadata stores: everything over SQLite, then the integration files that
-# exercise the metadata store most over PostgreSQL (with --run-slow: the whole integration suite).
+# exercise the metadata store most over PostgreSQL (with --run-slow: the whole integration suite),
+# and once more over data backends: those files with every server's blobs on a SeaweedFS
+# (RS3GW_TEST_BACKEND=s3, tests/backend_matrix.py; with --run-slow: the whole integration suite).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/venv.sh
@@ -23,15 +25,23 @@ pg_files=(
   tests/integration/test_versioning.py tests/integration/test_multipart.py
   tests/integration/test_conditional.py tests/integration/test_delete_objects.py
 )
+s3_files=(
+  tests/integration/test_put_get.py tests/integration/test_multipart.py
+  tests/integration/test_versioning.py tests/integration/test_copy_object.py
+)
 for arg in "$@"; do
   case "$arg" in
-    --run-slow) pg_files=(tests/integration) ;;
+    --run-slow) pg_files=(tests/integration) s3_files=(tests/integration) ;;
     -*) ;;
-    *) pg_files=() ;;  # the caller named tests: the PostgreSQL pass is theirs to ask for
+    *) pg_files=() s3_files=() ;;  # the caller named tests: these passes are theirs to ask for
   esac
 done
 if [ "${#pg_files[@]}" -gt 0 ]; then
   echo "== integration tests over PostgreSQL metadata (RS3GW_TEST_METADATA=postgresql) =="
   RS3GW_TEST_METADATA=postgresql .venv/bin/pytest "$@" "${pg_files[@]}" || status=$?
+fi
+if [ "${#s3_files[@]}" -gt 0 ]; then
+  echo "== integration tests over the S3 backend on SeaweedFS (RS3GW_TEST_BACKEND=s3) =="
+  RS3GW_TEST_BACKEND=s3 .venv/bin/pytest "$@" "${s3_files[@]}" || status=$?
 fi
 exit "$status"

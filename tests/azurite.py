@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from conftest import free_port
+from emulator_process import stop_child
 
 VERSION = "3.37.0"
 CACHE = Path(__file__).resolve().parent.parent / ".cache" / "azurite"
@@ -63,13 +64,7 @@ class Azurite:
         return (self.workdir / "azurite.log").read_text(errors="replace")[-3000:]
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_child(self.proc, 5)
 
 
 def start_azurite(workdir: Path, timeout: float = 60.0) -> Azurite:

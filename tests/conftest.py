@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from backend_matrix import backend_args, skip_local_only, stop_shared_seaweed
 from pg_cluster import metadata_args, pg_cluster, stop_shared_cluster  # noqa: F401 - pg_cluster: a fixture
 
 ACCESS_KEY = "rs3gwtestkey"
@@ -33,6 +34,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    skip_local_only(items)  # RS3GW_TEST_BACKEND=s3 (tests/backend_matrix.py)
     if config.getoption("--run-slow"):
         return
     skip = pytest.mark.skip(reason="slow: use --run-slow")
@@ -43,6 +45,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
     stop_shared_cluster()  # started on first use by pg_cluster / RS3GW_TEST_METADATA=postgresql
+    stop_shared_seaweed()  # started on first use under RS3GW_TEST_BACKEND=s3
 
 
 def free_port() -> int:
@@ -111,6 +114,7 @@ def start_server(
         ":".join(USER2),
         *extra_args,
         *metadata_args(data_dir, extra_args),
+        *backend_args(data_dir, extra_args),
     ]
     scheme = "http"
     if tls:

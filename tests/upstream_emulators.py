@@ -7,7 +7,7 @@ run here (no node/npm for Azurite, the PyPI emulator missing), its tests skip wi
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, closing
 from dataclasses import replace
 
 import pytest
@@ -54,19 +54,15 @@ def azure_config(az: Azurite, prefix: str, part_size: int) -> AzureBackendConfig
     return replace(cfg, head_cache=0)
 
 
-@contextmanager
-def gcs_store(request: pytest.FixtureRequest, prefix: str, part_size: int) -> Iterator[BlobStore]:
-    store = GCSBlobStore(gcs_config(request.getfixturevalue("gcs_emu"), prefix, part_size))
-    try:
-        yield store
-    finally:
-        store.close()
+def gcs_store(
+    request: pytest.FixtureRequest, prefix: str, part_size: int
+) -> AbstractContextManager[BlobStore]:
+    """A GCS blob store on the module's emulator, closed when the with-block ends."""
+    return closing(GCSBlobStore(gcs_config(request.getfixturevalue("gcs_emu"), prefix, part_size)))
 
 
-@contextmanager
-def azure_store(request: pytest.FixtureRequest, prefix: str, part_size: int) -> Iterator[BlobStore]:
-    store = AzureBlobStore(azure_config(request.getfixturevalue("azurite"), prefix, part_size))
-    try:
-        yield store
-    finally:
-        store.close()
+def azure_store(
+    request: pytest.FixtureRequest, prefix: str, part_size: int
+) -> AbstractContextManager[BlobStore]:
+    """An Azure blob store on the module's Azurite, closed when the with-block ends."""
+    return closing(AzureBlobStore(azure_config(request.getfixturevalue("azurite"), prefix, part_size)))

@@ -24,6 +24,7 @@ from typing import Any
 from rs3gw.analytics.recorder import CATEGORIES, analytics_dir, load_merged
 from rs3gw.analytics.report import FREQUENCY_BINS, access_doc, cost_doc, requests_doc, usage_doc
 from rs3gw.config import Settings
+from rs3gw.storage_report_cli import offline_report
 
 Resolve = Callable[[argparse.Namespace], Settings]
 COMMANDS = {
@@ -72,19 +73,6 @@ def _remote(args: argparse.Namespace, settings: Settings, name: str) -> Any:
         return json.loads(resp.read())
 
 
-async def _storage_report(settings: Settings) -> dict[str, Any]:
-    from rs3gw.engine.storage_report import build_report
-    from rs3gw.wiring import accounts, build_store
-
-    store = build_store(settings)
-    await store.open()
-    try:
-        owners = [a.owner.id for a in accounts(settings)]
-        return await build_report(store, owners, settings.tiers, settings.lifecycle_day_seconds, time.time())
-    finally:
-        await store.close()
-
-
 def _local(args: argparse.Namespace, settings: Settings, name: str) -> Any:
     now = time.time()
     window = settings.analytics.window_s
@@ -94,7 +82,7 @@ def _local(args: argparse.Namespace, settings: Settings, name: str) -> Any:
     requests = requests_doc(series, now, window, getattr(args, "bucket", None))
     if name == "requests":
         return requests
-    report = asyncio.run(_storage_report(settings))
+    report = asyncio.run(offline_report(settings))
     if name == "usage":
         return usage_doc(report)
     if name == "access":

@@ -1,65 +1,18 @@
-"""Reading a data directory offline: the blobs its metadata references, and dedup statistics.
+"""Reading a data directory's metadata offline: the blobs it references, and dedup statistics.
 
-Reads ``meta.db`` through a read-only SQLite connection, so it works while a server runs.
+Everything goes through the ``MetadataStore`` interface, so ``rs3gw fsck``, ``rs3gw dedup stats``
+and the Python API work the same over SQLite and PostgreSQL (``--metadata postgresql://...``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
-import sqlite3
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 from rs3gw.blobs.dedup import DedupBlobStore
+from rs3gw.meta.store import BlobUse, MetadataStore
 
-
-@dataclass(frozen=True)
-class Use:
-    """One blob an object version (or an in-progress upload's part) needs."""
-
-    bucket: str
-    key: str
-    version_id: str  # "upload:<id>#<part>" for parts of unfinished multipart uploads
-    blob_id: str
-    size: int
-
-
-def _key(raw: object) -> str:
-    return raw.decode("utf-8", "surrogateescape") if isinstance(raw, bytes) else str(raw)
-
-
-def iter_uses(data_dir: Path) -> Iterator[Use]:
-    """Every blob the metadata references, streamed from a read-only connection."""
-    path = data_dir / "meta.db"
-    if not path.exists():
-        return
-    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        rows = db.execute("SELECT bucket, key, version_id, segments FROM objects WHERE delete_marker=0")
-        for bucket, key, vid, segs in rows:
-            for blob_id, size in json.loads(segs):
-                yield Use(bucket, _key(key), vid, blob_id, size)
-        rows = db.execute(
-            "SELECT u.bucket, u.key, p.upload_id, p.part_number, p.blob_id, p.size "
-            "FROM parts p LEFT JOIN uploads u ON u.upload_id = p.upload_id"
-        )
-        for bucket, key, upload_id, part, blob_id, size in rows:
-            yield Use(bucket or "", _key(key or ""), f"upload:{upload_id}#{part}", blob_id, size)
-    finally:
-        db.close()
-
-
-def queued_blobs(data_dir: Path) -> set[str]:
-    path = data_dir / "meta.db"
-    if not path.exists():
-        return set()
-    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        return {r[0] for r in db.execute("SELECT blob_id FROM blob_gc")}
-    finally:
-        db.close()
+Use = BlobUse  # one blob an object version (or an unfinished upload's part) needs
 
 
 # -- dedup statistics ---------------------------------------------------------------------------
@@ -90,12 +43,12 @@ def _ratio(logical: int, stored: int) -> float:
     return 1.0 - stored / logical if logical else 0.0
 
 
-async def dedup_stats(data_dir: Path, store: DedupBlobStore) -> DedupStats:
+async def dedup_stats(meta: MetadataStore, store: DedupBlobStore) -> DedupStats:
+    """``meta`` is the data directory's opened metadata store (the server's own, inside a server)."""
     totals = await asyncio.to_thread(store.index.totals)
     per: dict[str, tuple[int, int, dict[bytes, int]]] = {}
     manifests = set(await asyncio.to_thread(store.index.manifest_ids))
-    # Off the event loop: the admin API calls this inside a running server.
-    uses = await asyncio.to_thread(lambda: [u for u in iter_uses(data_dir) if u.blob_id in manifests])
+    uses = [u for u in await meta.blob_uses() if u.blob_id in manifests]
     for use in uses:
         if use.version_id.startswith("upload:"):
             continue

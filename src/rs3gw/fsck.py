@@ -1,6 +1,8 @@
 """``rs3gw fsck`` and ``rs3gw dedup stats``: offline checks of a data directory against its metadata.
 
-It reads ``meta.db`` directly (read-only) and the blobs through the same stack the server builds.
+It reads the metadata through the same ``MetadataStore`` the server opens (SQLite in the data dir,
+or ``--metadata postgresql://...``) and the blobs through the same stack the server builds, so it
+checks a local data directory and an S3/GCS/Azure backend alike.
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ from rs3gw.blobs.base import BlobStore
 from rs3gw.blobs.dedup import DedupBlobStore
 from rs3gw.blobs.local import LocalBlobStore
 from rs3gw.config import Settings
-from rs3gw.datadir import Use, dedup_stats, iter_uses, queued_blobs
+from rs3gw.datadir import DedupStats, Use, dedup_stats
+from rs3gw.meta.store import MetadataStore
 
 
 @dataclass
@@ -72,9 +75,14 @@ class _Progress:
 
 
 class Checker:
-    def __init__(self, data_dir: Path, local: LocalBlobStore, blobs: BlobStore) -> None:
+    def __init__(
+        self, data_dir: Path, local: LocalBlobStore | None, blobs: BlobStore, meta: MetadataStore
+    ) -> None:
+        """``local`` is the bottom of the stack when it is the local backend (its temp files and
+        "is a server running here" lock are checked), None for a remote backend."""
         self.data_dir = data_dir
         self.local = local
+        self.meta = meta
         self.blobs = blobs
         self.dedup = blobs if isinstance(blobs, DedupBlobStore) else None
         self.report = Report()
@@ -82,7 +90,7 @@ class Checker:
         self.bad_chunks: dict[bytes, str] = {}
 
     async def run(self, repair: bool) -> Report:
-        uses = list(iter_uses(self.data_dir))
+        uses = await self.meta.blob_uses()
         bar = _Progress("fsck", len(uses))
         seen: set[str] = set()
         for use in uses:
@@ -99,11 +107,14 @@ class Checker:
         fixes = await self._refcounts()
         stale = self.dedup.index.stale_writers(at_start=True) if self.dedup else []
         self.report.interrupted_writes = len(stale)
-        queued = queued_blobs(self.data_dir)
+        queued = await self.meta.queued_blobs()
         self.report.pending_deletion = len(queued)
         keep = seen | queued | (await asyncio.to_thread(self._dedup_private))
         self.report.orphan_blobs = [b async for b in self.blobs.list_ids() if b not in keep]
-        self.report.temp_files = sorted(p.name for p in self.local.tmp_dir.iterdir() if _stale_tmp(p.name))
+        if self.local is not None:  # a remote backend's unfinished uploads are the upstream's to expire
+            self.report.temp_files = sorted(
+                p.name for p in self.local.tmp_dir.iterdir() if _stale_tmp(p.name)
+            )
         if repair:
             await self._repair(fixes)
         elif self.report.missing:
@@ -197,7 +208,7 @@ class Checker:
         if self.report.orphan_blobs:
             await self.blobs.delete(self.report.orphan_blobs)
             self.report.repaired.append(f"removed {len(self.report.orphan_blobs)} orphan blobs")
-        if self.report.temp_files:
+        if self.report.temp_files and self.local is not None:
             self.local.clean_tmp()
             self.report.repaired.append(f"removed {len(self.report.temp_files)} temp files")
         if self.dedup is not None:
@@ -229,16 +240,23 @@ def _stale_tmp(name: str) -> bool:
 
 
 async def fsck(settings: Settings, repair: bool = False) -> Report:
-    from rs3gw.wiring import build_blobs  # late: the CLI imports this module before serving
+    from rs3gw.wiring import build_blobs, build_store  # late: the CLI imports this module before serving
 
-    local, blobs = build_blobs(settings)
-    if not isinstance(local, LocalBlobStore):
-        raise SystemExit("rs3gw fsck: only the local backend can be checked yet")
+    pg = settings.metadata.startswith(("postgresql://", "postgres://"))
+    if not pg and not (settings.data_dir / "meta.db").exists():  # every blob would look like an orphan
+        raise SystemExit(f"rs3gw fsck: no metadata in {settings.data_dir} (meta.db; or give --metadata)")
+    meta = build_store(settings)
+    await meta.open()
     try:
-        return await Checker(settings.data_dir, local, blobs).run(repair)
+        bottom, blobs = build_blobs(settings)
+        local = bottom if isinstance(bottom, LocalBlobStore) else None
+        try:
+            return await Checker(settings.data_dir, local, blobs, meta).run(repair)
+        finally:
+            if isinstance(blobs, DedupBlobStore):
+                blobs.close()
     finally:
-        if isinstance(blobs, DedupBlobStore):
-            blobs.close()
+        await meta.close()
 
 
 # -- command line -------------------------------------------------------------------------------
@@ -254,13 +272,23 @@ def add_commands(
     add_common(p)
     p.add_argument("--repair", action="store_true", help="remove orphans and temp files, fix refcounts")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
+    _add_metadata_arg(p)
     p.set_defaults(func=lambda a: _cmd_fsck(a, resolve))
     d = sub.add_parser("dedup", help="deduplication tools")
     dsub = d.add_subparsers(dest="dedup_command", metavar="COMMAND", required=True)
     st = dsub.add_parser("stats", help="logical vs stored bytes, per bucket and total")
     add_common(st)
     st.add_argument("--json", action="store_true", help="print the statistics as JSON")
+    _add_metadata_arg(st)
     st.set_defaults(func=lambda a: _cmd_stats(a, resolve))
+
+
+def _add_metadata_arg(p: argparse.ArgumentParser) -> None:
+    """The data directory's metadata store, as ``serve --metadata`` names it (the backend comes from
+    the config file or RS3GW_BACKEND_*, as for the server)."""
+    p.add_argument(
+        "--metadata", metavar="STORE", help="sqlite (default) or postgresql://... (env RS3GW_METADATA)"
+    )
 
 
 def _cmd_fsck(args: argparse.Namespace, resolve: Resolve) -> int:
@@ -307,7 +335,7 @@ def _cmd_stats(args: argparse.Namespace, resolve: Resolve) -> int:
         print("deduplication has never been enabled on this data directory", file=sys.stderr)
         return 1
     try:
-        stats = asyncio.run(dedup_stats(settings.data_dir, blobs))
+        stats = asyncio.run(_stats(settings, blobs))
     finally:
         blobs.close()
     if args.json:
@@ -320,3 +348,14 @@ def _cmd_stats(args: argparse.Namespace, resolve: Resolve) -> int:
             f"  {name}: {b.blobs} blobs, logical {b.logical_bytes} B, stored {b.stored_bytes} B, saved {b.dedup_ratio:.1%}"
         )
     return 0
+
+
+async def _stats(settings: Settings, blobs: DedupBlobStore) -> DedupStats:
+    from rs3gw.wiring import build_store
+
+    meta = build_store(settings)
+    await meta.open()
+    try:
+        return await dedup_stats(meta, blobs)
+    finally:
+        await meta.close()

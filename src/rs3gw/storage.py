@@ -2,7 +2,9 @@
 
 It drives the same engine, metadata store and blob store as the server, so a data directory
 written here is served by ``rs3gw serve --data-dir root`` and vice versa (stop the server first:
-the SQLite store takes one writer at a time, but caches bucket state per process).
+the SQLite store takes one writer at a time, but caches bucket state per process). With
+``metadata="postgresql://..."`` the metadata lives in that database instead, as with the server's
+``--metadata``; object data stays under ``root``.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from rs3gw.engine.ingest import BodyChecks
 from rs3gw.engine.multipart import CompletedPartRef
 from rs3gw.engine.registry import Registry
 from rs3gw.meta.sqlite import SqliteStore
-from rs3gw.meta.store import ListQuery, VersionQuery
+from rs3gw.meta.store import ListQuery, MetadataStore, VersionQuery
 from rs3gw.model import ObjectListing, ObjectMeta, ObjectVersion, Owner
 from rs3gw.transform import Step, TransformService
 
@@ -56,6 +58,18 @@ ObjectMetadata = ObjectVersion
 def _encrypted(root: Path, fsync: bool) -> EncryptedBlobStore:
     """The server's bottom two layers over a data dir (SSE objects are then readable here too)."""
     return EncryptedBlobStore(LocalBlobStore(root, fsync), LocalKeyProvider(root))
+
+
+def _metadata_store(root: Path, metadata: str, fsync: bool) -> MetadataStore:
+    """The server's choice of store for the same ``metadata`` value (``wiring.build_store``, which
+    this layer cannot import): SQLite in the data dir, or a PostgreSQL database."""
+    if metadata.startswith(("postgresql://", "postgres://")):
+        from rs3gw.meta.postgres import PostgresStore  # psycopg loads only when asked for
+
+        return PostgresStore(metadata)
+    if metadata != "sqlite" and not metadata.startswith("sqlite:"):
+        raise ValueError(f"metadata must be 'sqlite' or a postgresql:// URL, got {metadata!r}")
+    return SqliteStore(root / "meta.db", fsync)
 
 
 @dataclass(frozen=True)
@@ -105,13 +119,14 @@ class StorageEngine:
         fsync: bool = True,
         region: str = "us-east-1",
         blobs: BlobStore | None = None,
+        metadata: str = "sqlite",
     ):
         root = Path(root)
         root.mkdir(parents=True, exist_ok=True)
         self.owner = Owner.for_account(owner)
         # Always through the compression and encryption readers: the data dir may hold such blobs.
         blobs = CompressedBlobStore(_encrypted(root, fsync)) if blobs is None else blobs
-        self._engine = Engine(SqliteStore(root / "meta.db", fsync), blobs, region)
+        self._engine = Engine(_metadata_store(root, metadata, fsync), blobs, region)
         self._open = False
 
     async def _e(self) -> Engine:
@@ -407,14 +422,20 @@ class DedupManager:
     of logical bytes saved.
     """
 
-    def __init__(self, root: str | Path, config: DedupConfig | None = None, fsync: bool = True) -> None:
+    def __init__(
+        self,
+        root: str | Path,
+        config: DedupConfig | None = None,
+        fsync: bool = True,
+        metadata: str = "sqlite",
+    ) -> None:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         self.config = config or DedupConfig()
         self._blobs = DedupBlobStore(
             CompressedBlobStore(_encrypted(self.root, fsync)), self.root / "dedup.db", self.config, fsync
         )
-        self.storage = StorageEngine(self.root, fsync=fsync, blobs=self._blobs)
+        self.storage = StorageEngine(self.root, fsync=fsync, blobs=self._blobs, metadata=metadata)
         self._buckets: set[str] = set()
 
     @classmethod
@@ -439,8 +460,8 @@ class DedupManager:
             await asyncio.gather(*tasks, return_exceptions=True)
 
     async def get_stats(self) -> DedupStats:
-        await self.storage._e()  # opening runs crash recovery first
-        return await dedup_stats(self.root, self._blobs)
+        engine = await self.storage._e()  # opening runs crash recovery first
+        return await dedup_stats(engine.store, self._blobs)
 
     async def close(self) -> None:
         await self.storage.close()

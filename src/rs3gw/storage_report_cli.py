@@ -37,7 +37,8 @@ def add_commands(
     r.set_defaults(func=lambda a: _cmd_report(a, resolve))
 
 
-async def _report(settings: Settings) -> dict[str, Any]:
+async def offline_report(settings: Settings) -> dict[str, Any]:
+    """The storage report read straight from the metadata store, as the admin API would build it."""
     from rs3gw.wiring import accounts, build_store
 
     store = build_store(settings)
@@ -54,7 +55,7 @@ def _cmd_report(args: argparse.Namespace, resolve: Resolve) -> int:
     if settings.metadata == "sqlite" and not (settings.data_dir / "meta.db").exists():
         print(f"rs3gw: no metadata in {settings.data_dir}", file=sys.stderr)
         return 2
-    report = asyncio.run(_report(settings))
+    report = asyncio.run(offline_report(settings))
     if args.json:
         print(json.dumps(report, indent=2))
     else:

@@ -4,23 +4,18 @@ and the CLI (offline and through ``--endpoint``)."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import subprocess
 import sys
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest
-from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
+from admin_http import admin_get
 from conftest import ACCESS_KEY, SECRET_KEY, USER2, Server, start_server
 
 B = "an-bucket"
@@ -39,18 +34,6 @@ price_delete_per_1000 = 1.0
 price_egress_per_gb = 100.0
 """
 SIZES = {"hot": 1000, "warm": 2000, "cold": 3000, "gone": 500}
-
-
-def _admin(srv: Server, path: str, creds: tuple[str, str] = (ACCESS_KEY, SECRET_KEY)) -> tuple[int, Any]:
-    url = f"{srv.endpoint}/_rs3gw/admin/{path}"
-    req = AWSRequest(method="GET", url=url, headers={"x-amz-content-sha256": hashlib.sha256(b"").hexdigest()})
-    SigV4Auth(Credentials(*creds), "s3", "us-east-1").add_auth(req)
-    raw = urllib.request.Request(url, method="GET", headers=dict(req.headers.items()))
-    try:
-        with urllib.request.urlopen(raw, timeout=10) as resp:
-            return resp.status, json.loads(resp.read())
-    except urllib.error.HTTPError as e:
-        return e.code, e.read()
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +70,7 @@ def traffic(base: Path) -> Iterator[tuple[Server, dict[str, int]]]:
 
 def test_request_series_match(traffic: tuple[Server, dict[str, int]]) -> None:
     srv, want = traffic
-    status, doc = _admin(srv, f"analytics/requests?bucket={B}")
+    status, doc = admin_get(srv, f"analytics/requests?bucket={B}")
     assert status == 200
     tot = doc["buckets"][B]["totals"]
     for k in ("PUT", "GET", "HEAD", "LIST", "DELETE"):
@@ -104,7 +87,7 @@ def test_request_series_match(traffic: tuple[Server, dict[str, int]]) -> None:
 
 def test_access_distribution(traffic: tuple[Server, dict[str, int]]) -> None:
     srv, _ = traffic
-    status, doc = _admin(srv, "analytics/access")
+    status, doc = admin_get(srv, "analytics/access")
     assert status == 200
     dist = doc["buckets"][B]["distribution"]
     # hot read 12 times, warm once, cold never ("gone" was deleted: no longer stored)
@@ -114,13 +97,13 @@ def test_access_distribution(traffic: tuple[Server, dict[str, int]]) -> None:
 
 def test_usage_and_cost_follow_prices(traffic: tuple[Server, dict[str, int]]) -> None:
     srv, _want = traffic
-    status, usage = _admin(srv, "analytics/usage")
+    status, usage = admin_get(srv, "analytics/usage")
     assert status == 200
     classes = usage["buckets"][B]["classes"]
     assert classes["STANDARD"] == {"objects": 2, "bytes": 3000}
     assert classes["STANDARD_IA"] == {"objects": 1, "bytes": 3000}
-    _, req = _admin(srv, f"analytics/requests?bucket={B}")
-    status, cost = _admin(srv, "analytics/cost")
+    _, req = admin_get(srv, f"analytics/requests?bucket={B}")
+    status, cost = admin_get(srv, "analytics/cost")
     assert status == 200
     c = cost["buckets"][B]
     assert c["storage_monthly"] == pytest.approx(3000 / GB * 0.5 + 3000 / GB * 0.25)
@@ -136,11 +119,11 @@ def test_usage_and_cost_follow_prices(traffic: tuple[Server, dict[str, int]]) ->
 
 def test_admin_only_and_bad_query(traffic: tuple[Server, dict[str, int]]) -> None:
     srv, _ = traffic
-    status, _body = _admin(srv, "analytics/requests", creds=(USER2[1], USER2[2]))
+    status, _body = admin_get(srv, "analytics/requests", creds=(USER2[1], USER2[2]))
     assert status == 403
-    status, body = _admin(srv, "analytics/requests?minutes=abc")
+    status, body = admin_get(srv, "analytics/requests?minutes=abc")
     assert status == 400 and b"InvalidArgument" in body
-    status, doc = _admin(srv, "analytics/requests?minutes=5")
+    status, doc = admin_get(srv, "analytics/requests?minutes=5")
     assert status == 200 and "_rs3gw" not in doc["buckets"]  # admin calls are not storage traffic
 
 
@@ -176,7 +159,7 @@ def test_history_survives_restart_and_offline_cli(base: Path, traffic: tuple[Ser
     again = start_server(base / "data", "--config", str(base / "rs3gw.toml"))
     try:
         again.client().get_object(Bucket=B, Key="warm")["Body"].read()
-        status, doc = _admin(again, f"analytics/requests?bucket={B}")
+        status, doc = admin_get(again, f"analytics/requests?bucket={B}")
         assert status == 200
         assert doc["buckets"][B]["totals"]["GET"] == want["GET"] + 1  # old process's file + this one
         assert doc["buckets"][B]["totals"]["PUT"] == want["PUT"]

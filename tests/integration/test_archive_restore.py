@@ -6,7 +6,6 @@ the "ongoing" state is observable; restored copies expire after Days lifecycle d
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -15,9 +14,11 @@ import pytest
 from botocore.exceptions import ClientError
 
 from conftest import Server, fresh_bucket, start_server
+from polling import wait_until
 
 DAY = 1.0
 RESTORE_S = 1.5
+CLOCK = ("--lifecycle-day-seconds", str(DAY), "--lifecycle-interval", "0.2")  # accelerated lifecycle days
 
 
 @pytest.fixture(scope="module")
@@ -30,15 +31,7 @@ def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         f'restore_seconds = {{ "GLACIER.Standard" = {RESTORE_S}, "GLACIER.Expedited" = 0, '
         '"DEEP_ARCHIVE.Bulk" = 0.2 }\n'
     )
-    s = start_server(
-        base / "data",
-        "--config",
-        str(cfg),
-        "--lifecycle-day-seconds",
-        str(DAY),
-        "--lifecycle-interval",
-        "0.2",
-    )
+    s = start_server(base / "data", "--config", str(cfg), *CLOCK)
     yield s
     s.stop()
 
@@ -62,12 +55,7 @@ def _code(fn: Callable[[], Any]) -> tuple[str, int, dict[str, Any]]:
 
 
 def _wait(pred: Callable[[], bool], timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return
-        time.sleep(0.05)
-    raise AssertionError("condition not reached in time")
+    wait_until(pred, timeout)
 
 
 def _files(root: Path) -> dict[str, bytes]:

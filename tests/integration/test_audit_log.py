@@ -28,6 +28,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
+import admin_http
 from conftest import ACCESS_KEY, SECRET_KEY, USER2, Server, start_server
 
 ATTACKER_IP = "127.0.0.2"  # all of 127/8 is loopback on Linux: a second client address for free
@@ -47,15 +48,7 @@ def wait_for(pred: Callable[[], Any], timeout: float = 15.0) -> Any:
 
 def admin_get(srv: Server, path: str, params: dict[str, str] | None = None) -> tuple[int, Any]:
     qs = "?" + urllib.parse.urlencode(params) if params else ""
-    url = f"{srv.endpoint}/_rs3gw/admin/{path}{qs}"
-    req = AWSRequest(method="GET", url=url, headers={"x-amz-content-sha256": hashlib.sha256(b"").hexdigest()})
-    SigV4Auth(Credentials(ACCESS_KEY, SECRET_KEY), "s3", "us-east-1").add_auth(req)
-    raw = urllib.request.Request(url, method="GET", headers=dict(req.headers.items()))
-    try:
-        with urllib.request.urlopen(raw, timeout=30) as resp:
-            return resp.status, json.loads(resp.read())
-    except urllib.error.HTTPError as e:
-        return e.code, e.read()
+    return admin_http.admin_get(srv, f"{path}{qs}", timeout=30)
 
 
 def events(srv: Server, **params: str) -> list[dict[str, Any]]:

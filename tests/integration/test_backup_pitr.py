@@ -15,6 +15,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,23 @@ def backup(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
 def backup_json(*args: str, check: bool = True) -> Any:
     proc = backup(*args, "--json", check=check)
     return json.loads(proc.stdout)
+
+
+def snapshot(ep: str, bucket: str, target: str, *extra: str) -> Any:
+    """Take one snapshot of BUCKET into TARGET (`backup create --json`) and return its record."""
+    report = backup_json("create", "--endpoint", ep, "--bucket", bucket, "--target", target, *extra)
+    return report["snapshots"][0]
+
+
+@contextmanager
+def restored_copy(s3: Any, into: str, *args: str) -> Iterator[Any]:
+    """Restore into the new bucket INTO (`backup restore ARGS --into INTO --json`), yield the restore
+    report, and delete INTO afterwards whether or not the test's assertions held."""
+    out = backup_json("restore", *args, "--into", into)
+    try:
+        yield out
+    finally:
+        cleanup_bucket(s3, into)
 
 
 def state(s3: Any, bucket: str) -> State:
@@ -85,7 +103,7 @@ def test_full_incremental_pitr_differential_verify(server: Server, versioned: st
     put(s3, versioned, "b.bin", os.urandom(3000), ContentType="application/x-b")
     put(s3, versioned, "dir/c", b"gamma-1", Metadata={"owner": "c"})
     put(s3, versioned, "dir/d", b"delta-1", ChecksumAlgorithm="SHA256")
-    full = backup_json("create", "--endpoint", ep, "--bucket", versioned, "--target", repo)["snapshots"][0]
+    full = snapshot(ep, versioned, repo)
     assert full["kind"] == "full" and full["stats"]["versions"] == 4 and full["parent"] is None
 
     tick()
@@ -102,72 +120,34 @@ def test_full_incremental_pitr_differential_verify(server: Server, versioned: st
     put(s3, versioned, "e", b"echo-2")
     put(s3, versioned, "f", b"foxtrot")
 
-    inc = backup_json(
-        "create", "--endpoint", ep, "--bucket", versioned, "--target", repo, "--kind", "incremental"
-    )
-    inc = inc["snapshots"][0]
+    inc = snapshot(ep, versioned, repo, "--kind", "incremental")
     assert inc["kind"] == "incremental" and inc["parent"] == full["id"]
     assert inc["stats"]["reused_versions"] == 4 and inc["stats"]["new_versions"] == 7  # 5 puts, 2 markers
 
     # Point in time between the two snapshots, into a new bucket: byte for byte the state at T1.
+    from_repo = ("--endpoint", ep, "--source", repo, "--bucket", versioned)
     into = f"{versioned}-t1"
-    out = backup_json(
-        "restore",
-        "--endpoint",
-        ep,
-        "--source",
-        repo,
-        "--bucket",
-        versioned,
-        "--into",
-        into,
-        "--at",
-        t1.isoformat(),
-    )
-    assert out["written"] == 4 and out["deleted"] == 0
-    try:
+    with restored_copy(s3, into, *from_repo, "--at", t1.isoformat()) as out:
+        assert out["written"] == 4 and out["deleted"] == 0
         assert state(s3, into) == expected_t1
         assert s3.get_bucket_tagging(Bucket=into)["TagSet"] == [{"Key": "team", "Value": "ml"}]
         assert s3.get_bucket_versioning(Bucket=into)["Status"] == "Enabled"
         sha = base64.b64encode(hashlib.sha256(b"delta-1").digest()).decode()
         assert s3.head_object(Bucket=into, Key="dir/d", ChecksumMode="ENABLED")["ChecksumSHA256"] == sha
-    finally:
-        cleanup_bucket(s3, into)
     # Before anything existed: an empty bucket.  Latest snapshot: today's state.
     early = datetime.datetime.fromisoformat(full["taken_at"].replace("Z", "+00:00")) - datetime.timedelta(
         hours=1
     )
     into = f"{versioned}-early"
-    backup_json(
-        "restore",
-        "--endpoint",
-        ep,
-        "--source",
-        repo,
-        "--bucket",
-        versioned,
-        "--into",
-        into,
-        "--at",
-        early.isoformat(),
-    )
-    try:
+    with restored_copy(s3, into, *from_repo, "--at", early.isoformat()):
         assert state(s3, into) == {}
-    finally:
-        cleanup_bucket(s3, into)
     now_state = state(s3, versioned)
     into = f"{versioned}-latest"
-    backup_json("restore", "--endpoint", ep, "--source", repo, "--bucket", versioned, "--into", into)
-    try:
+    with restored_copy(s3, into, *from_repo):
         assert state(s3, into) == now_state
-    finally:
-        cleanup_bucket(s3, into)
 
     put(s3, versioned, "g", b"golf")
-    diff = backup_json(
-        "create", "--endpoint", ep, "--bucket", versioned, "--target", repo, "--kind", "differential"
-    )
-    diff = diff["snapshots"][0]
+    diff = snapshot(ep, versioned, repo, "--kind", "differential")
     assert diff["kind"] == "differential" and diff["parent"] == full["id"]
     assert diff["stats"]["new_versions"] == 8  # everything since the full, not just since the incremental
     listed = backup_json("list", "--source", repo)["snapshots"]
@@ -180,7 +160,7 @@ def test_full_incremental_pitr_differential_verify(server: Server, versioned: st
 
     # Same-bucket restore: refused while the bucket holds data no snapshot has; --force overrides.
     put(s3, versioned, "uncaptured", b"not in any backup")
-    args = ("restore", "--endpoint", ep, "--source", repo, "--bucket", versioned, "--at", t1.isoformat())
+    args = ("restore", *from_repo, "--at", t1.isoformat())
     refused = backup(*args, check=False)
     assert refused.returncode == 1 and "--force" in refused.stderr and "uncaptured" in refused.stderr
     out = backup_json(*args, "--force")
@@ -219,8 +199,7 @@ def test_s3_target_on_second_server(server: Server, target_server: Server, versi
     backups.create_bucket(Bucket=store)
     put(s3, versioned, "one", b"1" * 100, Metadata={"m": "1"})
     put(s3, versioned, "two/x", b"2" * 5000, ContentType="image/png", Tagging="t=2")
-    loc = ("--target", f"s3://{store}/nightly", "--target-endpoint", target_server.endpoint)
-    snap = backup_json("create", "--endpoint", ep, "--bucket", versioned, *loc)["snapshots"][0]
+    snap = snapshot(ep, versioned, f"s3://{store}/nightly", "--target-endpoint", target_server.endpoint)
     keys = {o["Key"] for o in backups.list_objects_v2(Bucket=store)["Contents"]}
     assert f"nightly/snapshots/{versioned}/{snap['id']}.json" in keys
     assert sum(k.startswith("nightly/objects/") for k in keys) == 2
@@ -231,11 +210,8 @@ def test_s3_target_on_second_server(server: Server, target_server: Server, versi
     assert [s["id"] for s in backup_json("list", *src)["snapshots"]] == [snap["id"]]
     assert backup_json("verify", *src)["ok"]
     into = f"{versioned}-from-s3"
-    backup_json("restore", "--endpoint", ep, *src, "--bucket", versioned, "--into", into)
-    try:
+    with restored_copy(s3, into, "--endpoint", ep, *src, "--bucket", versioned):
         assert state(s3, into) == expected
-    finally:
-        cleanup_bucket(s3, into)
     # A prefix restore back into the source bucket touches only that prefix ("one" stays deleted);
     # the changed two/x was never backed up, so only --force may overwrite it.
     args = ("restore", "--endpoint", ep, *src, "--bucket", versioned, "--prefix", "two/")
@@ -252,47 +228,19 @@ def test_unversioned_bucket_and_retention(server: Server, tmp_path: Path) -> Non
         put(s3, name, "k", b"v1")
         human = backup("create", "--endpoint", ep, "--bucket", name, "--target", str(tmp_path / "other"))
         assert "full" in human.stdout and "1 versions" in human.stdout  # a text line, bar on stderr
-        first = backup_json("create", "--endpoint", ep, "--bucket", name, "--target", repo)["snapshots"][0]
+        first = snapshot(ep, name, repo)
         put(s3, name, "k", b"v2-same-size")
         put(s3, name, "dup", b"v1")  # same body as k's first version: stored once
-        inc = backup_json(
-            "create",
-            "--endpoint",
-            ep,
-            "--bucket",
-            name,
-            "--target",
-            repo,
-            "--kind",
-            "incremental",
-            "--keep-last",
-            "1",
-        )["snapshots"][0]
+        inc = snapshot(ep, name, repo, "--kind", "incremental", "--keep-last", "1")
         assert inc["prune"]["removed"] == []  # the incremental needs its full
         assert len(list(Path(repo, "objects").rglob("*"))) - len(list(Path(repo, "objects").glob("*"))) == 2
         into = f"{name}-first"
-        backup_json(
-            "restore",
-            "--endpoint",
-            ep,
-            "--source",
-            repo,
-            "--bucket",
-            name,
-            "--into",
-            into,
-            "--snapshot",
-            first["id"],
-        )
-        try:
+        with restored_copy(
+            s3, into, "--endpoint", ep, "--source", repo, "--bucket", name, "--snapshot", first["id"]
+        ):
             assert {k: v[0] for k, v in state(s3, into).items()} == {"k": b"v1"}
-        finally:
-            cleanup_bucket(s3, into)
-        again = backup_json(
-            "create", "--endpoint", ep, "--bucket", name, "--target", repo, "--keep-last", "1"
-        )
-        pruned = again["snapshots"][0]["prune"]
-        assert pruned["kept"] == [again["snapshots"][0]["id"]] and len(pruned["removed"]) == 2
+        again = snapshot(ep, name, repo, "--keep-last", "1")
+        assert again["prune"]["kept"] == [again["id"]] and len(again["prune"]["removed"]) == 2
         assert backup_json("verify", "--source", repo)["ok"]
     finally:
         cleanup_bucket(s3, name)
@@ -318,22 +266,9 @@ def test_suspended_versioning_null_version_in_history(server: Server, versioned:
     tick()
     s3.put_bucket_versioning(Bucket=versioned, VersioningConfiguration={"Status": "Enabled"})
     put(s3, versioned, "k", b"enabled-2")
-    backup_json("create", "--endpoint", ep, "--bucket", versioned, "--target", repo)
+    snapshot(ep, versioned, repo)
     into = f"{versioned}-null"
-    backup_json(
-        "restore",
-        "--endpoint",
-        ep,
-        "--source",
-        repo,
-        "--bucket",
-        versioned,
-        "--into",
-        into,
-        "--at",
-        t.isoformat(),
-    )
-    try:
+    with restored_copy(
+        s3, into, "--endpoint", ep, "--source", repo, "--bucket", versioned, "--at", t.isoformat()
+    ):
         assert s3.get_object(Bucket=into, Key="k")["Body"].read() == b"suspended-null"
-    finally:
-        cleanup_bucket(s3, into)

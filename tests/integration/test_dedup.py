@@ -21,7 +21,9 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
+from backend_matrix import backend_env, stored_sizes
 from conftest import ACCESS_KEY, SECRET_KEY, USER2, Server, start_server
+from pg_cluster import metadata_args
 
 MIB = 1 << 20
 
@@ -52,11 +54,14 @@ def dbucket(dedup_server: Server) -> Iterator[tuple[Any, str]]:
 
 
 def blob_bytes(data_dir: Path) -> int:
-    return sum(p.stat().st_size for p in (data_dir / "blobs").rglob("*") if p.is_file())
+    return sum(stored_sizes(data_dir).values())  # on disk, or upstream (RS3GW_TEST_BACKEND=s3)
 
 
 def stats(data_dir: Path) -> dict[str, Any]:
     env = {**os.environ, "RS3GW_ACCESS_KEY": ACCESS_KEY, "RS3GW_SECRET_KEY": SECRET_KEY}
+    env |= backend_env(data_dir)  # the backend and store its test server used (the test matrix)
+    if meta := metadata_args(data_dir, ()):
+        env["RS3GW_METADATA"] = meta[1]
     out = subprocess.run(
         [sys.executable, "-m", "rs3gw", "dedup", "stats", "--data-dir", str(data_dir), "--json"],
         capture_output=True,

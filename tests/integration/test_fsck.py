@@ -14,13 +14,20 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from backend_matrix import backend_env
 from conftest import ACCESS_KEY, SECRET_KEY, start_server
+from pg_cluster import metadata_args
 
 DEDUP = ("--dedup", "--dedup-algorithm", "content-defined", "--dedup-block-size", "16384")
 
 
 def fsck(data_dir: Path, *args: str) -> tuple[int, dict[str, Any]]:
     env = {**os.environ, "RS3GW_ACCESS_KEY": ACCESS_KEY, "RS3GW_SECRET_KEY": SECRET_KEY}
+    env |= backend_env(data_dir)  # the store and backend its test server used (the test matrix)
+    if meta := metadata_args(data_dir, ()):
+        env["RS3GW_METADATA"] = meta[1]
     out = subprocess.run(
         [sys.executable, "-m", "rs3gw", "fsck", "--data-dir", str(data_dir), "--json", *args],
         capture_output=True,
@@ -56,6 +63,7 @@ def test_clean_directory_is_clean(tmp_path: Path) -> None:
     assert rep["chunks_verified"] > 0
 
 
+@pytest.mark.local_backend_only("deletes a blob file on disk")
 def test_missing_blob_file_names_the_object(tmp_path: Path) -> None:
     data = tmp_path / "data"
     populate(data)
@@ -68,6 +76,7 @@ def test_missing_blob_file_names_the_object(tmp_path: Path) -> None:
     assert rc == 1 and rep["unrepairable"], rep  # lost data cannot be conjured back
 
 
+@pytest.mark.local_backend_only("deletes a chunk file on disk")
 def test_missing_chunk_names_every_object_using_it(tmp_path: Path) -> None:
     data = tmp_path / "data"
     populate(data, *DEDUP)
@@ -82,6 +91,7 @@ def test_missing_chunk_names_every_object_using_it(tmp_path: Path) -> None:
     assert sorted(m["key"] for m in rep["missing"]) == ["big", "big-copy"]
 
 
+@pytest.mark.local_backend_only("plants files on disk (upstream orphans: test_dedup_remote_blocks.py)")
 def test_orphans_are_reported_and_repaired(tmp_path: Path) -> None:
     data = tmp_path / "data"
     objs = populate(data, *DEDUP)
@@ -128,6 +138,7 @@ def _writer(srv: Any, n: int, acked: dict[str, str], stop: threading.Event) -> N
         i += 1
 
 
+@pytest.mark.local_backend_only("a crash's upstream leftovers are never swept at start: fsck lists them")
 def test_kill_9_during_dedup_writes_leaves_a_clean_directory(tmp_path: Path) -> None:
     data = tmp_path / "data"
     srv = start_server(data, *DEDUP)

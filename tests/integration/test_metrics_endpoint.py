@@ -3,7 +3,6 @@ the listed ``rs3gw_`` series present and moving; private mode; aggregation acros
 
 from __future__ import annotations
 
-import hashlib
 import json
 import urllib.error
 import urllib.request
@@ -12,11 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest
-from botocore.credentials import Credentials
 from prometheus_client.parser import text_string_to_metric_families
 
+from admin_http import signed_get
 from conftest import ACCESS_KEY, SECRET_KEY, USER2, Server, fresh_bucket, start_server
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
@@ -116,18 +113,6 @@ def test_head_and_probe_paths(msrv: Server) -> None:
         assert r.status == 200  # probes stay outside the request series
 
 
-def _signed_get(srv: Server, path: str, creds: tuple[str, str]) -> tuple[int, bytes]:
-    url = f"{srv.endpoint}{path}"
-    req = AWSRequest(method="GET", url=url, headers={"x-amz-content-sha256": hashlib.sha256(b"").hexdigest()})
-    SigV4Auth(Credentials(*creds), "s3", "us-east-1").add_auth(req)
-    raw = urllib.request.Request(url, method="GET", headers=dict(req.headers.items()))
-    try:
-        with urllib.request.urlopen(raw, timeout=10) as resp:
-            return resp.status, resp.read()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read()
-
-
 def test_private_metrics_only_via_admin_api(tmp_path: Path) -> None:
     srv = start_server(tmp_path / "data", "--private-metrics")
     try:
@@ -136,10 +121,10 @@ def test_private_metrics_only_via_admin_api(tmp_path: Path) -> None:
         # An anonymous GET /metrics is then an S3 request (a bucket named "metrics"): an S3 error.
         assert err.value.code in (403, 404)
         assert b"<Error>" in (page := err.value.read()) and b"rs3gw_" not in page
-        status, body = _signed_get(srv, "/_rs3gw/admin/metrics", (ACCESS_KEY, SECRET_KEY))
+        status, body = signed_get(srv, "/_rs3gw/admin/metrics", (ACCESS_KEY, SECRET_KEY))
         assert status == 200
         assert "rs3gw_scrub_runs_total" in names(parse(body.decode()))
-        status, body = _signed_get(srv, "/_rs3gw/admin/metrics", USER2[1:])
+        status, body = signed_get(srv, "/_rs3gw/admin/metrics", USER2[1:])
         assert status == 403 and b"AccessDenied" in body
     finally:
         srv.stop()

@@ -144,6 +144,7 @@ def test_bad_cache_config_is_refused(tmp_path: Any) -> None:
     assert "cache.policy" in r.stderr
 
 
+@pytest.mark.local_backend_only("flips bytes of a blob file on disk")
 def test_scrubber_reads_disk_not_the_cache(tmp_path: Any) -> None:
     """A cached object whose stored bytes rot is still found by the background scrubber, and the
     scrubber's sweep neither hits nor fills the cache."""

@@ -91,6 +91,7 @@ def _object_state(s3: Any, key: str, expected_md5: str, size: int) -> str:
     return "complete"
 
 
+@pytest.mark.local_backend_only("inspects the local backend's temp files")
 def test_sigterm_during_upload_finishes_or_rejects(own_server: Server) -> None:
     size = 48 * MIB
     md5 = hashlib.md5(usedforsecurity=False)
@@ -124,6 +125,7 @@ def test_sigterm_during_upload_finishes_or_rejects(own_server: Server) -> None:
         restarted.stop()
 
 
+@pytest.mark.local_backend_only("inspects the local backend's temp files")
 def test_sigkill_during_upload_leaves_nothing(own_server: Server) -> None:
     conn = _start_upload(own_server, "/bkt/killed", 32 * MIB)
     for i in range(8):
@@ -155,6 +157,7 @@ def _dead_pid() -> int:
         pid += 1
 
 
+@pytest.mark.local_backend_only("inspects the local backend's temp files")
 def test_stale_temp_files_are_removed_at_startup(tmp_path: Path) -> None:
     data = tmp_path / "data"
     (data / "tmp").mkdir(parents=True)
@@ -178,6 +181,7 @@ def _early_close(server: Server, path: str, declared: int, sent: bytes) -> None:
     conn.close()
 
 
+@pytest.mark.local_backend_only("inspects the local backend's temp files")
 @pytest.mark.parametrize("declared,sent", [(1000, 10), (8 * MIB, 3 * MIB)])
 def test_body_ending_early_leaves_nothing(own_server: Server, declared: int, sent: int) -> None:
     s3 = own_server.client()
@@ -193,6 +197,7 @@ def test_body_ending_early_leaves_nothing(own_server: Server, declared: int, sen
     assert "Traceback" not in own_server.log.read_text()
 
 
+@pytest.mark.local_backend_only("inspects the local backend's temp files")
 def test_many_aborted_uploads_do_not_leak(own_server: Server) -> None:
     for i in range(20):
         _early_close(own_server, f"/bkt/abort{i}", 4 * MIB, b"y" * (MIB + i))

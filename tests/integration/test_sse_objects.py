@@ -342,6 +342,7 @@ def test_bucket_default_encryption(s3: Any, bucket: str) -> None:
     assert code_of(e) == (404, "NoSuchBucket")
 
 
+@pytest.mark.local_backend_only("reads or flips blob bytes on disk")
 def test_ciphertext_on_disk_never_contains_plaintext(s3: Any, srv: Server, bucket: str) -> None:
     marker = b"PLAINTEXT-MARKER-" + secrets.token_hex(8).encode() + b"|"
     data = marker * (3 * CHUNK // len(marker))
@@ -382,6 +383,7 @@ def _flip(path: Path, offset: int) -> None:
     path.write_bytes(raw)
 
 
+@pytest.mark.local_backend_only("reads or flips blob bytes on disk")
 def test_tampering_with_one_byte_fails_the_get(s3: Any, srv: Server, bucket: str) -> None:
     # In the first chunk: an S3 error before any header goes out.
     path = _new_blob(srv, s3, bucket, "t1", os.urandom(1000), ServerSideEncryption="AES256")

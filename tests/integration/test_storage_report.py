@@ -6,25 +6,22 @@ through the admin API and the offline CLI (``rs3gw storage report --json``).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest
-from botocore.credentials import Credentials
 
+from admin_http import ROOT, admin_get
 from conftest import ACCESS_KEY, SECRET_KEY, USER2, Server, start_server
+from polling import wait_until
 
 DAY = 0.5
 GB = 1 << 30
+CLOCK = ("--lifecycle-day-seconds", str(DAY), "--lifecycle-interval", "0.2")  # accelerated lifecycle days
 PRICES = {"STANDARD": 0.02, "GLACIER": 0.004, "DEEP_ARCHIVE": 0.001, "STANDARD_IA": 0.01}
 
 
@@ -37,39 +34,18 @@ def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         "candidate_days = 2\narchive_candidate_days = 4\n"
         "[pricing]\n" + "".join(f"{k} = {v}\n" for k, v in PRICES.items())
     )
-    s = start_server(
-        base / "data",
-        "--config",
-        str(cfg),
-        "--lifecycle-day-seconds",
-        str(DAY),
-        "--lifecycle-interval",
-        "0.2",
-    )
+    s = start_server(base / "data", "--config", str(cfg), *CLOCK)
     s.extra["config"] = cfg
     yield s
     s.stop()
 
 
-def _report(srv: Server, creds: tuple[str, str] = (ACCESS_KEY, SECRET_KEY)) -> tuple[int, Any]:
-    url = f"{srv.endpoint}/_rs3gw/admin/storage/report"
-    req = AWSRequest(method="GET", url=url, headers={"x-amz-content-sha256": hashlib.sha256(b"").hexdigest()})
-    SigV4Auth(Credentials(*creds), "s3", "us-east-1").add_auth(req)
-    raw = urllib.request.Request(url, method="GET", headers=dict(req.headers.items()))
-    try:
-        with urllib.request.urlopen(raw, timeout=10) as resp:
-            return resp.status, json.loads(resp.read())
-    except urllib.error.HTTPError as e:
-        return e.code, e.read()
+def _report(srv: Server, creds: tuple[str, str] = ROOT) -> tuple[int, Any]:
+    return admin_get(srv, "storage/report", creds)
 
 
 def _wait(pred: Callable[[], bool], timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return
-        time.sleep(0.1)
-    raise AssertionError("condition not reached in time")
+    wait_until(pred, timeout, interval=0.1)
 
 
 def test_report_counts_and_costs(srv: Server) -> None:

@@ -48,6 +48,7 @@ def plain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     srv.stop()
 
 
+@pytest.mark.local_backend_only("flips bytes of blob files on disk")
 def test_plain_single_and_multipart(plain: Server, tmp_path: Path) -> None:
     s3, data = plain.client(max_attempts=0), plain.data_dir  # one try: each failure counts once
     s3.create_bucket(Bucket="vrb")
@@ -102,6 +103,7 @@ def test_plain_single_and_multipart(plain: Server, tmp_path: Path) -> None:
         off.stop()
 
 
+@pytest.mark.local_backend_only("flips bytes of blob files on disk")
 def test_dedup_and_compressed(tmp_path: Path) -> None:
     # Through the environment this time; objects >= 512 KiB are deduplicated, smaller ones only compressed.
     srv = start_server(

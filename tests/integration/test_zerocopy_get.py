@@ -37,6 +37,7 @@ def get(s3: Any, **kw: Any) -> bytes:
     return body
 
 
+@pytest.mark.local_backend_only("zero-copy (sendfile) GETs are the local backend's")
 def test_plain_objects_use_sendfile(zc: Server) -> None:
     s3 = zc.client()
     s3.create_bucket(Bucket="zcb")
@@ -80,6 +81,7 @@ def test_plain_objects_use_sendfile(zc: Server) -> None:
     assert zerocopy_bytes(zc) == mark
 
 
+@pytest.mark.local_backend_only("zero-copy (sendfile) GETs are the local backend's")
 def test_compressed_and_dedup_blobs_are_decoded(tmp_path: Path) -> None:
     args = ("--zerocopy", "true", "--zerocopy-min-size", "0", "--compression", "zstd")
     srv = start_server(tmp_path / "data", *args, "--dedup", "--dedup-min-size", str(4 * MiB))

@@ -166,6 +166,21 @@ def test_conditional_writes(opener: Opener) -> None:
     run(opener, body)
 
 
+def test_conditional_write_if_match_star(opener: Opener) -> None:
+    """If-Match: * (RFC 9110) needs only a current object: it overwrites one, else 412 (not 404)."""
+
+    async def body(s: MetadataStore) -> None:
+        star = WriteCondition(if_match="*")
+        with pytest.raises(errors.PreconditionFailed):
+            await s.put_object(obj("k", etag="one"), star, keep_old=False)
+        assert await s.get_object("b", "k") is None
+        await s.put_object(obj("k", etag="one"), WriteCondition(), keep_old=False)
+        await s.put_object(obj("k", etag="two"), star, keep_old=False)
+        assert (await s.get_object("b", "k")).etag == "two"  # type: ignore[union-attr]
+
+    run(opener, body)
+
+
 def test_versioning_markers_and_promotion(opener: Opener) -> None:
     async def body(s: MetadataStore) -> None:
         await s.put_object(obj("k", NULL_VERSION, etag="null"), NONE, keep_old=False)

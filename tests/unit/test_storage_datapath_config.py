@@ -1,5 +1,5 @@
 """``[storage]`` verify_on_read and root, ``[storage.zerocopy]``: flag > env > TOML, the seed's keys,
-and unknown or unsupported keys refused with one clear line."""
+and unknown keys or bad values refused with one clear line."""
 
 from __future__ import annotations
 
@@ -71,9 +71,9 @@ def test_unknown_and_unsupported_keys(tmp_path: Path) -> None:
     assert "storage.zerocopy.sendfile" in msg and "min_size" in msg
     msg = error(tmp_path, "[storage.dedup]\nblocksize = 4096\n")
     assert "storage.dedup.blocksize" in msg and "block_size" in msg
-    msg = error(tmp_path, "[storage.zerocopy]\ndirect_io = true\n")
-    assert "storage.zerocopy.direct_io" in msg and "not supported" in msg
-    assert "not supported" in error(tmp_path, "[storage.zerocopy]\nmmap = true\n")
+    msg = error(tmp_path, '[storage.zerocopy]\ndirect_io = "yes"\n')
+    assert "storage.zerocopy.direct_io" in msg and "expected true or false" in msg
+    assert "must be at least 0" in error(tmp_path, "[storage.zerocopy]\ndirect_io_threshold = -1\n")
     assert "expected true or false" in error(tmp_path, '[storage]\nverify_on_read = "yes"\n')
     assert "RS3GW_VERIFY_ON_READ" in error(tmp_path, "", {"RS3GW_VERIFY_ON_READ": "maybe"})
     msg = error(tmp_path, f'data_dir = "{tmp_path}"\n[storage]\nroot = "{tmp_path}"\n')

@@ -100,13 +100,25 @@ def read_head(directory: Path) -> Head | None:
         return None
 
 
+HEAD_SIZE = 512  # the head is always this long (JSON padded with spaces): rewritten in place
+
+
 def write_head(directory: Path, key: bytes, seq: int, mac: str) -> None:
+    """Rewrite the head in place, under the writers' lock, once per appended batch.
+
+    In place rather than temp file + rename: a rename over the old head made ext4 flush the new file
+    (auto_da_alloc) on every batch, ~5 ms of wall time and ~0.2 ms of CPU per audited batch, the
+    largest cost of a small request. One fixed-size write within the first page leaves either the
+    old or the new head after a crash, never a mix of lengths."""
     doc = {"seq": seq, "mac": mac, "check": head_mac(key, seq, mac)}
-    tmp = directory / f".{HEAD}.{os.getpid()}"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(json.dumps(doc))
-    os.replace(tmp, directory / HEAD)
+    data = json.dumps(doc).encode().ljust(HEAD_SIZE)
+    fd = os.open(directory / HEAD, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        os.pwrite(fd, data, 0)
+        if os.fstat(fd).st_size > len(data):  # a head written by an older version or by hand
+            os.ftruncate(fd, len(data))
+    finally:
+        os.close(fd)
 
 
 def closed_name(first: int, last: int) -> str:

@@ -108,6 +108,8 @@ def authenticate(
 ) -> AuthResult | None:
     """None when the request carries no credentials at all (anonymous); raises S3Error otherwise on failure."""
     header = req.headers.get("authorization")
+    if header is not None and not header.strip():
+        header = None  # an empty Authorization header carries no credentials: anonymous (403), as on S3
     query_keys = {k for k, _ in req.query}
     presigned = "X-Amz-Algorithm" in query_keys or "X-Amz-Credential" in query_keys
     if header is None and not presigned:
@@ -219,9 +221,11 @@ def _v2_header_auth(
             "The authorization header is malformed; expected AWS AccessKey:Signature"
         )
     amz_date = req.headers.get("x-amz-date")
-    raw_date = amz_date or req.headers.get("date", "")
+    raw_date = amz_date if amz_date is not None else req.headers.get("date", "")
     stamp = _epoch(raw_date) if _valid_amz_date(raw_date) else sigv2.http_date_epoch(raw_date)
-    if stamp is None:
+    # A present but empty x-amz-date is no date (it does not fall back to Date); a date before
+    # the epoch is not a valid one either: AccessDenied, not RequestTimeTooSkewed.
+    if stamp is None or stamp < 0:
         raise AccessDenied("AWS authentication requires a valid Date or x-amz-date header")
     if abs(stamp - now) > MAX_SKEW_S:
         raise RequestTimeTooSkewed(

@@ -2,6 +2,8 @@
 
 Blobs live at ``blobs/<aa>/<id>`` where ``id`` is random hex, so no client-chosen name ever becomes
 a path. Writes are buffered to 1 MiB and done on worker threads; small blobs cost one thread hop.
+Optional (``[storage.zerocopy]``): O_DIRECT writes above a threshold (``blobs.directio``) and
+mmap reads of long spans (``blobs.mmapread``).
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from pathlib import Path
 
 from rs3gw import errors
 from rs3gw.blobs.base import NO_OPTIONS, BlobStore, BlobWriter, Tap, WriteOptions
+from rs3gw.blobs.directio import ALIGN, DirectIO, DirectSink
+from rs3gw.blobs.mmapread import mappable, mapped_chunks
 
 FLUSH_AT = 1 << 20
 READ_CHUNK = 1 << 20
@@ -62,11 +66,15 @@ def _reserve_bytes(root: Path) -> int:
 
 
 class LocalBlobStore(BlobStore):
-    def __init__(self, root: Path, fsync: bool = True) -> None:
+    def __init__(
+        self, root: Path, fsync: bool = True, direct_io: DirectIO | None = None, mmap_reads: bool = False
+    ) -> None:
         self.root = root
         self.blob_dir = root / "blobs"
         self.tmp_dir = root / "tmp"
         self.fsync = fsync
+        self.direct_io = direct_io  # None: every write goes through the page cache
+        self.mmap_reads = mmap_reads
         self.blob_dir.mkdir(parents=True, exist_ok=True)
         self.tmp_dir.mkdir(parents=True, exist_ok=True)
         self.reserve = _reserve_bytes(root)
@@ -153,6 +161,10 @@ class LocalBlobStore(BlobStore):
         try:
             if length is None:
                 length = os.fstat(fd).st_size - offset
+            if self.mmap_reads and mappable(fd, offset, length):
+                for data in mapped_chunks(fd, offset, length, READ_CHUNK):
+                    yield data
+                return
             pos, end = offset, offset + length
             while pos < end:
                 # Page-cache reads of 1 MiB take ~0.1 ms: cheaper inline than a thread hop.
@@ -195,6 +207,7 @@ class _LocalWriter(BlobWriter):
         self.tmp = store.tmp_dir / f"{blob_id}.{os.getpid()}.tmp"
         self.buf = bytearray()
         self.fd: int | None = None
+        self.sink: DirectSink | None = None  # with direct_io: whole blocks, O_DIRECT past the threshold
         self.size = 0
         self.done = False
         self._in_thread: asyncio.Future[None] | None = None
@@ -208,6 +221,11 @@ class _LocalWriter(BlobWriter):
             raise OSError(errno.ENOSPC, "blob writes keep a reserve free for metadata commits")
         if self.fd is None:
             self.fd = os.open(self.tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            if self.store.direct_io is not None:
+                self.sink = DirectSink(self.fd, self.store.direct_io)
+        if self.sink is not None:
+            self.sink.write(view)
+            return
         while view:
             n = os.write(self.fd, view)
             view = view[n:]
@@ -216,7 +234,13 @@ class _LocalWriter(BlobWriter):
         self.buf += data
         self.size += len(data)
         if len(self.buf) >= FLUSH_AT:
-            buf, self.buf = self.buf, bytearray()
+            buf = self.buf
+            if self.store.direct_io is None:
+                self.buf = bytearray()
+            else:  # O_DIRECT wants whole blocks: the unaligned rest waits for the next flush
+                cut = len(buf) - len(buf) % ALIGN
+                self.buf = buf[cut:]
+                del buf[cut:]
             await self._run(self._flush_sync, buf, taps)
 
     async def _run(self, fn: object, *args: object) -> None:
@@ -237,8 +261,7 @@ class _LocalWriter(BlobWriter):
         assert self.fd is not None
         if self.store.fsync:
             os.fsync(self.fd)
-        os.close(self.fd)
-        self.fd = None
+        self._close_fd()
         final_dir = self.store.ensure_dir(self.blob_id[:2])
         os.rename(self.tmp, final_dir / self.blob_id)
         if self.store.fsync:
@@ -262,7 +285,13 @@ class _LocalWriter(BlobWriter):
             await asyncio.wait([self._in_thread])
         if self._in_thread is not None and not self._in_thread.cancelled():
             self._in_thread.exception()  # retrieved: the caller already has the error that matters
+        self._close_fd()
+        self.tmp.unlink(missing_ok=True)
+
+    def _close_fd(self) -> None:
+        if self.sink is not None:
+            self.sink.close()
+            self.sink = None
         if self.fd is not None:
             os.close(self.fd)
             self.fd = None
-        self.tmp.unlink(missing_ok=True)

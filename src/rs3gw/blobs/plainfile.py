@@ -22,6 +22,7 @@ from rs3gw.blobs.compressed import CompressedBlobStore
 from rs3gw.blobs.dedup import DedupBlobStore
 from rs3gw.blobs.encrypted import EncryptedBlobStore
 from rs3gw.blobs.local import READ_CHUNK, LocalBlobStore
+from rs3gw.blobs.mmapread import mappable, mapped_chunks
 from rs3gw.blobs.tiered import TieredBlobStore
 
 
@@ -33,6 +34,7 @@ class FileSpan:
     file: BinaryIO
     offset: int
     count: int
+    mmap: bool = False  # chunks() slices one mapping instead of a pread per chunk (blobs.mmapread)
     _closed: bool = field(default=False, repr=False)
 
     def close(self) -> None:
@@ -44,6 +46,10 @@ class FileSpan:
         """The ordinary read path, for servers (or TLS connections) without the zero-copy extension."""
         fd, pos, end = self.file.fileno(), self.offset, self.offset + self.count
         try:
+            if self.mmap and mappable(fd, pos, self.count):
+                for data in mapped_chunks(fd, pos, self.count, READ_CHUNK):
+                    yield data
+                return
             while pos < end:
                 data = os.pread(fd, min(READ_CHUNK, end - pos), pos)
                 if not data:
@@ -87,7 +93,9 @@ async def plain_path(store: BlobStore, blob_id: str) -> Path | None:
     return None
 
 
-async def open_span(store: BlobStore, blob_id: str, size: int, offset: int, count: int) -> FileSpan | None:
+async def open_span(
+    store: BlobStore, blob_id: str, size: int, offset: int, count: int, mmap: bool = False
+) -> FileSpan | None:
     """Open the blob's plain file for ``count`` bytes from ``offset``; None to take the normal path."""
     try:
         path = await plain_path(store, blob_id)
@@ -99,4 +107,4 @@ async def open_span(store: BlobStore, blob_id: str, size: int, offset: int, coun
     if os.fstat(fh.fileno()).st_size != size:
         fh.close()
         return None
-    return FileSpan(fh, offset, count)
+    return FileSpan(fh, offset, count, mmap)

@@ -68,6 +68,7 @@ class CacheSettings:
     enabled: bool = False
     max_bytes: int = 256 * MiB
     max_object_bytes: int = 8 * MiB  # larger blobs pass through uncached
+    max_objects: int = 0  # entry bound beside max_bytes (the seed's [storage.cache] max_objects); 0 = none
     prefetch: bool = True
     policy: str = "predictive"
     prefetch_confidence: float = 0.6  # joint confidence a predicted read needs to be prefetched
@@ -204,7 +205,10 @@ class PredictiveCacheStore(BlobStore):
         if len(data) > self.settings.max_object_bytes or len(data) > self.settings.max_bytes:
             return
         self._drop(blob_id)
-        while self._bytes + len(data) > self.settings.max_bytes and self._entries:
+        while self._entries and (
+            self._bytes + len(data) > self.settings.max_bytes
+            or 0 < self.settings.max_objects <= len(self._entries)
+        ):
             self._drop(self._victim(now))
             self._count("evictions")
         self._entries[blob_id] = _Entry(data, self._expiry(self.predictor.stats.get(blob_id), now))

@@ -93,6 +93,11 @@ def _mib(n: int) -> str:
     return f"{n} bytes" if n < 1 << 20 else f"{n / (1 << 20):.1f} MiB"
 
 
+def _no_buckets(check: str, title: str) -> list[Finding]:
+    """The single n/a finding of a per-bucket check on a server with no buckets: nothing to judge."""
+    return [Finding(check, "server", NA, title, "no buckets", "None.")]
+
+
 # -- checks ----------------------------------------------------------------------------------------
 def encryption_at_rest(s: State, p: Params, standard: str) -> list[Finding]:
     out = []
@@ -125,9 +130,7 @@ def encryption_at_rest(s: State, p: Params, standard: str) -> list[Finding]:
         else:
             status, rec = PASS, "None."
         out.append(Finding("encryption-at-rest", b.name, status, "Encryption coverage", evidence, rec, data))
-    if not out:
-        out.append(Finding("encryption-at-rest", "server", NA, "Encryption coverage", "no buckets", "None."))
-    return out
+    return out or _no_buckets("encryption-at-rest", "Encryption coverage")
 
 
 def encryption_in_transit(s: State, p: Params, standard: str) -> list[Finding]:
@@ -212,7 +215,7 @@ def public_access(s: State, p: Params, standard: str) -> list[Finding]:
             "exposed": exposed,
         }
         out.append(Finding("public-access", b.name, status, "Public access", evidence, rec, data))
-    return out or [Finding("public-access", "server", NA, "Public access", "no buckets", "None.")]
+    return out or _no_buckets("public-access", "Public access")
 
 
 def audit_integrity(s: State, p: Params, standard: str) -> list[Finding]:
@@ -266,15 +269,11 @@ def data_protection(s: State, p: Params, standard: str) -> list[Finding]:
         out.append(
             Finding("data-protection", b.name, status, "Versioning and object lock", evidence, rec, data)
         )
-    return out or [
-        Finding("data-protection", "server", NA, "Versioning and object lock", "no buckets", "None.")
-    ]
+    return out or _no_buckets("data-protection", "Versioning and object lock")
 
 
 def retention(s: State, p: Params, standard: str) -> list[Finding]:
-    return [_retention(b, standard) for b in s.buckets] or [
-        Finding("retention", "server", NA, "Retention and erasure", "no buckets", "None.")
-    ]
+    return [_retention(b, standard) for b in s.buckets] or _no_buckets("retention", "Retention and erasure")
 
 
 def _retention(b: BucketState, standard: str) -> Finding:
@@ -296,42 +295,28 @@ def _retention(b: BucketState, standard: str) -> Finding:
         "noncurrent_expiration_days": sorted(b.noncurrent_expiration_days),
         "object_lock_default": b.lock_default,
     }
-    if standard == "hipaa":
-        short = [d for d in days if d < HIPAA_RETENTION_DAYS]
-        if short:
-            return Finding(
-                "retention",
-                b.name,
-                WARN,
-                "Retention period",
-                evidence,
-                f"Rules expire objects after {min(short)} days, under six years: exclude records that "
-                "must be retained, or lengthen the rule.",
-                data,
-            )
-        return Finding("retention", b.name, PASS, "Retention period", evidence, "None.", data)
-    if standard == "gdpr" and b.lock_default.startswith("COMPLIANCE"):
-        return Finding(
-            "retention",
-            b.name,
-            WARN,
-            "Retention and erasure",
-            evidence,
-            "COMPLIANCE-mode retention blocks erasure requests until it ends; keep personal data "
-            "out of this bucket or use GOVERNANCE mode.",
-            data,
+    # HIPAA wants records kept six years; GDPR wants erasure possible; SOC 2 wants data disposed of.
+    title = "Retention period" if standard == "hipaa" else "Retention and erasure"
+    short = [d for d in days if d < HIPAA_RETENTION_DAYS]
+    if standard == "hipaa" and short:
+        status = WARN
+        rec = (
+            f"Rules expire objects after {min(short)} days, under six years: exclude records that "
+            "must be retained, or lengthen the rule."
         )
-    if expires:
-        return Finding("retention", b.name, PASS, "Retention and erasure", evidence, "None.", data)
-    return Finding(
-        "retention",
-        b.name,
-        WARN,
-        "Retention and erasure",
-        evidence,
-        "Add a lifecycle expiration rule so data is not kept longer than needed.",
-        data,
-    )
+    elif standard == "hipaa":
+        status, rec = PASS, "None."
+    elif standard == "gdpr" and b.lock_default.startswith("COMPLIANCE"):
+        status = WARN
+        rec = (
+            "COMPLIANCE-mode retention blocks erasure requests until it ends; keep personal data "
+            "out of this bucket or use GOVERNANCE mode."
+        )
+    elif expires:
+        status, rec = PASS, "None."
+    else:
+        status, rec = WARN, "Add a lifecycle expiration rule so data is not kept longer than needed."
+    return Finding("retention", b.name, status, title, evidence, rec, data)
 
 
 def inactive_users(s: State, p: Params, standard: str) -> list[Finding]:

@@ -26,7 +26,7 @@ from rs3gw import errors
 from rs3gw.blobs.tiered import TieredBlobStore
 from rs3gw.engine.lifecycle_rules import due_time
 from rs3gw.engine.tier_settings import ARCHIVE_CLASSES, SLA_HOURS, TierSettings
-from rs3gw.meta.store import VersionQuery
+from rs3gw.engine.version_walk import stored_versions
 from rs3gw.model import ObjectVersion
 from rs3gw.timefmt import http_date
 
@@ -238,19 +238,8 @@ class Tiers:
         self._it_seen = False
         for owner in owner_ids:
             for bucket in await self.engine.store.list_buckets(owner):
-                q = VersionQuery(max_keys=1000)
-                while True:
-                    page = await self.engine.store.list_versions(bucket.name, q)
-                    for v in page.versions:
-                        if not v.delete_marker:
-                            await self._scan_one(v, now)
-                    if not page.is_truncated:
-                        break
-                    q = VersionQuery(
-                        key_marker=page.next_key_marker or "",
-                        version_id_marker=page.next_version_id_marker or "",
-                        max_keys=1000,
-                    )
+                async for v in stored_versions(self.engine.store, bucket.name):
+                    await self._scan_one(v, now)
 
     async def _scan_one(self, v: ObjectVersion, now: float) -> None:
         k = (v.bucket, v.key, v.version_id)

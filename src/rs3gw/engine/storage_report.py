@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rs3gw.engine.tier_settings import ARCHIVE_CLASSES, TierSettings
-from rs3gw.meta.store import MetadataStore, VersionQuery, all_buckets
+from rs3gw.engine.version_walk import stored_versions
+from rs3gw.meta.store import MetadataStore, all_buckets
 from rs3gw.model import ObjectVersion
 
 GB = float(1 << 30)
@@ -56,19 +57,8 @@ async def build_report(
     buckets: dict[str, BucketReport] = {}
     for b in await all_buckets(store, owner_ids):
         rep = buckets[b.name] = BucketReport()
-        q = VersionQuery(max_keys=1000)
-        while True:
-            page = await store.list_versions(b.name, q)
-            for v in page.versions:
-                if not v.delete_marker:
-                    _count(rep, v, settings, day_seconds, now)
-            if not page.is_truncated:
-                break
-            q = VersionQuery(
-                key_marker=page.next_key_marker or "",
-                version_id_marker=page.next_version_id_marker or "",
-                max_keys=1000,
-            )
+        async for v in stored_versions(store, b.name):
+            _count(rep, v, settings, day_seconds, now)
     out: dict[str, Any] = {"buckets": {}, "prices_per_gb_month": prices}
     total = BucketReport()
     for name, rep in sorted(buckets.items()):

@@ -75,7 +75,7 @@ async def get_dedup_stats(ctx: Ctx, m: re.Match[str]) -> Response:
     blobs = ctx.engine.blobs
     if not isinstance(blobs, DedupBlobStore):
         raise errors.InvalidRequest("deduplication has never been enabled on this server")
-    stats = await dedup_stats(blobs.index.path.parent, blobs)  # dedup.db sits beside meta.db
+    stats = await dedup_stats(ctx.engine.store, blobs)  # the server's own metadata store
     return _json(200, stats.to_json())
 
 

@@ -39,6 +39,7 @@ class DeleteEntry:
 
     key: str
     version_id: str | None
+    etag: str | None = None  # <ETag>: delete only if the object's ETag matches (conditional delete)
 
 
 def _local(tag: str) -> str:
@@ -130,7 +131,8 @@ def parse_delete_objects(body: bytes) -> tuple[list[DeleteEntry], bool]:
         if key is None:
             raise MalformedXML()
         version = _text(obj, "VersionId")
-        entries.append(DeleteEntry(key, version.strip() if version else None))
+        etag = _text(obj, "ETag")
+        entries.append(DeleteEntry(key, version.strip() if version else None, etag.strip() if etag else None))
         if len(entries) > MAX_DELETE_OBJECTS:
             raise MalformedXML()
     if not entries:

@@ -8,6 +8,7 @@ from rs3gw.engine import Engine
 from rs3gw.protocol.context import Ctx
 from rs3gw.protocol.handlers import (
     access,
+    attributes,
     buckets,
     cors,
     encryption,
@@ -39,6 +40,7 @@ HANDLERS: dict[str, Handler] = {
     "DeleteObject": objects.delete_object,
     "DeleteObjects": objects.delete_objects,
     "CopyObject": objects.copy_object,
+    "GetObjectAttributes": attributes.get_object_attributes,
     "ListObjects": listing.list_objects,
     "ListObjectsV2": listing.list_objects_v2,
     "ListObjectVersions": listing.list_object_versions,

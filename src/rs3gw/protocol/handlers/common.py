@@ -116,6 +116,11 @@ def object_headers(obj: ObjectVersion, checksum_mode: bool, versioned: bool) -> 
 
 
 def apply_overrides(ctx: Ctx, headers: dict[str, str]) -> None:
+    if not ctx.account.access_key and any(ctx.q(q) is not None for q in RESPONSE_OVERRIDES):
+        # S3 honours response-* only on signed (header or presigned) requests, even for public objects.
+        raise errors.InvalidRequest(
+            "Request specific response headers cannot be used for anonymous GET requests."
+        )
     for q, h in RESPONSE_OVERRIDES.items():
         value = ctx.q(q)
         if value is not None:

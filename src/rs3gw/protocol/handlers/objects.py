@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from rs3gw import errors
+from rs3gw.codecs.checksums import ALGORITHMS
 from rs3gw.engine.conditions import Conditions
 from rs3gw.engine.core import PutResult, ReadResult
-from rs3gw.model import NULL_VERSION
+from rs3gw.engine.multipart import PART_CHECKSUMS
+from rs3gw.model import NULL_VERSION, ObjectVersion
 from rs3gw.protocol.context import Ctx
 from rs3gw.protocol.handlers.common import (
     apply_overrides,
@@ -74,10 +76,23 @@ async def _read(ctx: Ctx, head: bool) -> tuple[ReadResult, int, dict[str, str], 
     if res.range is None:
         return res, 200, headers, obj.size
     headers["content-range"] = res.range.content_range(obj.size)
-    # A range's bytes do not match the whole object's checksum; S3 omits it (clients would fail).
-    for name in [k for k in headers if k.startswith("x-amz-checksum-")]:
-        del headers[name]
+    whole = res.range.start == 0 and res.range.length == obj.size
+    if not whole or (part is not None and obj.parts_count):
+        # A range's bytes do not match the whole object's checksum; S3 omits it (clients would fail).
+        for name in [k for k in headers if k.startswith("x-amz-checksum-")]:
+            del headers[name]
+    if checksum_mode and part is not None and obj.parts_count:
+        headers.update(_part_checksum(obj, part))
     return res, 206, headers, res.range.length
+
+
+def _part_checksum(obj: ObjectVersion, part: int) -> dict[str, str]:
+    """GET/HEAD ?partNumber=N with checksum mode: that part's own checksum, as recorded at completion."""
+    alg = next((a for a, v in obj.meta.checksums.items() if v and a in ALGORITHMS), "")
+    sums = obj.meta.system.get(PART_CHECKSUMS, "").split(",") if alg else []
+    if len(sums) != obj.parts_count or not sums[part - 1]:
+        return {}
+    return {f"x-amz-checksum-{alg.lower()}": sums[part - 1]}
 
 
 async def get_object(ctx: Ctx) -> Response:
@@ -106,7 +121,7 @@ def _not_modified(e: errors.S3Error) -> Response:
 
 async def delete_object(ctx: Ctx) -> Response:
     bypass = await bypass_governance(ctx)
-    res = await ctx.engine.delete_object(ctx.bucket, ctx.key, ctx.q("versionId"), bypass)
+    res = await ctx.engine.delete_object(ctx.bucket, ctx.key, ctx.q("versionId"), bypass, ctx.h("if-match"))
     h: dict[str, str] = {}
     if res.version_id is not None:
         h["x-amz-version-id"] = res.version_id
@@ -129,7 +144,7 @@ async def delete_objects(ctx: Ctx) -> Response:
                 raise errors.InvalidArgument("Key must not be empty")
             await _authorize_delete(ctx, e.key, e.version_id)
             bypass = await bypass_governance(ctx, e.key)
-            res = await ctx.engine.delete_object(ctx.bucket, e.key, e.version_id, bypass)
+            res = await ctx.engine.delete_object(ctx.bucket, e.key, e.version_id, bypass, e.etag)
         except errors.S3Error as err:
             x.open("Error").elem("Key", e.key).elem("VersionId", e.version_id)
             x.elem("Code", err.code).elem("Message", err.message).close()
@@ -148,6 +163,14 @@ async def _authorize_delete(ctx: Ctx, key: str, version_id: str | None) -> None:
     if ctx.access is None:
         raise errors.AccessDenied()
     await ctx.access.check("DeleteObject", ctx.bucket, key, version_id)
+
+
+def _copy_checksum_algorithm(ctx: Ctx) -> str | None:
+    """x-amz-checksum-algorithm of CopyObject: the checksum S3 computes for the copy."""
+    alg = (ctx.h("x-amz-checksum-algorithm") or "").upper()
+    if alg and alg not in ALGORITHMS:
+        raise errors.InvalidRequest(f"Checksum algorithm {alg} is not supported.")
+    return alg or None
 
 
 async def copy_object(ctx: Ctx) -> Response:
@@ -184,6 +207,7 @@ async def copy_object(ctx: Ctx) -> Response:
         sse=sse,
         src_sse=src_sse,
         acl=requested.system.get("acl"),
+        checksum_algorithm=_copy_checksum_algorithm(ctx),
     )
     h = sse_headers(res.encryption, sse)
     # Like GET, a null source version is reported once its bucket has had versioning turned on.
