@@ -323,9 +323,10 @@ def _parse_presigned(req: SignedRequest, region: str) -> tuple[_Claim, int]:
 
 
 def _parse_expires(value: str) -> int:
-    if not (value.isascii() and value.isdigit()):
+    digits = value[1:] if value.startswith("-") else value
+    if not (digits.isascii() and digits.isdigit()):
         raise AuthorizationQueryParametersError("X-Amz-Expires should be a number")
-    expires = int(value)
+    expires = int(value)  # a negative number is a number: it fails the range check below, as on S3
     if expires < 1:
         raise AuthorizationQueryParametersError("X-Amz-Expires must be non-negative")
     if expires > MAX_PRESIGN_EXPIRES_S:
