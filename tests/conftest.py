@@ -114,7 +114,7 @@ def start_server(
         ":".join(USER2),
         *extra_args,
         *metadata_args(data_dir, extra_args),
-        *backend_args(data_dir, extra_args),
+        *backend_args(data_dir, extra_args, env),
     ]
     scheme = "http"
     if tls:

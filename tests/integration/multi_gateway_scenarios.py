@@ -163,7 +163,9 @@ def create_race(ca: Any, cb: Any, bucket: str, n_keys: int, loser_codes: Collect
 
 def multipart_from_both(ca: Any, cb: Any, bucket: str) -> None:
     """Parts uploaded through both gateways, one upload completed by four racing completes: one
-    succeeds, the rest find no upload, and both gateways read the whole object and ranges of it."""
+    completes it; the others are answered as retries of that completion (200, as S3 answers a
+    repeated complete) or, when they looked in between, find no upload; both gateways read the
+    whole object and ranges of it."""
     up = ca.create_multipart_upload(Bucket=bucket, Key="mp")["UploadId"]
     chunk = 5 * 1024 * 1024
     parts_data = [bytes([65 + n]) * chunk for n in range(2)] + [b"tail"]
@@ -190,7 +192,8 @@ def multipart_from_both(ca: Any, cb: Any, bucket: str) -> None:
             results.append(exc.response["Error"]["Code"])
 
     parallel(complete, 4)
-    assert sorted(results) == ["NoSuchUpload"] * 3 + ["ok"], results
+    assert len(results) == 4 and "ok" in results, results
+    assert set(results) <= {"ok", "NoSuchUpload"}, results
     whole = b"".join(parts_data)
     for c in (ca, cb):
         assert c.get_object(Bucket=bucket, Key="mp")["Body"].read() == whole

@@ -72,6 +72,7 @@ def _restore(s3: Any, bucket: str, key: str, days: int = 1, tier: str = "Standar
     return int(r["ResponseMetadata"]["HTTPStatusCode"])
 
 
+@pytest.mark.local_backend_only("archive tiers move blob files between local directories")
 def test_archive_get_refused_restore_cycle(srv: Server, s3: Any, bucket: str) -> None:
     body = b"archived bytes " * 1000
     s3.put_object(Bucket=bucket, Key="cold", Body=body, StorageClass="GLACIER")
@@ -145,6 +146,7 @@ def test_restore_errors(s3: Any, bucket: str) -> None:
     assert (code, status) in (("InvalidArgument", 400), ("MalformedXML", 400))
 
 
+@pytest.mark.local_backend_only("archive tiers move blob files between local directories")
 def test_multipart_and_copy_into_deep_archive(srv: Server, s3: Any, bucket: str) -> None:
     part = b"p" * (5 * 1024 * 1024)
     up = s3.create_multipart_upload(Bucket=bucket, Key="mp", StorageClass="DEEP_ARCHIVE")
@@ -179,6 +181,7 @@ def test_multipart_and_copy_into_deep_archive(srv: Server, s3: Any, bucket: str)
     assert s3.get_object(Bucket=bucket, Key="src")["Body"].read() == b"copy me"
 
 
+@pytest.mark.local_backend_only("archive tiers move blob files between local directories")
 def test_lifecycle_transition_archives(srv: Server, s3: Any, bucket: str) -> None:
     body = b"L" * (200 * 1024)
     s3.put_object(Bucket=bucket, Key="logs/a", Body=body)
@@ -250,6 +253,7 @@ def test_versions_archive_and_restore_separately(srv: Server, s3: Any, bucket: s
     assert "Restore" not in s3.head_object(Bucket=bucket, Key="v", VersionId=v2)
 
 
+@pytest.mark.local_backend_only("archive tiers move blob files between local directories")
 def test_deleting_an_archived_object_frees_its_tier_data(srv: Server, s3: Any, bucket: str) -> None:
     tier = srv.data_dir / "tiers" / "glacier"
     before = set(_files(tier))

@@ -20,6 +20,7 @@ from test_s3_backend_e2e import serve_fails
 from azurite import Azurite
 from conftest import Server, free_port, fresh_bucket, start_server
 from gcs_emulator import GCSEmulator
+from pg_cluster import PgCluster
 from rs3gw import errors
 from rs3gw.blobs.azure import AzureBackendConfig, AzureBlobStore
 from rs3gw.blobs.gcs import GCSBackendConfig, GCSBlobStore
@@ -126,9 +127,12 @@ def test_put_get_range_multipart_delete(gw: tuple[Server, Upstream]) -> None:
         time.sleep(0.1)
 
 
-def test_dedup_is_refused(upstream: Upstream, tmp_path: Path) -> None:
-    err = serve_fails(tmp_path, "--dedup", *upstream.flags("dd"))
-    assert f"deduplication is not supported with the {upstream.kind} backend" in err
+def test_dedup_is_refused_over_postgresql(upstream: Upstream, tmp_path: Path, pg_cluster: PgCluster) -> None:
+    """Gateways sharing PostgreSQL would not share the chunk index (a file of one data dir); with
+    SQLite metadata (one gateway) dedup runs over a remote backend (test_dedup_remote_blocks.py)."""
+    dsn = pg_cluster.create_database("dd")
+    err = serve_fails(tmp_path, "--dedup", "--metadata", dsn, *upstream.flags("dd"))
+    assert f"deduplication with the {upstream.kind} backend needs SQLite metadata" in err
 
 
 def test_missing_bucket_fails_at_start(upstream: Upstream, tmp_path: Path) -> None:

@@ -116,20 +116,20 @@ def test_python_api_over_postgresql(tmp_path: Path, pg_cluster: PgCluster) -> No
 
     async def main() -> None:
         async with StorageEngine(tmp_path / "api", fsync=False, metadata=dsn) as eng:
-            await eng.create_bucket("b")
-            etag = await eng.put_object("b", "k", "text/plain", {"a": "1"}, b"hello")
+            await eng.create_bucket("apib")
+            etag = await eng.put_object("apib", "k", "text/plain", {"a": "1"}, b"hello")
             assert etag == "5d41402abc4b2a76b9719d911017c592"
         assert not (tmp_path / "api" / "meta.db").exists()
         async with StorageEngine(tmp_path / "api", fsync=False, metadata=dsn) as eng:  # state is in PG
-            body, meta = await eng.get_object("b", "k")
+            body, meta = await eng.get_object("apib", "k")
             assert body == b"hello" and meta.meta.user_meta == {"a": "1"}
         dm = DedupManager(tmp_path / "dd", fsync=False, metadata=dsn)
         try:
             block = secrets.token_bytes(200_000)
-            await dm.store_object("d", "one", block)
-            await dm.store_object("d", "two", block)
+            await dm.store_object("dmb", "one", block)
+            await dm.store_object("dmb", "two", block)
             stats = await dm.get_stats()
-            assert stats.buckets["d"].logical_bytes == 400_000 and stats.dedup_ratio > 0.4
+            assert stats.buckets["dmb"].logical_bytes == 400_000 and stats.dedup_ratio > 0.4
         finally:
             await dm.close()
 

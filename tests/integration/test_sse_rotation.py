@@ -44,6 +44,7 @@ def corpus(n: int) -> bytes:
     return b"".join(f"line {i} of a compressible log text\n".encode() for i in range(n))
 
 
+@pytest.mark.local_backend_only("key rotation rewrites the local backend's blob headers")
 def test_key_rotation_rewraps_and_every_object_reads_back(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     srv = start_server(data_dir, "--no-fsync", "--sse-c-over-http")
@@ -104,6 +105,7 @@ def test_key_rotation_rewraps_and_every_object_reads_back(tmp_path: Path) -> Non
         srv.stop()
 
 
+@pytest.mark.local_backend_only("key rotation rewrites the local backend's blob headers")
 def test_interrupted_rotation_resumes(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     srv = start_server(data_dir, "--no-fsync", "--sse-c-over-http")
@@ -124,6 +126,7 @@ def test_interrupted_rotation_resumes(tmp_path: Path) -> None:
         srv.stop()
 
 
+@pytest.mark.local_backend_only("reads blob files on disk")
 def test_encryption_with_compression_dedup_and_chacha(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     srv = start_server(

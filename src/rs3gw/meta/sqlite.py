@@ -885,4 +885,5 @@ def blob_uses_from(objects: list[Any], parts: list[Any]) -> list[BlobUse]:
     ]
     return out
 
+
 __all__ = ["SqliteStore", "key_successor"]
