@@ -101,13 +101,25 @@ def run(args: argparse.Namespace, variants: list[benchkit.Variant]) -> list[dict
         count = count_for(cell.size, args.bytes)
         k = n % len(variants)
         for v in variants[k:] + variants[:k]:
+            big = benchkit.BigClient(args.s3bench, v) if cell.size > benchkit.S3BENCH_MAX else None
             if cell.op != "put" and (v.name, cell.size, objects) not in prepared:
-                err = benchkit.prepare(args.s3bench, v, cell.size, objects)
+                err = None
+                if big is not None:
+                    try:
+                        for i in range(objects):
+                            big.put(cell.size, i)
+                    except (OSError, RuntimeError) as e:
+                        err = str(e)
+                else:
+                    err = benchkit.prepare(args.s3bench, v, cell.size, objects)
                 if err:
                     benchkit.log(f"{v.label}: prepare {benchkit.fmt_size(cell.size)} failed: {err}")
                 prepared.add((v.name, cell.size, objects))
             runs = []
             for _ in range(args.runs):
+                if big is not None:
+                    runs.append(big.run(v.pid, cell.op, cell.size, cell.conc, count, objects))
+                    continue
                 runs.append(
                     benchkit.s3bench_run(
                         args.s3bench,
@@ -308,6 +320,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--rs3gw-arg", action="append", default=[], help="extra `rs3gw serve` flag (= form)")
     ap.add_argument("--out", type=Path, default=None, help="output prefix (PREFIX.json/.md/.png)")
     ap.add_argument("--keep", action="store_true", help="keep the servers' temp dirs")
+    ap.add_argument(
+        "--merge",
+        type=Path,
+        help="fold this run's cells into an earlier run's JSON (same cell and server: replaced) and "
+        "write the result to --out",
+    )
     ap.add_argument("--render", type=Path, help="only rebuild the .md and .png from this JSON (no run)")
     args = ap.parse_args(argv)
     q = args.quick
@@ -343,13 +361,47 @@ VARIANTS = {
 }
 
 
+def merge(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """``old`` with ``new``'s cells in place of the same (sweep, op, size, c, server), others added;
+    each part keeps its own run's record under ``parts``."""
+
+    def key(r: dict[str, Any]) -> tuple[Any, ...]:
+        return (r["sweep"], r["op"], r["size"], r["concurrency"], r["server"])
+
+    fresh = {key(r): r for r in new["results"]}
+    results = [fresh.pop(key(r), r) for r in old["results"]] + list(fresh.values())
+    order = {"size": 0, "concurrency": 1}
+    results.sort(
+        key=lambda r: (order[r["sweep"]], r["size"] if r["sweep"] == "concurrency" else 0, r["size"])
+    )
+    parts = old.get("parts") or [
+        {k: old[k] for k in ("started", "elapsed_s", "loadavg_at_end", "git", "command")}
+    ]
+    parts.append({k: new[k] for k in ("started", "elapsed_s", "loadavg_at_end", "git", "command")})
+    out = dict(old)
+    out.update(results=results, parts=parts, errors=sum(int(r["result"].get("errors", 0)) for r in results))
+    out["elapsed_s"] = sum(p["elapsed_s"] for p in parts)
+    return out
+
+
 def footer(doc: dict[str, Any], variants: list[benchkit.Variant]) -> str:
     info = doc["machine"]
     idle = ", ".join(f"{v.label} {doc['idle_rss_mib'].get(v.name)} MiB" for v in variants)
-    return (
+    text = (
         f"Idle RSS at start: {idle}. {doc['elapsed_s']:.0f} s from {doc['started']}; {info['cpus']} shared "
         f"cores, load {info['loadavg_at_start']} at start, {doc['loadavg_at_end']} at the end; git {doc['git']}."
     )
+    for p in doc.get("parts", [])[1:]:
+        text += (
+            f" Merged in: {' '.join(p['command'][1:])} ({p['started']}, {p['elapsed_s']:.0f} s, "
+            f"load {p['loadavg_at_end']} at the end)."
+        )
+    if any(r["size"] > benchkit.S3BENCH_MAX for r in doc["results"]):
+        text += (
+            " Objects over 128 MiB are driven by benchkit.BigClient (threads, one connection per request,"
+            " body length checked), as s3bench cannot build payloads of 256 MiB or more."
+        )
+    return text
 
 
 def render(doc: dict[str, Any], out: Path) -> str:
@@ -410,6 +462,8 @@ def main(argv: list[str] | None = None) -> int:
         "results": results,
         "errors": sum(int(r["result"].get("errors", 0)) for r in results),
     }
+    if args.merge is not None:
+        doc = merge(json.loads(args.merge.read_text()), doc)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".json").write_text(json.dumps(doc, indent=1))
     print(render(doc, args.out))

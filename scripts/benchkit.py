@@ -238,6 +238,140 @@ def s3bench_run(
     return res
 
 
+S3BENCH_MAX = 128 * (
+    1 << 20
+)  # s3bench builds its payload with randbytes(size + 64 KiB): ints overflow at 256 MiB
+
+
+class BigClient:
+    """Blocking client for objects s3bench cannot make (>= 256 MiB): one connection per request,
+    the body streamed from one random 1 MiB chunk rotated by the key's index (so keys differ),
+    GET bodies read in 1 MiB pieces and counted (length checked, content not kept)."""
+
+    CHUNK = 1 << 20
+
+    def __init__(self, s3bench_path: Path, v: Variant) -> None:
+        self.s3b = bench.load_s3bench(s3bench_path)
+        self.signer = self.s3b.SigV4Signer(ACCESS_KEY, SECRET_KEY, REGION)
+        host, port = v.endpoint.removeprefix("http://").split(":")
+        self.addr, self.host = (host, int(port)), f"{host}:{port}"
+        self.base = os.urandom(self.CHUNK)
+        self.lock = threading.Lock()
+        self.create_bucket()
+
+    def path(self, size: int, i: int) -> str:
+        return f"/{BUCKET}/big/{size}/obj-{i:08d}"
+
+    def _send_head(self, sock: Any, method: str, path: str, length: int | None) -> None:
+        with self.lock:  # the signer caches its date and key: not thread-safe
+            h = self.signer.sign(method, self.host, path)
+        if length is not None:
+            h["Content-Length"] = str(length)
+        h["Connection"] = "close"
+        sock.sendall(
+            (
+                "\r\n".join([f"{method} {path} HTTP/1.1", *(f"{k}: {x}" for k, x in h.items()), "", ""])
+            ).encode()
+        )
+
+    @staticmethod
+    def _response(sock: Any) -> tuple[int, int, bytes]:
+        buf = b""
+        while b"\r\n\r\n" not in buf:
+            got = sock.recv(65536)
+            if not got:
+                raise ConnectionError("closed before the response headers")
+            buf += got
+        head, _, rest = buf.partition(b"\r\n\r\n")
+        length = 0
+        for line in head.split(b"\r\n")[1:]:
+            k, _, val = line.partition(b":")
+            if k.strip().lower() == b"content-length":
+                length = int(val)
+        return int(head.split(b" ", 2)[1]), length, rest
+
+    def create_bucket(self) -> None:
+        """PUT /bucket (200, or 409 when it exists): s3bench makes it only for the cells it runs."""
+        import socket
+
+        with socket.create_connection(self.addr, timeout=60) as sock:
+            self._send_head(sock, "PUT", f"/{BUCKET}", 0)
+            status, _, rest = self._response(sock)
+            if status not in (200, 409):
+                raise RuntimeError(f"create bucket: {status} {rest[:200]!r}")
+
+    def put(self, size: int, i: int) -> None:
+        import socket
+
+        rot = (i * 4099) % self.CHUNK
+        chunk = self.base[rot:] + self.base[:rot]
+        with socket.create_connection(self.addr, timeout=600) as sock:
+            self._send_head(sock, "PUT", self.path(size, i), size)
+            n, rem = divmod(size, self.CHUNK)
+            for _ in range(n):
+                sock.sendall(chunk)
+            sock.sendall(chunk[:rem])
+            status, _, rest = self._response(sock)
+            if status != 200:
+                raise RuntimeError(f"PUT {status} {rest[:200]!r}")
+
+    def get(self, size: int, i: int) -> None:
+        import socket
+
+        with socket.create_connection(self.addr, timeout=600) as sock:
+            self._send_head(sock, "GET", self.path(size, i), None)
+            status, length, rest = self._response(sock)
+            if status != 200:
+                raise RuntimeError(f"GET {status} {rest[:200]!r}")
+            got = len(rest)
+            while got < length:
+                data = sock.recv(self.CHUNK)
+                if not data:
+                    break
+                got += len(data)
+            if got != size:
+                raise RuntimeError(f"GET short body {got} of {size}")
+
+    def run(self, pid: int, op: str, size: int, conc: int, count: int, objects: int) -> dict[str, Any]:
+        """``count`` requests with ``conc`` threads; s3bench's result fields plus the RSS peak."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        fn = self.put if op == "put" else self.get
+        lat: list[float] = []
+        errs: list[str] = []
+
+        def one(n: int) -> None:
+            t = time.perf_counter()
+            try:
+                fn(size, n % objects)
+            except Exception as e:  # a failed request is counted, the run goes on
+                errs.append(str(e)[:200])
+                return
+            lat.append(time.perf_counter() - t)
+
+        meter = self.s3b.CpuMeter(tree_pids(pid))
+        with RssWatch(pid) as watch:
+            meter.start()
+            t0 = time.perf_counter()
+            with ThreadPoolExecutor(conc) as pool:
+                list(pool.map(one, range(count)))
+            dt = time.perf_counter() - t0
+            cpu = meter.stop()
+        lat.sort()
+        res: dict[str, Any] = {
+            "ops_s": round(len(lat) / dt, 3),
+            "mib_s": round(len(lat) * size / dt / (1 << 20), 1),
+            "p50_ms": round(lat[len(lat) // 2] * 1000, 2) if lat else None,
+            "p99_ms": round(lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1000, 2) if lat else None,
+            "errors": len(errs),
+            "error_samples": errs[:3],
+            "client": "benchkit.BigClient",
+            **cpu,
+        }
+        res.update(watch.result())
+        return res
+
+
 def prepare(s3bench_path: Path, v: Variant, size: int, objects: int, timeout: float = 1800.0) -> str | None:
     """PUT the objects a GET/HEAD cell reads, outside any measurement (s3bench prepares, then 1 HEAD)."""
     cmd = [sys.executable, str(s3bench_path), "--endpoint", v.endpoint, "--bucket", BUCKET]

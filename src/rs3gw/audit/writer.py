@@ -34,13 +34,18 @@ from rs3gw.audit.chain import (
 
 log = logging.getLogger("rs3gw.audit")
 BATCH_MAX = 1000
+# Group commit: a batch stays open this long after its first record, so the records of a burst share
+# one append, fsync and head write. Without it a busy server wrote batches of one or two records, and
+# that per-batch work (about 0.3 ms of CPU each, fsync included) cost more than the request itself.
+LINGER = 0.005
 _TAIL_READ = 1 << 20
 
 Record = dict[str, Any]
 
 
 class ChainWriter(threading.Thread):
-    """Drains a bounded queue in batches: one lock, one append and one fsync per batch (group commit)."""
+    """Drains a bounded queue in batches: one lock, one append and one fsync per batch (group commit,
+    a batch collecting records for ``LINGER`` seconds)."""
 
     def __init__(
         self,
@@ -102,6 +107,8 @@ class ChainWriter(threading.Thread):
         stop = False
         while not stop:
             item = self.queue.get()
+            if item is not None and self.queue.qsize() < BATCH_MAX:
+                time.sleep(LINGER)  # no wake-up per record meanwhile: the queue is drained below
             batch: list[Record] = []
             while True:
                 if item is None:

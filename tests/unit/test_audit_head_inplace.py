@@ -1,0 +1,55 @@
+"""The audit writer's cheap paths: the head rewritten in place, and batches held open for LINGER."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rs3gw.audit import writer as writer_mod
+from rs3gw.audit.chain import HEAD, HEAD_SIZE, head_mac, load_or_create_key, read_head, write_head
+from rs3gw.audit.verify import verify_log
+from rs3gw.audit.writer import ChainWriter
+
+
+def test_head_rewritten_in_place_over_a_longer_file(tmp_path: Path) -> None:
+    key = load_or_create_key(tmp_path)
+    (tmp_path / HEAD).write_text(
+        '{"seq": 1, "mac": "x", "check": "y"}' + " " * 3000 + "\n"
+    )  # older/hand-made
+    write_head(tmp_path, key, 7, "a" * 64)
+    assert (tmp_path / HEAD).stat().st_size == HEAD_SIZE
+    write_head(tmp_path, key, 8, "b" * 64)
+    head = read_head(tmp_path)
+    assert head is not None and (head.seq, head.mac) == (8, "b" * 64)
+    assert head.check == head_mac(key, 8, "b" * 64)
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []  # no temp files
+
+
+def test_records_of_a_burst_share_one_batch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(writer_mod, "LINGER", 0.5)  # wide margin: a busy box may stall the test thread
+    batches: list[int] = []
+    key = load_or_create_key(tmp_path)
+    w = ChainWriter(
+        tmp_path,
+        key,
+        rotate_bytes=1 << 30,
+        rotate_seconds=0,
+        compression="none",
+        fsync=False,
+        queue_size=100,
+        on_written=lambda batch: batches.append(len(batch)),
+    )
+    w.start()
+    rec: dict[str, Any] = {"type": "request", "action": "HeadObject", "ts": time.time()}
+    w.submit(dict(rec))
+    time.sleep(0.05)  # the writer has taken the first record and is holding its batch open
+    for _ in range(9):
+        w.submit(dict(rec))
+    assert w.flush(10)
+    w.close()
+    assert batches == [10]
+    rep = verify_log(tmp_path, key)
+    assert rep.ok and rep.last_seq == 10, rep.problems
