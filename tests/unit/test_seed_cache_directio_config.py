@@ -76,7 +76,7 @@ def test_env_overrides(tmp_path: Path) -> None:
 
 
 def test_both_tables_agree_or_are_refused(tmp_path: Path) -> None:
-    same = "[cache]\nenabled = true\nmax_bytes = 268435456\npolicy = \"lru\"\n" + SEED
+    same = '[cache]\nenabled = true\nmax_bytes = 268435456\npolicy = "lru"\n' + SEED
     s = load(tmp_path, same)
     assert (s.cache.enabled, s.cache.max_bytes, s.cache.policy, s.cache.max_objects) == (
         True,
