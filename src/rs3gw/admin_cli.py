@@ -443,8 +443,19 @@ def _effective(settings: Settings, key: str) -> object:
         return settings.users[0].owner.id
     if key == "admin_display_name":
         return settings.users[0].owner.display_name
+    if key in _SEED_CACHE_KEYS:  # the seed's [storage.cache] keys live in settings.cache
+        value = getattr(settings.cache, _SEED_CACHE_KEYS[key])
+        return value // (1024 * 1024) if key == "cache_max_size_mb" else value
     value = getattr(settings, key, None)
     return str(value) if isinstance(value, Path) else value
+
+
+_SEED_CACHE_KEYS = {
+    "cache_enabled": "enabled",
+    "cache_max_size_mb": "max_bytes",
+    "cache_max_objects": "max_objects",
+    "cache_ttl_seconds": "ttl",
+}
 
 
 def _cmd_config_show(args: argparse.Namespace) -> int:
