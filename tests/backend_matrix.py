@@ -102,13 +102,25 @@ def backend_env(data_dir: Path) -> dict[str, str]:
             for k, v in pairs.items()}  # fmt: skip
 
 
+def _local_sizes(root: Path) -> dict[str, int]:
+    """Files under ``root`` and their sizes; one the server's GC removes mid-walk is not counted."""
+    out: dict[str, int] = {}
+    for p in root.rglob("*"):
+        try:
+            if p.is_file():
+                out[p.name] = p.stat().st_size
+        except FileNotFoundError:
+            continue
+    return out
+
+
 def stored_sizes(data_dir: Path) -> dict[str, int]:
     """Blob id -> stored size of what a test server of ``data_dir`` holds now: files under ``blobs/``
     locally, the keys under its prefix upstream with RS3GW_TEST_BACKEND=s3 (for tests that measure
     what compression or dedup stored, or count what GC freed)."""
     key = data_dir.resolve()
     if not remote_backend() or key not in _PREFIXES:
-        return {p.name: p.stat().st_size for p in (data_dir / "blobs").rglob("*") if p.is_file()}
+        return _local_sizes(data_dir / "blobs")
     s3 = shared_seaweed().client()
     out: dict[str, int] = {}
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=f"{_PREFIXES[key]}/"):
