@@ -35,6 +35,7 @@ from rs3gw.meta.store import (
     MetadataStore,
     VersionQuery,
     WriteCondition,
+    check_delete_match,
     new_version_id,
 )
 from rs3gw.model import (
@@ -454,7 +455,9 @@ class ObjectEngine:
         async with self.object_lock.guard(bucket, key):
             if marker is None:
                 await self.object_lock.check_removal(bucket, key, version_id, bypass_governance)
-            out: DeleteOutcome = await self.store.delete_object(bucket, key, version_id, marker)
+            out: DeleteOutcome = await self.store.delete_object(
+                bucket, key, version_id, marker, None if if_match is None else if_match.strip()
+            )
         self.free(out.freed_blobs)
         if out.marker is not None:
             return DeleteResult(out.marker.version_id, True)
@@ -466,14 +469,9 @@ class ObjectEngine:
     async def _check_delete(self, bucket: str, key: str, version_id: str | None, if_match: str) -> None:
         """412 unless the object the delete names (the current one, or ``version_id``) has the ETag;
         ``*`` matches any. As for conditional PutObject, an ETag that finds no object is NoSuchKey
-        and ``*`` is 412. Checked just before the delete, not inside the store's transaction."""
-        cur = await self.store.get_object(bucket, key, version_id)
-        if cur is None or cur.delete_marker:
-            if if_match != "*":
-                raise errors.NoSuchKey(Key=key)
-            raise errors.PreconditionFailed(Condition="If-Match")
-        if if_match != "*" and if_match.strip('"') != cur.etag:
-            raise errors.PreconditionFailed(Condition="If-Match")
+        and ``*`` is 412. Checked early here (412 before an Object Lock refusal), and again by the
+        store inside the delete's transaction, which is what makes it safe against a racing PUT."""
+        check_delete_match(await self.store.get_object(bucket, key, version_id), key, if_match)
 
     # -- copy ----------------------------------------------------------------------------------
     async def copy_object(

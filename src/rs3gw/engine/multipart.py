@@ -163,14 +163,11 @@ class Engine(ObjectEngine):
         try:
             up = await self._upload(bucket, key, upload_id)
         except errors.NoSuchUpload:
-            done = await self._completed_by(bucket, key, upload_id)
-            if done is None:
-                raise
-            return done
+            return await self._retry_answer(bucket, key, upload_id)
         b = await self.get_bucket(bucket)
         stored = await self.store.get_parts(upload_id)
         if not stored and await self.store.get_upload(upload_id) is None:  # a concurrent completion won
-            raise errors.NoSuchUpload(UploadId=upload_id)
+            return await self._retry_answer(bucket, key, upload_id)
         chosen = _validate_parts(parts, stored, _upload_algorithm(up), up.meta.checksum_type)
         md5s = b"".join(binascii.unhexlify(p.etag) for p in chosen)
         etag = f"{hashlib.md5(md5s, usedforsecurity=False).hexdigest()}-{len(chosen)}"
@@ -187,14 +184,26 @@ class Engine(ObjectEngine):
             ml = await ml_detect.detect(self, segments, size)
             meta = replace(meta, system={**ml_detect.without_ml(meta.system), **ml})
         obj = self._new_version(b, key, size, etag, meta, segments, up.owner_id, parts_count=len(chosen))
-        freed = await self.store.complete_upload(
-            upload_id, obj, {p.part_number for p in chosen}, cond, keep_old=b.versioning == "Enabled"
-        )
+        try:
+            freed = await self.store.complete_upload(
+                upload_id, obj, {p.part_number for p in chosen}, cond, keep_old=b.versioning == "Enabled"
+            )
+        except errors.NoSuchUpload:  # a racing complete (a retry, another gateway) committed first
+            return await self._retry_answer(bucket, key, upload_id)
         self.free(freed)
         await self.tiers.settle(obj)
         vid = obj.version_id if b.versioning else None
         enc = {k: v for k, v in meta.system.items() if k.startswith("sse-")}
         return PutResult(etag, vid, meta.checksums, meta.checksum_type, size, obj.last_modified, enc)
+
+    async def _retry_answer(self, bucket: str, key: str, upload_id: str) -> PutResult:
+        """The answer to a complete whose upload is gone: that completion's result when this
+        upload made the key's current object (a retry, or a complete that raced the winner and lost
+        the commit), else NoSuchUpload."""
+        done = await self._completed_by(bucket, key, upload_id)
+        if done is None:
+            raise errors.NoSuchUpload(UploadId=upload_id)
+        return done
 
     async def _completed_by(self, bucket: str, key: str, upload_id: str) -> PutResult | None:
         """The key's current object when ``upload_id`` is the upload that created it.

@@ -46,6 +46,7 @@ from rs3gw.meta.store import (
     MetadataStore,
     VersionQuery,
     WriteCondition,
+    check_delete_match,
     check_replacement,
     same_version,
 )
@@ -352,17 +353,29 @@ class PostgresStore(MetadataStore):
         return await self._db.tx(fn)
 
     async def delete_object(
-        self, bucket: str, key: str, version_id: str | None, marker: ObjectVersion | None
+        self,
+        bucket: str,
+        key: str,
+        version_id: str | None,
+        marker: ObjectVersion | None,
+        if_match: str | None = None,
     ) -> DeleteOutcome:
         kb = key.encode()
+
+        async def check(conn: Conn) -> None:
+            """Under the key's lock: no PUT (from any gateway) lands between check and delete."""
+            if if_match is not None:
+                check_delete_match(await self._get_object(conn, bucket, kb, version_id), key, if_match)
 
         async def fn(conn: Conn) -> DeleteOutcome:
             if version_id is None and marker is not None:
                 await self._lock_bucket(conn, bucket)
                 await lock_key(conn, bucket, kb)
+                await check(conn)
                 freed = await self._insert(conn, marker, keep_old=marker.version_id != NULL_VERSION)
                 return DeleteOutcome(None, marker, freed)
             await lock_key(conn, bucket, kb)
+            await check(conn)
             vid = version_id or NULL_VERSION
             existing = await self._get_object(conn, bucket, kb, vid)
             freed = await self._remove_version(conn, bucket, kb, vid)

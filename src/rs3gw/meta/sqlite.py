@@ -30,6 +30,7 @@ from rs3gw.meta.store import (
     MetadataStore,
     VersionQuery,
     WriteCondition,
+    check_delete_match,
     check_replacement,
     same_version,
     version_time,
@@ -610,11 +611,18 @@ class SqliteStore(MetadataStore):
         return await self._write(fn)
 
     async def delete_object(
-        self, bucket: str, key: str, version_id: str | None, marker: ObjectVersion | None
+        self,
+        bucket: str,
+        key: str,
+        version_id: str | None,
+        marker: ObjectVersion | None,
+        if_match: str | None = None,
     ) -> DeleteOutcome:
         kb = key.encode()
 
         def fn(conn: sqlite3.Connection) -> DeleteOutcome:
+            if if_match is not None:  # in the transaction: no PUT can land between check and delete
+                check_delete_match(self._get_object(conn, bucket, kb, version_id), key, if_match)
             if version_id is None and marker is not None:
                 freed = self._insert(conn, marker, keep_old=marker.version_id != NULL_VERSION)
                 return DeleteOutcome(None, marker, freed)

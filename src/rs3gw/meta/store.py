@@ -36,6 +36,19 @@ def same_version(cur: ObjectVersion, expect: ObjectVersion | None) -> bool:
     return expect is None or (cur.etag == expect.etag and cur.last_modified == expect.last_modified)
 
 
+def check_delete_match(cur: ObjectVersion | None, key: str, if_match: str) -> None:
+    """A conditional delete's rule (If-Match, or <ETag> in DeleteObjects), on the version it names:
+    412 unless that version has the ETag (``*`` matches any); an ETag that finds no object is
+    NoSuchKey and ``*`` is 412. The stores run it inside the delete's transaction, so a PUT racing
+    the delete cannot slip between the check and the removal."""
+    if cur is None or cur.delete_marker:
+        if if_match != "*":
+            raise errors.NoSuchKey(Key=key)
+        raise errors.PreconditionFailed(Condition="If-Match")
+    if if_match != "*" and if_match.strip('"') != cur.etag:
+        raise errors.PreconditionFailed(Condition="If-Match")
+
+
 def check_replacement(
     cur: ObjectVersion | None, key: str, version_id: str, segments: tuple[Segment, ...], expect: ObjectVersion
 ) -> list[str]:
@@ -183,10 +196,16 @@ class MetadataStore(ABC):
 
     @abstractmethod
     async def delete_object(
-        self, bucket: str, key: str, version_id: str | None, marker: ObjectVersion | None
+        self,
+        bucket: str,
+        key: str,
+        version_id: str | None,
+        marker: ObjectVersion | None,
+        if_match: str | None = None,
     ) -> DeleteOutcome:
         """Delete a version, or (version_id None) the current null version; with ``marker`` given,
-        insert it as the new latest version instead of removing data (versioned delete)."""
+        insert it as the new latest version instead of removing data (versioned delete).
+        ``if_match``: checked by ``check_delete_match`` in the same transaction."""
 
     @abstractmethod
     async def update_object_meta(
