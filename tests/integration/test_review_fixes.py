@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import urllib.parse
+import uuid
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 from object_lock_helpers import signed
 
-from conftest import Server
+from conftest import USER2, Server, cleanup_bucket
 
 
 def _put(s3: Any, bucket: str, key: str, body: bytes = b"hello") -> str:
@@ -109,3 +112,41 @@ def test_racing_completes_all_succeed(server: Server, s3: Any, bucket: str) -> N
             ]
             etags = {f.result()["ETag"] for f in futs}
         assert len(etags) == 1
+
+
+def test_conditional_delete_by_etag_also_needs_get_object(server: Server, s3: Any) -> None:
+    """AWS: a delete conditional on a specific ETag needs s3:DeleteObject and s3:GetObject (else a
+    delete-only principal could probe ETags); ``If-Match: *`` needs only s3:DeleteObject."""
+    bucket = f"cdperm-{uuid.uuid4().hex[:8]}"
+    s3.create_bucket(Bucket=bucket)
+    other = server.client(USER2[1], USER2[2])
+    try:
+        etag = s3.put_object(Bucket=bucket, Key="k", Body=b"v1")["ETag"]
+        s3.put_object(Bucket=bucket, Key="star", Body=b"v1")
+        policy = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"AWS": [f"arn:aws:iam::000000000000:user/{USER2[0]}"]},
+                    "Action": "s3:DeleteObject",
+                    "Resource": f"arn:aws:s3:::{bucket}/*",
+                }
+            ],
+        }
+        s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(policy))
+        for if_match in (etag, '"0123456789abcdef0123456789abcdef"'):
+            with pytest.raises(ClientError) as exc:
+                other.delete_object(Bucket=bucket, Key="k", IfMatch=if_match)
+            assert exc.value.response["Error"]["Code"] == "AccessDenied"
+        res = other.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": "k", "ETag": etag}]})
+        assert [e["Code"] for e in res.get("Errors", [])] == ["AccessDenied"]
+        assert s3.get_object(Bucket=bucket, Key="k")["Body"].read() == b"v1"
+        other.delete_object(Bucket=bucket, Key="star", IfMatch="*")
+        assert "Contents" not in s3.list_objects_v2(Bucket=bucket, Prefix="star")
+        policy["Statement"][0]["Action"] = ["s3:DeleteObject", "s3:GetObject"]
+        s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(policy))
+        other.delete_object(Bucket=bucket, Key="k", IfMatch=etag)
+        assert "Contents" not in s3.list_objects_v2(Bucket=bucket, Prefix="k")
+    finally:
+        cleanup_bucket(s3, bucket)

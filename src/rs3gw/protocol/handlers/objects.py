@@ -121,7 +121,9 @@ def _not_modified(e: errors.S3Error) -> Response:
 
 async def delete_object(ctx: Ctx) -> Response:
     bypass = await bypass_governance(ctx)
-    res = await ctx.engine.delete_object(ctx.bucket, ctx.key, ctx.q("versionId"), bypass, ctx.h("if-match"))
+    if_match = ctx.h("if-match")
+    await _authorize_etag_probe(ctx, ctx.key, if_match)
+    res = await ctx.engine.delete_object(ctx.bucket, ctx.key, ctx.q("versionId"), bypass, if_match)
     h: dict[str, str] = {}
     if res.version_id is not None:
         h["x-amz-version-id"] = res.version_id
@@ -143,6 +145,7 @@ async def delete_objects(ctx: Ctx) -> Response:
             if not e.key:
                 raise errors.InvalidArgument("Key must not be empty")
             await _authorize_delete(ctx, e.key, e.version_id)
+            await _authorize_etag_probe(ctx, e.key, e.etag)
             bypass = await bypass_governance(ctx, e.key)
             res = await ctx.engine.delete_object(ctx.bucket, e.key, e.version_id, bypass, e.etag)
         except errors.S3Error as err:
@@ -163,6 +166,16 @@ async def _authorize_delete(ctx: Ctx, key: str, version_id: str | None) -> None:
     if ctx.access is None:
         raise errors.AccessDenied()
     await ctx.access.check("DeleteObject", ctx.bucket, key, version_id)
+
+
+async def _authorize_etag_probe(ctx: Ctx, key: str, if_match: str | None) -> None:
+    """A delete conditional on a specific ETag also needs s3:GetObject, as on AWS: otherwise a
+    delete-only principal could learn an object's ETag by guessing (412 vs 204). ``*`` needs none."""
+    if not if_match or if_match.strip() == "*":
+        return
+    if ctx.access is None:
+        raise errors.AccessDenied()
+    await ctx.access.check("GetObject", ctx.bucket, key, None)
 
 
 def _copy_checksum_algorithm(ctx: Ctx) -> str | None:
