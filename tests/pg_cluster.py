@@ -219,3 +219,15 @@ def metadata_args(data_dir: Path, extra_args: tuple[str, ...]) -> list[str]:
         # One gateway per database here: freed blobs may go at once, as tests that count them expect.
         _SERVER_DBS[key] = shared_cluster().create_database("srv") + "?gc_grace=0"
     return ["--metadata", _SERVER_DBS[key]]
+
+
+def server_metadata(data_dir: Path) -> str | None:
+    """The PostgreSQL DSN ``metadata_args`` gave the servers of ``data_dir``, or None (SQLite)."""
+    return _SERVER_DBS.get(data_dir.resolve())
+
+
+def metadata_env(data_dir: Path) -> dict[str, str]:
+    """``RS3GW_METADATA`` for an offline command (``rs3gw heal``/``storage report``/...) on a test
+    server's data directory, so it opens the store that server used; empty under SQLite."""
+    dsn = server_metadata(data_dir)
+    return {"RS3GW_METADATA": dsn} if dsn else {}

@@ -3,15 +3,14 @@ files, flip a byte in one, make compressible-but-not-dedupable bodies, and read 
 
 from __future__ import annotations
 
-import json
 import random
-import sqlite3
 import urllib.request
 from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
 from conftest import Server
+from meta_access import latest_segments
 
 
 def metric_total(srv: Server, name: str) -> float:
@@ -22,15 +21,9 @@ def metric_total(srv: Server, name: str) -> float:
 
 
 def segments(data_dir: Path, bucket: str, key: str) -> list[str]:
-    """The blob ids of an object's latest version, read from the SQLite metadata directly."""
-    db = sqlite3.connect(f"file:{data_dir / 'meta.db'}?mode=ro", uri=True)
-    try:
-        (segs,) = db.execute(
-            "SELECT segments FROM objects WHERE bucket=? AND key=? AND is_latest=1", (bucket, key.encode())
-        ).fetchone()
-    finally:
-        db.close()
-    return [b for b, _ in json.loads(segs)]
+    """The blob ids of an object's latest version, read from the server's metadata store directly
+    (SQLite ``meta.db`` or, under RS3GW_TEST_METADATA=postgresql, its PostgreSQL database)."""
+    return latest_segments(data_dir, bucket, key)
 
 
 def blob_path(data_dir: Path, blob_id: str) -> Path:

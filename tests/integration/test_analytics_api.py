@@ -17,6 +17,7 @@ from botocore.exceptions import ClientError
 
 from admin_http import admin_get
 from conftest import ACCESS_KEY, SECRET_KEY, USER2, Server, start_server
+from pg_cluster import metadata_env
 
 B = "an-bucket"
 GB = 1 << 30
@@ -152,9 +153,10 @@ def test_history_survives_restart_and_offline_cli(base: Path, traffic: tuple[Ser
     files = list((base / "data" / ".rs3gw" / "analytics").glob("requests-*.json"))
     assert files
     common = ["--data-dir", str(base / "data"), "--config", str(base / "rs3gw.toml")]
-    offline = _cli("requests", *common, "--bucket", B)
+    store = metadata_env(base / "data")  # the server's store (PostgreSQL in that matrix mode)
+    offline = _cli("requests", *common, "--bucket", B, env=store)
     assert offline["buckets"][B]["totals"]["PUT"] == want["PUT"]
-    cost = _cli("cost", *common)
+    cost = _cli("cost", *common, env=store)
     assert cost["buckets"][B]["requests"]["GET"]["count"] == want["GET"]
     again = start_server(base / "data", "--config", str(base / "rs3gw.toml"))
     try:

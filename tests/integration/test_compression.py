@@ -20,6 +20,7 @@ from botocore.credentials import Credentials
 
 from backend_matrix import stored_sizes
 from conftest import ACCESS_KEY, SECRET_KEY, USER2, Server, fresh_bucket, start_server
+from pg_cluster import metadata_env
 
 FRAME = 256 * 1024
 
@@ -200,9 +201,10 @@ def test_restart_with_compression_off_and_cli(tmp_path: Path) -> None:
     finally:
         srv.stop()
     assert stored_bytes(data_dir) * 2 < len(text)
-    out = _cli("bucket", "compression", "keep", "zstd:19", "--data-dir", str(data_dir))
+    store = metadata_env(data_dir)  # the server's store (PostgreSQL in that matrix mode)
+    out = _cli("bucket", "compression", "keep", "zstd:19", "--data-dir", str(data_dir), env=store)
     assert out.returncode == 0 and "zstd:19" in out.stdout, out.stderr
-    bad = _cli("bucket", "compression", "keep", "zstd:99", "--data-dir", str(data_dir))
+    bad = _cli("bucket", "compression", "keep", "zstd:99", "--data-dir", str(data_dir), env=store)
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1 and "1..22" in bad.stderr
     srv = start_server(data_dir, "--no-fsync")  # compression off now
     try:

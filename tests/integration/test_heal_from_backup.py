@@ -24,6 +24,8 @@ from botocore.exceptions import ClientError
 from stored_blob_helpers import blob_path, flip, metric_total, segments, text
 
 from conftest import ACCESS_KEY, SECRET_KEY, Server, start_server
+from meta_access import version_segments
+from pg_cluster import metadata_env
 from rs3gw.config import load_settings
 
 pytestmark = pytest.mark.local_backend_only("flips bytes in blob files on disk")
@@ -33,9 +35,12 @@ FRAMED = b"\x93RS3GW\x1a\x01"  # the header of a compressed (framed) blob
 ENV = {**os.environ, "RS3GW_ACCESS_KEY": ACCESS_KEY, "RS3GW_SECRET_KEY": SECRET_KEY}
 
 
-def rs3gw(*args: str, timeout: float = 180) -> tuple[int, dict[str, Any]]:
+def rs3gw(*args: str, timeout: float = 180, env: dict[str, str] | None = None) -> tuple[int, dict[str, Any]]:
     out = subprocess.run(
-        [sys.executable, "-m", "rs3gw", *args, "--json"], capture_output=True, env=ENV, timeout=timeout
+        [sys.executable, "-m", "rs3gw", *args, "--json"],
+        capture_output=True,
+        env={**ENV, **(env or {})},
+        timeout=timeout,
     )
     assert out.stdout, out.stderr
     doc: dict[str, Any] = json.loads(out.stdout)
@@ -43,7 +48,7 @@ def rs3gw(*args: str, timeout: float = 180) -> tuple[int, dict[str, Any]]:
 
 
 def heal(data: Path, *args: str) -> tuple[int, dict[str, Any]]:
-    return rs3gw("heal", *args, "--data-dir", str(data))
+    return rs3gw("heal", *args, "--data-dir", str(data), env=metadata_env(data))
 
 
 def backup(srv: Server, target: Path, bucket: str) -> None:
@@ -183,12 +188,7 @@ def test_versions_and_damaged_backups_are_never_used_for_other_bytes(tmp_path: P
         backup(srv, repo, "ver-b")
         v2 = s3.put_object(Bucket="ver-b", Key="k", Body=v2_body)["VersionId"]
 
-        meta = sqlite3.connect(data / "meta.db")
-        blobs = {
-            vid: json.loads(segs)[0][0]
-            for vid, segs in meta.execute("SELECT version_id, segments FROM objects WHERE key=?", (b"k",))
-        }
-        meta.close()
+        blobs = {vid: segs[0] for vid, segs in version_segments(data, "k").items()}
         flip(blob_path(data, blobs[v1]), 500)
         flip(blob_path(data, blobs[v2]), 500)
         flip(blob_path(data, segments(data, "ver-b", "d")[0]), 500)

@@ -148,8 +148,9 @@ def test_bad_cache_config_is_refused(tmp_path: Any) -> None:
 def test_scrubber_reads_disk_not_the_cache(tmp_path: Any) -> None:
     """A cached object whose stored bytes rot is still found by the background scrubber, and the
     scrubber's sweep neither hits nor fills the cache."""
-    import sqlite3
     import time
+
+    from meta_access import latest_segments
 
     cfg = tmp_path / "c.toml"
     cfg.write_text("[cache]\nenabled = true\n")
@@ -163,10 +164,7 @@ def test_scrubber_reads_disk_not_the_cache(tmp_path: Any) -> None:
             assert s3.get_object(Bucket="pc-scrub", Key="rot")["Body"].read() == body
         looked = _admin(srv, "analytics/cache")
         assert looked["hits"] == 1 and looked["misses"] == 1
-        db = sqlite3.connect(f"file:{srv.data_dir / 'meta.db'}?mode=ro", uri=True)
-        (segs,) = db.execute("SELECT segments FROM objects WHERE bucket='pc-scrub'").fetchone()
-        db.close()
-        blob = json.loads(segs)[0][0]
+        blob = latest_segments(srv.data_dir, "pc-scrub", "rot")[0]  # SQLite or PostgreSQL metadata
         path = srv.data_dir / "blobs" / blob[:2] / blob
         raw = bytearray(path.read_bytes())
         raw[4242] ^= 0x55

@@ -22,12 +22,15 @@ from prometheus_client.parser import text_string_to_metric_families
 from stored_blob_helpers import blob_path, flip, segments, text
 
 from conftest import ACCESS_KEY, SECRET_KEY, Server, start_server
+from meta_access import set_recorded_checksum
+from pg_cluster import metadata_env
 
 MiB = 1024 * 1024
 
 
 def heal(data_dir: Path, *args: str) -> tuple[int, dict[str, Any]]:
     env = {**os.environ, "RS3GW_ACCESS_KEY": ACCESS_KEY, "RS3GW_SECRET_KEY": SECRET_KEY}
+    env.update(metadata_env(data_dir))  # the store the server used (PostgreSQL in that matrix mode)
     out = subprocess.run(
         [sys.executable, "-m", "rs3gw", "heal", *args, "--data-dir", str(data_dir), "--json"],
         capture_output=True,
@@ -93,10 +96,7 @@ def test_heal_run_quarantines_corrupt_versions(plain: Server) -> None:
 
     flip(blob_path(data, segments(data, "heal", "victim")[0]), 150_000)
     flip(blob_path(data, segments(data, "heal", "mp")[1]), 10)  # the second part
-    db = sqlite3.connect(data / "meta.db")  # bytes intact, recorded CRC32 wrong: the checksum path
-    db.execute("UPDATE objects SET meta=json_set(meta, '$.c.CRC32', 'AAAAAA==') WHERE key=?", (b"crc",))
-    db.commit()
-    db.close()
+    set_recorded_checksum(data, "crc", "CRC32", "AAAAAA==")  # bytes intact, record wrong
 
     rc, rep = heal(data, "run")
     assert rc == 1 and not rep["clean"]

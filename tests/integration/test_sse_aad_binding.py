@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from conftest import Server, fresh_bucket, start_server
+from meta_access import latest_segments, meta_db
 from rs3gw.blobs import binding
 from rs3gw.blobs.encrypted import HEADER_SIZE, MAGIC, EncryptedBlobStore, parse_header
 from rs3gw.blobs.keys import LocalKeyProvider
@@ -127,23 +127,13 @@ def test_two_versions_of_one_key_swapped_fail(s3: Any, srv: Server, bucket: str)
 def test_metadata_pointing_at_another_objects_blob_fails(s3: Any, srv: Server, bucket: str) -> None:
     """The case the blob id alone cannot catch: the blob is intact and at its own path, but the
     object's metadata names another object's blob. Bound to bucket/key/version, it is refused."""
-    meta_db = srv.data_dir / "meta.db"
-    if not meta_db.exists():
-        pytest.skip("metadata is not in the data dir's SQLite database")
     da, db = os.urandom(2 * CHUNK), os.urandom(2 * CHUNK)
     put_blob(srv, s3, bucket, "victim", da)
     put_blob(srv, s3, bucket, "other", db)
-    con = sqlite3.connect(meta_db, timeout=30)
-    try:
-        with con:
-            n = con.execute(
-                "UPDATE objects SET segments=(SELECT segments FROM objects WHERE bucket=? AND key=?) "
-                "WHERE bucket=? AND key=?",
-                (bucket, b"other", bucket, b"victim"),
-            ).rowcount
-    finally:
-        con.close()
-    assert n == 1
+    with meta_db(srv.data_dir) as m:  # SQLite meta.db, or the server's PostgreSQL database
+        [(segs,)] = m.execute("SELECT segments FROM objects WHERE bucket=? AND key=?", (bucket, b"other"))
+        m.execute("UPDATE objects SET segments=? WHERE bucket=? AND key=?", (segs, bucket, b"victim"))
+    assert latest_segments(srv.data_dir, bucket, "victim") == latest_segments(srv.data_dir, bucket, "other")
     integrity_error(s3, Bucket=bucket, Key="victim")
     assert read(s3, bucket, "other") == db
 

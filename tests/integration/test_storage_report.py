@@ -17,6 +17,7 @@ import pytest
 
 from admin_http import ROOT, admin_get
 from conftest import ACCESS_KEY, SECRET_KEY, USER2, Server, start_server
+from pg_cluster import metadata_env
 from polling import wait_until
 
 DAY = 0.5
@@ -82,6 +83,8 @@ def test_report_counts_and_costs(srv: Server) -> None:
     assert status == 403
 
     # The offline CLI reads the same numbers from the metadata store.
+    offline_env = {"RS3GW_ACCESS_KEY": ACCESS_KEY, "RS3GW_SECRET_KEY": SECRET_KEY, "PATH": "/usr/bin:/bin"}
+    offline_env.update(metadata_env(srv.data_dir))  # the server's store (PostgreSQL in that matrix mode)
     out = subprocess.run(
         [
             sys.executable,
@@ -98,7 +101,7 @@ def test_report_counts_and_costs(srv: Server) -> None:
         capture_output=True,
         text=True,
         timeout=60,
-        env={"RS3GW_ACCESS_KEY": ACCESS_KEY, "RS3GW_SECRET_KEY": SECRET_KEY, "PATH": "/usr/bin:/bin"},
+        env=offline_env,
     )
     assert out.returncode == 0, out.stderr
     offline = json.loads(out.stdout)["buckets"]["rep"]
@@ -109,7 +112,7 @@ def test_report_counts_and_costs(srv: Server) -> None:
         capture_output=True,
         text=True,
         timeout=60,
-        env={"RS3GW_ACCESS_KEY": ACCESS_KEY, "RS3GW_SECRET_KEY": SECRET_KEY, "PATH": "/usr/bin:/bin"},
+        env=offline_env,
     )
     assert text.returncode == 0, text.stderr
     assert "GLACIER" in text.stdout and "cost/month" in text.stdout

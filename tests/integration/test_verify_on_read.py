@@ -17,6 +17,7 @@ from botocore.exceptions import ClientError, IncompleteReadError, ResponseStream
 from stored_blob_helpers import blob_path, flip, metric_total, segments, text
 
 from conftest import Server, start_server
+from meta_access import set_recorded_checksum
 
 MiB = 1024 * 1024
 
@@ -76,10 +77,7 @@ def test_plain_single_and_multipart(plain: Server, tmp_path: Path) -> None:
     flip(blob_path(data, segments(data, "vrb", "small")[0]), 150_000)
     flip(blob_path(data, segments(data, "vrb", "large")[0]), 10)
     flip(blob_path(data, segments(data, "vrb", "mp")[1]), 10)  # the second part
-    db = sqlite3.connect(data / "meta.db")  # bytes intact, recorded CRC32 wrong
-    db.execute("UPDATE objects SET meta=json_set(meta, '$.c.CRC32', 'AAAAAA==') WHERE key=?", (b"crc",))
-    db.commit()
-    db.close()
+    set_recorded_checksum(data, "crc", "CRC32", "AAAAAA==")  # bytes intact, recorded CRC32 wrong
 
     assert failed_get(s3, Bucket="vrb", Key="small") == "error"  # fits the hold-back: no byte sent
     assert failed_get(s3, Bucket="vrb", Key="crc") == "error"
