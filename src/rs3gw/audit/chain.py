@@ -71,12 +71,30 @@ def compute_mac(key: bytes, prev: str, record: dict[str, Any]) -> str:
     return hmac.new(key, prev.encode() + b"\n" + canonical(record), hashlib.sha256).hexdigest()
 
 
+# One encoder, built once: json.dumps with these options would build a new one per call.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+
+
 def seal(key: bytes, record: dict[str, Any], seq: int, prev: str) -> bytes:
-    """Give ``record`` its place in the chain; returns the line to append."""
+    """Give ``record`` its place in the chain; returns the line to append.
+
+    Byte-for-byte what ``json.dumps(record, sort_keys=True, ...)`` gives once ``mac`` is set, but
+    encoded once: the keys sorting before and after ``"mac"`` are encoded apart, the MAC is taken
+    over their join (the canonical form) and the line is that join with ``"mac"`` spliced in. Two
+    full encodings per record were the writer thread's largest cost (tests/unit/test_audit_seal_fast.py
+    checks the equivalence)."""
     record["seq"] = seq
     record["prev"] = prev
-    record["mac"] = compute_mac(key, prev, record)
-    return json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode() + b"\n"
+    if not all(type(k) is str for k in record):  # json's own key coercion: keep the plain path
+        record["mac"] = compute_mac(key, prev, record)
+        return _CANONICAL.encode(record).encode() + b"\n"
+    before = _CANONICAL.encode({k: v for k, v in record.items() if k < "mac"})[1:-1]
+    after = _CANONICAL.encode({k: v for k, v in record.items() if k > "mac"})[1:-1]
+    body = f"{before},{after}" if before and after else before or after
+    mac = hmac.digest(key, f"{prev}\n{{{body}}}".encode(), "sha256").hex()
+    record["mac"] = mac
+    parts = [p for p in (before, f'"mac":"{mac}"', after) if p]
+    return ("{" + ",".join(parts) + "}\n").encode()
 
 
 def head_mac(key: bytes, seq: int, mac: str) -> str:

@@ -185,28 +185,33 @@ def _parse_auth_params(rest: str) -> dict[str, str]:
 
 def _header_amz_date(headers: Mapping[str, str]) -> str:
     """x-amz-date wins; a plain Date header is accepted too, as AWS does, and rewritten to ISO form."""
-    denied = AccessDenied("AWS authentication requires a valid Date or x-amz-date header")
     value = headers.get("x-amz-date")
     if value is not None:
-        if not _valid_amz_date(value.strip()):
-            raise denied
-        return value.strip()
+        value = value.strip()
+        if not _valid_amz_date(value):
+            raise _no_date()
+        return value
     value = headers.get("date")
     if value is None:
-        raise denied
+        raise _no_date()
     try:
         parsed = parsedate_to_datetime(value)
     except (TypeError, ValueError):
-        raise denied from None
+        raise _no_date() from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     try:
         amz_date = _format_amz(parsed.timestamp())
     except (ValueError, OverflowError, OSError):  # e.g. year 9999 with a negative offset
-        raise denied from None
+        raise _no_date() from None
     if not _valid_amz_date(amz_date):  # strftime does not zero-pad years before 1000
-        raise denied
+        raise _no_date()
     return amz_date
+
+
+def _no_date() -> S3Error:
+    """Built only on failure: every signed request passes through _header_amz_date."""
+    return AccessDenied("AWS authentication requires a valid Date or x-amz-date header")
 
 
 # --- signature version 2 --------------------------------------------------------------------
