@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -46,3 +47,22 @@ def text(size: int, seed: int) -> bytes:
     while len(out) < size:
         out += (" ".join(rnd.choices(words, k=12)) + "\n").encode()
     return bytes(out[:size])
+
+
+def crc32_multipart(s3: Any, bucket: str, key: str, parts: list[bytes]) -> None:
+    """A multipart upload with CRC32 part checksums (composite), for tests that damage its parts."""
+    up = s3.create_multipart_upload(Bucket=bucket, Key=key, ChecksumAlgorithm="CRC32")
+    done = []
+    for i, body in enumerate(parts, 1):
+        r = s3.upload_part(
+            Bucket=bucket,
+            Key=key,
+            UploadId=up["UploadId"],
+            PartNumber=i,
+            Body=body,
+            ChecksumAlgorithm="CRC32",
+        )
+        done.append({"PartNumber": i, "ETag": r["ETag"], "ChecksumCRC32": r["ChecksumCRC32"]})
+    s3.complete_multipart_upload(
+        Bucket=bucket, Key=key, UploadId=up["UploadId"], MultipartUpload={"Parts": done}
+    )

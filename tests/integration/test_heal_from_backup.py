@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from stored_blob_helpers import blob_path, flip, metric_total, segments, text
+from stored_blob_helpers import blob_path, crc32_multipart, flip, metric_total, segments, text
 
 from conftest import ACCESS_KEY, SECRET_KEY, Server, start_server
 from meta_access import version_segments
@@ -77,24 +77,6 @@ def chunk_file(data: Path, piece: bytes) -> Path:
     return blob_path(data, row[0])
 
 
-def multipart(s3: Any, bucket: str, key: str, parts: list[bytes]) -> None:
-    up = s3.create_multipart_upload(Bucket=bucket, Key=key, ChecksumAlgorithm="CRC32")
-    done = []
-    for i, body in enumerate(parts, 1):
-        r = s3.upload_part(
-            Bucket=bucket,
-            Key=key,
-            UploadId=up["UploadId"],
-            PartNumber=i,
-            Body=body,
-            ChecksumAlgorithm="CRC32",
-        )
-        done.append({"PartNumber": i, "ETag": r["ETag"], "ChecksumCRC32": r["ChecksumCRC32"]})
-    s3.complete_multipart_upload(
-        Bucket=bucket, Key=key, UploadId=up["UploadId"], MultipartUpload={"Parts": done}
-    )
-
-
 def flip_payload(path: Path) -> None:
     """Flip a byte of the stored data: inside frame 0's payload of a compressed blob, else mid-file."""
     raw = path.read_bytes()
@@ -116,7 +98,7 @@ def test_heal_run_repairs_from_backup(tmp_path: Path, layers: tuple[str, ...]) -
         rnd = random.Random(11)
         victim, parts = text(300_000, 21), [rnd.randbytes(5 * MiB), text(1000, 22)]
         s3.put_object(Bucket="heal-b", Key="victim", Body=victim, ChecksumAlgorithm="SHA256")
-        multipart(s3, "heal-b", "mp", parts)
+        crc32_multipart(s3, "heal-b", "mp", parts)
         s3.put_object(Bucket="heal-b", Key="good", Body=b"untouched")
         s3.put_object(Bucket="heal-b", Key="newer", Body=text(150_000, 23))
         backup(srv, repo, "heal-b")

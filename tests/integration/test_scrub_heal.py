@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 from prometheus_client.parser import text_string_to_metric_families
-from stored_blob_helpers import blob_path, flip, segments, text
+from stored_blob_helpers import blob_path, crc32_multipart, flip, segments, text
 
 from conftest import ACCESS_KEY, SECRET_KEY, Server, start_server
 from meta_access import set_recorded_checksum
@@ -62,24 +62,6 @@ def plain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     srv.stop()
 
 
-def _multipart(s3: Any, bucket: str, key: str, parts: list[bytes]) -> None:
-    up = s3.create_multipart_upload(Bucket=bucket, Key=key, ChecksumAlgorithm="CRC32")
-    done = []
-    for i, body in enumerate(parts, 1):
-        r = s3.upload_part(
-            Bucket=bucket,
-            Key=key,
-            UploadId=up["UploadId"],
-            PartNumber=i,
-            Body=body,
-            ChecksumAlgorithm="CRC32",
-        )
-        done.append({"PartNumber": i, "ETag": r["ETag"], "ChecksumCRC32": r["ChecksumCRC32"]})
-    s3.complete_multipart_upload(
-        Bucket=bucket, Key=key, UploadId=up["UploadId"], MultipartUpload={"Parts": done}
-    )
-
-
 @pytest.mark.local_backend_only("flips bytes of blob files on disk")
 def test_heal_run_quarantines_corrupt_versions(plain: Server) -> None:
     s3, data = plain.client(), plain.data_dir
@@ -88,7 +70,7 @@ def test_heal_run_quarantines_corrupt_versions(plain: Server) -> None:
     objs = {"good": b"fine", "victim": rnd.randbytes(300_000), "crc": rnd.randbytes(70_000)}
     for k, v in objs.items():
         s3.put_object(Bucket="heal", Key=k, Body=v, ChecksumAlgorithm="CRC32")
-    _multipart(s3, "heal", "mp", [rnd.randbytes(5 * MiB), rnd.randbytes(1000)])
+    crc32_multipart(s3, "heal", "mp", [rnd.randbytes(5 * MiB), rnd.randbytes(1000)])
 
     rc, rep = heal(data, "run")
     assert rc == 0 and rep["clean"] and rep["versions_checked"] == 4, rep
