@@ -116,6 +116,9 @@ def test_direct_io_round_trips_byte_exact(dio: Server) -> None:
     assert "Traceback" not in dio.log.read_text()
 
 
+@pytest.mark.local_backend_only(
+    "O_DIRECT writes and mmap reads are the local backend's; the test reads the blob files"
+)
 def test_direct_io_multipart(dio: Server) -> None:
     s3 = dio.client()
     s3.create_bucket(Bucket="diomp")
@@ -142,6 +145,7 @@ def test_direct_io_multipart(dio: Server) -> None:
 
 
 @pytest.mark.skipif(shutil.which("fincore") is None, reason="needs fincore (util-linux)")
+@pytest.mark.local_backend_only("checks the local blob files against the page cache")
 def test_direct_io_bypasses_the_page_cache(dio: Server, tmp_path: Path) -> None:
     data = random.Random(13).randbytes(16 * MiB + 5)
     plain = serve(tmp_path / "plain", "[storage.zerocopy]\ndirect_io = false\n")
@@ -159,6 +163,7 @@ def test_direct_io_bypasses_the_page_cache(dio: Server, tmp_path: Path) -> None:
         plain.stop()
 
 
+@pytest.mark.local_backend_only("mmap reads are the local backend's")
 def test_mmap_reads_map_the_blob(dio: Server) -> None:
     s3 = dio.client()
     s3.create_bucket(Bucket="mmapb")
@@ -170,6 +175,7 @@ def test_mmap_reads_map_the_blob(dio: Server) -> None:
     assert str(f) in maps_while_streaming(dio, "mmapb", "big", data[lo:], Range=f"bytes={lo}-")
 
 
+@pytest.mark.local_backend_only("mmap reads are the local backend's")
 def test_mmap_over_tls(tmp_path: Path) -> None:
     """sendfile on, but TLS needs the bytes in user space: the span is read through a mapping."""
     srv = serve(tmp_path, SEED_ZEROCOPY.format(enabled="true"), tls=True)

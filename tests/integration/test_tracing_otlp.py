@@ -35,13 +35,18 @@ class Receiver(http.server.ThreadingHTTPServer):
         return f"http://127.0.0.1:{self.server_address[1]}"
 
     def wait_for(
-        self, names: set[str], timeout: float = 20.0
+        self, names: set[str], timeout: float = 20.0, status: int | None = None
     ) -> list[tuple[dict[str, Any], str, dict[str, Any], Any]]:
+        """Spans received once every name in ``names`` has arrived (and, with ``status``, a span
+        with that response status: spans come in export batches, so one name is not all of them)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             with self.lock:
                 got = list(self.spans)
-            if names <= {name for _, name, _, _ in got}:
+            seen = {name for _, name, _, _ in got}
+            if names <= seen and (
+                status is None or any(a.get("http.response.status_code") == status for _, _, a, _ in got)
+            ):
                 return got
             time.sleep(0.1)
         raise AssertionError(f"spans {names} not received; got {[n for _, n, _, _ in got]}")
@@ -109,7 +114,7 @@ def test_spans_for_put_and_get_via_env(tmp_path: Path, receiver: Receiver) -> No
         assert got["Body"].read() == b"x" * 1234
         with pytest.raises(ClientError):
             s3.get_object(Bucket=bucket, Key="missing")
-        spans = receiver.wait_for({"S3.CreateBucket", "S3.PutObject", "S3.GetObject"})
+        spans = receiver.wait_for({"S3.CreateBucket", "S3.PutObject", "S3.GetObject"}, status=404)
     finally:
         server.stop()
     assert receiver.content_types == {"application/x-protobuf"}
