@@ -14,9 +14,7 @@ boto3 against real servers started from the seed's TOML sections.
 from __future__ import annotations
 
 import random
-import shutil
 import ssl
-import subprocess
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -27,6 +25,7 @@ import pytest
 from stored_blob_helpers import blob_path, metric_total, segments
 
 from conftest import Server, make_cert, start_server
+from page_cache import needs_fincore, resident_bytes
 
 MiB = 1 << 20
 SEED_ZEROCOPY = """
@@ -66,16 +65,6 @@ def dio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 def body(s3: Any, bucket: str, key: str, **kw: Any) -> bytes:
     data: bytes = s3.get_object(Bucket=bucket, Key=key, **kw)["Body"].read()
     return data
-
-
-def resident(path: Path) -> int:
-    out = subprocess.run(
-        ["fincore", "--bytes", "--noheadings", "--output", "RES", str(path)],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    return int(out.strip())
 
 
 def blob_files(srv: Server, bucket: str, key: str) -> list[Path]:
@@ -144,7 +133,7 @@ def test_direct_io_multipart(dio: Server) -> None:
         assert f.stat().st_size in {len(p) for p in parts}
 
 
-@pytest.mark.skipif(shutil.which("fincore") is None, reason="needs fincore (util-linux)")
+@needs_fincore
 @pytest.mark.local_backend_only("checks the local blob files against the page cache")
 def test_direct_io_bypasses_the_page_cache(dio: Server, tmp_path: Path) -> None:
     data = random.Random(13).randbytes(16 * MiB + 5)
@@ -156,8 +145,8 @@ def test_direct_io_bypasses_the_page_cache(dio: Server, tmp_path: Path) -> None:
             s3.put_object(Bucket="cachecheck", Key="big", Body=data)
         (direct_file,) = blob_files(dio, "cachecheck", "big")
         (plain_file,) = blob_files(plain, "cachecheck", "big")
-        assert resident(plain_file) > len(data) // 2  # the control: a buffered write stays cached
-        assert resident(direct_file) <= 2 * 4096  # O_DIRECT: nothing went through the page cache
+        assert resident_bytes(plain_file) > len(data) // 2  # the control: a buffered write stays cached
+        assert resident_bytes(direct_file) <= 2 * 4096  # O_DIRECT: nothing went through the page cache
         assert body(dio.client(), "cachecheck", "big") == data
     finally:
         plain.stop()

@@ -8,15 +8,14 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-import shutil
 import socket
-import subprocess
 from collections.abc import AsyncGenerator, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
 
+from page_cache import needs_fincore, resident_bytes
 from rs3gw.blobs.base import BlobStore
 from rs3gw.blobs.directio import ALIGN, DirectIO, DirectSink, set_direct
 from rs3gw.blobs.local import LocalBlobStore
@@ -43,16 +42,6 @@ async def put(store: LocalBlobStore, data: bytes, step: int = 333_333) -> str:
 
 async def get(store: BlobStore, blob_id: str, offset: int = 0, length: int | None = None) -> bytes:
     return b"".join([c async for c in store.read(blob_id, offset, length)])
-
-
-def resident_bytes(path: Path) -> int:
-    out = subprocess.run(
-        ["fincore", "--bytes", "--noheadings", "--output", "RES", str(path)],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    return int(out.strip())
 
 
 def test_direct_writes_round_trip_at_every_edge(tmp_path: Path) -> None:
@@ -89,7 +78,7 @@ def test_threshold_zero_sends_small_blobs_direct(tmp_path: Path) -> None:
     assert policy.direct_bytes == 5
 
 
-@pytest.mark.skipif(shutil.which("fincore") is None, reason="needs fincore (util-linux)")
+@needs_fincore
 def test_direct_writes_leave_the_page_cache_alone(tmp_path: Path) -> None:
     data = random.Random(1).randbytes(8 * MiB)
     direct = LocalBlobStore(tmp_path / "direct", fsync=True, direct_io=DirectIO(threshold=MiB))
