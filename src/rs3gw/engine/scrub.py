@@ -30,7 +30,8 @@ from rs3gw.codecs.checksums import md5_etag_multipart as multipart_etag
 from rs3gw.engine.quarantine import QUARANTINE_KEY, QUARANTINE_TIME_KEY, is_quarantined
 from rs3gw.engine.repair import Repairer, RepairSource
 from rs3gw.engine.sse import read_bindings
-from rs3gw.meta.store import VersionQuery, all_buckets
+from rs3gw.engine.version_walk import stored_versions
+from rs3gw.meta.store import all_buckets
 from rs3gw.model import ObjectVersion, Segment
 
 if TYPE_CHECKING:
@@ -234,22 +235,10 @@ class Scrubber:
         return report
 
     async def _versions(self, bucket: str) -> AsyncIterator[ObjectVersion]:
-        q = VersionQuery(max_keys=1000)
-        while True:
-            page = await self.store.list_versions(bucket, q)
-            for v in page.versions:
-                if v.delete_marker:
-                    continue
-                obj = await self.store.get_object(bucket, v.key, v.version_id)  # listings lack segments
-                if obj is not None and not obj.delete_marker:
-                    yield obj
-            if not page.is_truncated:
-                return
-            q = VersionQuery(
-                key_marker=page.next_key_marker or "",
-                version_id_marker=page.next_version_id_marker or "",
-                max_keys=1000,
-            )
+        async for v in stored_versions(self.store, bucket):
+            obj = await self.store.get_object(bucket, v.key, v.version_id)  # listings lack segments
+            if obj is not None and not obj.delete_marker:
+                yield obj
 
     async def _check(self, obj: ObjectVersion, report: ScrubReport) -> None:
         if is_quarantined(obj):
