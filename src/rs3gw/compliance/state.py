@@ -21,7 +21,8 @@ from rs3gw.blobs.keys import LocalKeyProvider
 from rs3gw.config import Settings
 from rs3gw.engine import lifecycle_rules, object_lock, sse
 from rs3gw.engine.quarantine import QUARANTINE_KEY
-from rs3gw.meta.store import MetadataStore, VersionQuery, all_buckets
+from rs3gw.engine.version_walk import stored_versions
+from rs3gw.meta.store import MetadataStore, all_buckets
 from rs3gw.model import Bucket, Owner
 
 POLICY = "policy"  # bucket config names, as the protocol layer stores them
@@ -180,34 +181,22 @@ async def _bucket(store: MetadataStore, b: Bucket, names: dict[str, str], now: f
 
 
 async def _objects(store: MetadataStore, st: BucketState, now: float) -> None:
-    q = VersionQuery(max_keys=1000)
-    while True:
-        page = await store.list_versions(st.name, q)
-        for v in page.versions:
-            if v.delete_marker:
-                continue
-            s = v.meta.system
-            st.objects += 1
-            st.bytes += v.size
-            if "sse-alg" in s or "sse-c-alg" in s:
-                st.encrypted_objects += 1
-                st.encrypted_bytes += v.size
-            elif len(st.unencrypted_sample) < SAMPLE:
-                st.unencrypted_sample.append(v.key)
-            if QUARANTINE_KEY in s:
-                st.quarantined.append(f"{v.key}@{v.version_id}: {s[QUARANTINE_KEY]}")
-            if acls.loads(s.get(acls.SYSTEM_KEY)).public and len(st.public_objects) < SAMPLE:
-                st.public_objects.append(v.key)
-            retention = object_lock.retention_of(s)
-            if object_lock.legal_hold_of(s) == "ON" or (retention is not None and retention.active(now)):
-                st.locked_versions += 1
-        if not page.is_truncated:
-            return
-        q = VersionQuery(
-            key_marker=page.next_key_marker or "",
-            version_id_marker=page.next_version_id_marker or "",
-            max_keys=1000,
-        )
+    async for v in stored_versions(store, st.name):
+        s = v.meta.system
+        st.objects += 1
+        st.bytes += v.size
+        if "sse-alg" in s or "sse-c-alg" in s:
+            st.encrypted_objects += 1
+            st.encrypted_bytes += v.size
+        elif len(st.unencrypted_sample) < SAMPLE:
+            st.unencrypted_sample.append(v.key)
+        if QUARANTINE_KEY in s:
+            st.quarantined.append(f"{v.key}@{v.version_id}: {s[QUARANTINE_KEY]}")
+        if acls.loads(s.get(acls.SYSTEM_KEY)).public and len(st.public_objects) < SAMPLE:
+            st.public_objects.append(v.key)
+        retention = object_lock.retention_of(s)
+        if object_lock.legal_hold_of(s) == "ON" or (retention is not None and retention.active(now)):
+            st.locked_versions += 1
 
 
 def _audit(settings: Settings) -> AuditState:
