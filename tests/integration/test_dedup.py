@@ -10,17 +10,13 @@ import random
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest
-from botocore.credentials import Credentials
 
+from admin_http import signed_get
 from backend_matrix import backend_env, stored_sizes
 from conftest import ACCESS_KEY, SECRET_KEY, USER2, Server, start_server
 from pg_cluster import metadata_args
@@ -146,30 +142,16 @@ def test_multipart_parts_are_deduplicated(dedup_server: Server, dbucket: tuple[A
     assert grown < 1.2 * len(part), grown  # six parts, one part's worth of distinct chunks
 
 
-def _admin_get(
-    srv: Server, path: str, creds: tuple[str, str] = (ACCESS_KEY, SECRET_KEY)
-) -> tuple[int, bytes]:
-    url = f"{srv.endpoint}/_rs3gw/admin/{path}"
-    req = AWSRequest(method="GET", url=url, headers={"x-amz-content-sha256": hashlib.sha256(b"").hexdigest()})
-    SigV4Auth(Credentials(*creds), "s3", "us-east-1").add_auth(req)
-    raw = urllib.request.Request(url, method="GET", headers=dict(req.headers.items()))
-    try:
-        with urllib.request.urlopen(raw, timeout=30) as resp:
-            return resp.status, resp.read()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read()
-
-
 def test_admin_api_reports_stats(dedup_server: Server, dbucket: tuple[Any, str]) -> None:
     s3, b = dbucket
     body = random.Random(9).randbytes(2 * MIB)
     s3.put_object(Bucket=b, Key="x", Body=body)
     s3.put_object(Bucket=b, Key="y", Body=body)
-    status, raw = _admin_get(dedup_server, "dedup/stats")
+    status, raw = signed_get(dedup_server, "/_rs3gw/admin/dedup/stats", timeout=30)
     assert status == 200, raw
     doc = json.loads(raw)
     assert doc["buckets"][b]["logical_bytes"] == 2 * len(body)
     assert doc["buckets"][b]["stored_bytes"] == len(body)
     assert doc["stored_bytes"] <= doc["logical_bytes"]
-    status, _ = _admin_get(dedup_server, "dedup/stats", USER2[1:])
+    status, _ = signed_get(dedup_server, "/_rs3gw/admin/dedup/stats", USER2[1:], timeout=30)
     assert status == 403

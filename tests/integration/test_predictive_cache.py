@@ -4,21 +4,17 @@ analytics API's cache document)."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest
-from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import ACCESS_KEY, SECRET_KEY, Server, start_server
+from admin_http import admin_get
+from conftest import Server, start_server
 
 N = 12
 SIZE = 4096
@@ -44,12 +40,9 @@ def s3(srv: Server) -> Any:
 
 
 def _admin(srv: Server, path: str) -> Any:
-    url = f"{srv.endpoint}/_rs3gw/admin/{path}"
-    req = AWSRequest(method="GET", url=url, headers={"x-amz-content-sha256": hashlib.sha256(b"").hexdigest()})
-    SigV4Auth(Credentials(ACCESS_KEY, SECRET_KEY), "s3", "us-east-1").add_auth(req)
-    raw = urllib.request.Request(url, method="GET", headers=dict(req.headers.items()))
-    with urllib.request.urlopen(raw, timeout=10) as resp:
-        return json.loads(resp.read())
+    status, doc = admin_get(srv, path)
+    assert status == 200, doc
+    return doc
 
 
 def _cache_events(srv: Server) -> dict[str, float]:
