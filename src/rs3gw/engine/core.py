@@ -445,7 +445,8 @@ class ObjectEngine:
         b = await self.get_bucket(bucket)
         _check_vid(version_id)
         if if_match is not None:
-            await self._check_delete(bucket, key, version_id, if_match.strip())
+            if_match = if_match.strip()
+            await self._check_delete(bucket, key, version_id, if_match)
         marker = None
         if version_id is None and b.versioning:
             vid = new_version_id() if b.versioning == "Enabled" else NULL_VERSION
@@ -455,9 +456,7 @@ class ObjectEngine:
         async with self.object_lock.guard(bucket, key):
             if marker is None:
                 await self.object_lock.check_removal(bucket, key, version_id, bypass_governance)
-            out: DeleteOutcome = await self.store.delete_object(
-                bucket, key, version_id, marker, None if if_match is None else if_match.strip()
-            )
+            out: DeleteOutcome = await self.store.delete_object(bucket, key, version_id, marker, if_match)
         self.free(out.freed_blobs)
         if out.marker is not None:
             return DeleteResult(out.marker.version_id, True)
