@@ -93,6 +93,14 @@ class _Stream:
             out += chunk
         return bytes(out)
 
+    async def skip(self, n: int) -> None:
+        """Read past ``n`` bytes (still hashed), holding at most one read's worth in memory."""
+        while n > 0:
+            chunk = await self.read(min(READ, n))
+            if not chunk:
+                raise BadCopy("the copy is shorter than the object")
+            n -= len(chunk)
+
     async def finish(self, size: int) -> None:
         if self.size != size or await self.read(1):
             raise BadCopy("the copy's length differs from the object's")
@@ -175,7 +183,7 @@ class Repairer:
         dedup, healed = self.dedup, 0
         for seg in segments:
             if await asyncio.to_thread(dedup.index.manifest, seg.blob_id) is None:
-                await stream.exact(seg.size)  # not deduplicated: the rewrite path handles it
+                await stream.skip(seg.size)  # not deduplicated: the rewrite path handles it
                 continue
             start = 0
             async for records in dedup.manifest_hashes(seg.blob_id):
