@@ -161,41 +161,101 @@ def create_race(ca: Any, cb: Any, bucket: str, n_keys: int, loser_codes: Collect
             assert c.get_object(Bucket=bucket, Key=key)["Body"].read() == winners[key][0]
 
 
-def multipart_from_both(ca: Any, cb: Any, bucket: str) -> None:
-    """Parts uploaded through both gateways, one upload completed by four racing completes: one
-    completes it; the others are answered as retries of that completion (200, as S3 answers a
-    repeated complete) or, when they looked in between, find no upload; both gateways read the
-    whole object and ranges of it."""
-    up = ca.create_multipart_upload(Bucket=bucket, Key="mp")["UploadId"]
-    chunk = 5 * 1024 * 1024
-    parts_data = [bytes([65 + n]) * chunk for n in range(2)] + [b"tail"]
+MIB = 1024 * 1024
+
+
+def multipart_etag(parts: list[bytes]) -> str:
+    """The ETag S3 gives a completed multipart object: MD5 of the parts' binary MD5s, ``-count``."""
+    md5s = b"".join(hashlib.md5(p).digest() for p in parts)
+    return f'"{hashlib.md5(md5s).hexdigest()}-{len(parts)}"'
+
+
+def upload_through_both(
+    ca: Any, cb: Any, bucket: str, key: str, creator: Any, parts: list[bytes]
+) -> tuple[str, Any]:
+    """An upload created through ``creator`` whose parts go up in parallel through alternating
+    gateways; returns (upload id, the CompleteMultipartUpload document)."""
+    up = creator.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
     etags: dict[int, str] = {}
 
     def put_part(n: int) -> None:
         c = (ca, cb)[n % 2]
-        etags[n + 1] = c.upload_part(
-            Bucket=bucket, Key="mp", UploadId=up, PartNumber=n + 1, Body=parts_data[n]
-        )["ETag"]
+        etags[n + 1] = c.upload_part(Bucket=bucket, Key=key, UploadId=up, PartNumber=n + 1, Body=parts[n])[
+            "ETag"
+        ]
 
-    parallel(put_part, 3)
-    listed = cb.list_parts(Bucket=bucket, Key="mp", UploadId=up)["Parts"]
-    assert [p["PartNumber"] for p in listed] == [1, 2, 3]
-    done = {"Parts": [{"PartNumber": n, "ETag": etags[n]} for n in (1, 2, 3)]}
-    results: list[str] = []
+    parallel(put_part, len(parts))
+    listed = cb.list_parts(Bucket=bucket, Key=key, UploadId=up)["Parts"]
+    assert [p["PartNumber"] for p in listed] == list(range(1, len(parts) + 1))
+    return up, {"Parts": [{"PartNumber": n, "ETag": etags[n]} for n in sorted(etags)]}
+
+
+def racing_completes(
+    ca: Any, cb: Any, bucket: str, key: str, uploads: list[tuple[str, Any]], n: int
+) -> list[tuple[int, str]]:
+    """``n`` threads, thread t completing ``uploads[t % len(uploads)]`` through gateway t % 2, all
+    released at once by a barrier; returns (t, ETag) per thread. Every complete must answer 200:
+    an error of any kind fails the scenario."""
+    barrier = threading.Barrier(n)
+    answers: list[tuple[int, str]] = []
+    lock = threading.Lock()
 
     def complete(t: int) -> None:
+        up, done = uploads[t % len(uploads)]
         c = (ca, cb)[t % 2]
+        barrier.wait(30)
         try:
-            c.complete_multipart_upload(Bucket=bucket, Key="mp", UploadId=up, MultipartUpload=done)
-            results.append("ok")
+            r = c.complete_multipart_upload(Bucket=bucket, Key=key, UploadId=up, MultipartUpload=done)
         except ClientError as exc:
-            results.append(exc.response["Error"]["Code"])
+            raise AssertionError(
+                f"complete #{t} of {up} through gateway {'ab'[t % 2]}: {exc.response}"
+            ) from exc
+        with lock:
+            answers.append((t, r["ETag"]))
 
-    parallel(complete, 4)
-    assert len(results) == 4 and "ok" in results, results
-    assert set(results) <= {"ok", "NoSuchUpload"}, results
+    parallel(complete, n)
+    return answers
+
+
+def multipart_from_both(ca: Any, cb: Any, bucket: str) -> None:
+    """Completions racing on one key through both gateways, which the store serializes.
+
+    One upload (parts through both gateways) completed by four racing completes, two per gateway:
+    one commits and the others are answered as retries of that completion (S3 answers a repeated
+    complete of the upload that made the current object with 200 and its ETag), so every one is a
+    200 with the same multipart ETag. Then two uploads of one key, one made through each gateway,
+    each completed once through its own gateway at the same instant: both must commit (last writer
+    wins, as in S3) and the key then holds one of the two bodies byte for byte, with that upload's
+    ETag, as seen by both gateways. No upload is left behind."""
+    chunk = 5 * MIB
+    parts_data = [bytes([65 + n]) * chunk for n in range(2)] + [b"tail"]
+    up, done = upload_through_both(ca, cb, bucket, "mp", ca, parts_data)
+    want = multipart_etag(parts_data)
+    answers = racing_completes(ca, cb, bucket, "mp", [(up, done)], 4)
+    assert sorted(t for t, _ in answers) == [0, 1, 2, 3], answers
+    assert {etag for _, etag in answers} == {want}, answers
     whole = b"".join(parts_data)
     for c in (ca, cb):
-        assert c.get_object(Bucket=bucket, Key="mp")["Body"].read() == whole
+        got = c.get_object(Bucket=bucket, Key="mp")
+        assert got["ETag"] == want and got["Body"].read() == whole
         rng = c.get_object(Bucket=bucket, Key="mp", Range=f"bytes={chunk - 3}-{chunk + 2}")
         assert rng["Body"].read() == b"AAABBB"
+        # A complete repeated after the race is still a retry of that completion.
+        again = c.complete_multipart_upload(Bucket=bucket, Key="mp", UploadId=up, MultipartUpload=done)
+        assert again["ETag"] == want
+
+    # Two uploads of one key, completed at the same time through different gateways.
+    bodies = [[bytes([67 + i]) * chunk, f"tail-{i}".encode()] for i in range(2)]
+    uploads = [upload_through_both(ca, cb, bucket, "mp-race", (ca, cb)[i], bodies[i]) for i in range(2)]
+    answers = racing_completes(ca, cb, bucket, "mp-race", uploads, 2)
+    wants = [multipart_etag(b) for b in bodies]
+    assert sorted(answers) == [(0, wants[0]), (1, wants[1])], answers
+    final = [ca.get_object(Bucket=bucket, Key="mp-race"), cb.get_object(Bucket=bucket, Key="mp-race")]
+    datas = [g["Body"].read() for g in final]
+    assert datas[0] == datas[1], "the gateways disagree on the completed object"
+    assert final[0]["ETag"] == final[1]["ETag"] in wants, [g["ETag"] for g in final]
+    winner = wants.index(final[0]["ETag"])
+    assert datas[0] == b"".join(bodies[winner]), "the object is not the body of the upload whose ETag it has"
+    for key in ("mp", "mp-race"):
+        left = ca.list_multipart_uploads(Bucket=bucket, Prefix=key).get("Uploads", [])
+        assert [u for u in left if u["Key"] == key] == [], left

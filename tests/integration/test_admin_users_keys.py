@@ -1,12 +1,14 @@
 """Store-managed users and access keys: admin API and `rs3gw admin user|key`, against real servers.
 
 Every secret a test sees is remembered, and the module ends by checking that none of them appears
-in any server log or, in plaintext, in the metadata store file.
+in any server log or, in plaintext, in the metadata store: the ``meta.db`` file, or every table of
+the PostgreSQL database.
 """
 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 import subprocess
@@ -26,9 +28,11 @@ from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
 from conftest import ACCESS_KEY, SECRET_KEY, USER2, Server, start_server
+from meta_access import postgres_database_bytes
 from pg_cluster import PgCluster, metadata_args
 
 SECRETS: list[str] = []  # every secret handed out in this module, checked against logs and stores
+ACCESS_KEYS: list[str] = []  # their access keys: stored as they are, so a dump must show some
 SERVERS: list[Server] = []
 PRIMARY = (ACCESS_KEY, SECRET_KEY)
 
@@ -51,6 +55,7 @@ def admin(
         doc = json.loads(data)
         if isinstance(doc, dict) and "secret_key" in doc:
             SECRETS.append(doc["secret_key"])
+            ACCESS_KEYS.append(doc["access_key"])
         return status, doc
     return status, data.decode()
 
@@ -100,6 +105,7 @@ def cli_json(data_dir: Path, *args: str) -> Any:
     doc = json.loads(proc.stdout)
     if isinstance(doc, dict) and "secret_key" in doc:
         SECRETS.append(doc["secret_key"])
+        ACCESS_KEYS.append(doc["access_key"])
     return doc
 
 
@@ -282,16 +288,42 @@ def test_lifecycle_rules_apply_to_store_users_buckets(tmp_path: Path) -> None:
         server.stop()
 
 
+def postgres_dsn(server: Server) -> str | None:
+    """The PostgreSQL metadata URL a server was started with (``--metadata``), None for SQLite."""
+    args = [str(a) for a in server.proc.args]  # type: ignore[union-attr]
+    for flag, value in itertools.pairwise(args):
+        if flag == "--metadata" and value.startswith(("postgresql://", "postgres://")):
+            return value
+    return None
+
+
 def test_secrets_never_logged_nor_stored_in_plaintext() -> None:
-    """Runs last in this module: every secret handed out above, against every log and store file."""
+    """Runs last in this module: every secret handed out above, against every log and store file,
+    and, for servers on PostgreSQL, every value of every table of their database (the users and
+    keys live there, not in a file of the data dir)."""
     assert len(SECRETS) >= 8
+    databases: set[str] = set()
     for server in SERVERS:
         log = server.log.read_bytes()
         assert b"Traceback" not in log, log[-2000:]
+        dsn = postgres_dsn(server)
         stores = list(server.data_dir.glob("meta.db*"))
-        assert stores or os.environ.get("RS3GW_TEST_METADATA") or "--metadata" in server.proc.args
+        assert bool(stores) != bool(dsn), f"{server.data_dir}: meta.db {stores} and --metadata {dsn}"
         files = [p for p in server.data_dir.rglob("*") if p.is_file()]  # meta.db*, audit log, ...
         for secret in SECRETS:
             assert secret.encode() not in log, f"secret in {server.log}"
             for path in files:
                 assert secret.encode() not in path.read_bytes(), f"plaintext secret in {path}"
+        if dsn is not None:
+            databases.add(dsn)
+    if os.environ.get("RS3GW_TEST_METADATA"):
+        assert len(databases) >= 2, databases  # every server here ran on PostgreSQL
+    assert databases, "no server on PostgreSQL (test_store_users_shared_by_gateways_on_postgresql)"
+    dumps = {dsn: postgres_database_bytes(dsn) for dsn in databases}
+    # The dumps do reach the users and keys: access keys are stored as they are (their secrets
+    # sealed), and the shared-gateways test's user is in its database.
+    assert any(ak.encode() in dump for ak in ACCESS_KEYS for dump in dumps.values()), "no access key"
+    assert any(b"frank" in dump for dump in dumps.values()), "store user frank in no database"
+    for dsn, dump in dumps.items():
+        for secret in SECRETS:
+            assert secret.encode() not in dump, f"plaintext secret in PostgreSQL database {dsn}"

@@ -6,8 +6,8 @@ half-written may be visible, listings must agree with GETs, and no temp or orpha
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
+import os
 import random
 import subprocess
 import sys
@@ -21,7 +21,8 @@ import pytest
 from botocore.exceptions import BotoCoreError, ClientError
 
 from conftest import Server, start_server
-from rs3gw.meta.sqlite import SqliteStore
+from meta_access import referenced_blobs
+from pg_cluster import metadata_env
 
 PLAIN, VERSIONED = "crash-plain", "crash-versioned"
 KEYS = [f"k{i}" for i in range(6)]
@@ -172,19 +173,12 @@ def blob_files(data_dir: Path) -> set[str]:
     return {p.name for p in (data_dir / "blobs").glob("*/*") if p.is_file()}
 
 
-async def _referenced(db: Path) -> set[str]:
-    store = SqliteStore(db)
-    await store.open()
-    try:
-        return await store.referenced_blobs()
-    finally:
-        await store.close()
-
-
 def check_debris(data_dir: Path) -> None:
+    """No temp file, no orphan blob, no missing blob, against the references in whichever metadata
+    store the server runs on (RS3GW_TEST_METADATA)."""
     tmp = list((data_dir / "tmp").iterdir()) if (data_dir / "tmp").exists() else []
     assert not tmp, f"temp files survived startup cleanup: {tmp[:5]}"
-    referenced = asyncio.run(_referenced(data_dir / "meta.db"))
+    referenced = referenced_blobs(data_dir)
     on_disk = blob_files(data_dir)
     assert not referenced - on_disk, f"referenced blobs are missing: {sorted(referenced - on_disk)[:5]}"
     assert not on_disk - referenced, f"orphan blobs survived restart: {sorted(on_disk - referenced)[:5]}"
@@ -195,7 +189,13 @@ def run_fsck(data_dir: Path) -> None:
     exe = [sys.executable, "-m", "rs3gw", "fsck"]
     if subprocess.run([*exe, "--help"], capture_output=True, timeout=60).returncode != 0:
         return
-    res = subprocess.run([*exe, "--data-dir", str(data_dir)], capture_output=True, text=True, timeout=120)
+    res = subprocess.run(
+        [*exe, "--data-dir", str(data_dir)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **metadata_env(data_dir)},  # the store the server used
+    )
     assert res.returncode == 0, res.stdout + res.stderr
 
 

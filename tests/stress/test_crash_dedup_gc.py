@@ -2,13 +2,16 @@
 chunk references and free chunk blobs while the server is killed. After a restart ``rs3gw fsck``
 must report clean, every acknowledged object must read back byte for byte (an unacknowledged
 delete or overwrite may or may not have happened, but never half), and deleting everything then
-leaves no chunk behind: blocks orphaned by the crash are reclaimed."""
+leaves no chunk behind: blocks orphaned by the crash are reclaimed.
+
+Under RS3GW_TEST_METADATA=postgresql the object metadata is in PostgreSQL (fsck is pointed at it);
+so is the chunk index (its ``dedup_*`` tables instead of ``dedup.db``): meta_access reads either."""
 
 from __future__ import annotations
 
 import hashlib
+import os
 import random
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -20,6 +23,8 @@ import pytest
 from botocore.exceptions import BotoCoreError, ClientError
 
 from conftest import Server, start_server
+from meta_access import dedup_chunk_counts
+from pg_cluster import metadata_env
 
 BUCKET = "dedupgc"
 BLOCK = 4096
@@ -49,6 +54,7 @@ def fsck(data_dir: Path) -> str:
         capture_output=True,
         text=True,
         timeout=300,
+        env={**os.environ, **metadata_env(data_dir)},  # the metadata store the server used
     )
     assert res.returncode == 0, res.stdout + res.stderr
     return res.stdout
@@ -130,13 +136,7 @@ def crash_round(tmp: Path, seed: int, objects: int) -> None:
     finally:
         srv.stop()
     fsck(data)
-    db = sqlite3.connect(f"file:{data / 'dedup.db'}?mode=ro", uri=True)
-    try:
-        chunks = db.execute("SELECT count(*) FROM chunks").fetchone()[0]
-        pending = db.execute("SELECT count(*) FROM chunk_gc").fetchone()[0]
-    finally:
-        db.close()
-    assert (chunks, pending) == (0, 0)
+    assert dedup_chunk_counts(data) == (0, 0)  # (chunks, chunk blobs queued for deletion)
     blobs = [p for p in (data / "blobs").rglob("*") if p.is_file()]
     assert blobs == [], f"{len(blobs)} blob files left after deleting everything"
 

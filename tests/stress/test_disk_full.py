@@ -5,15 +5,15 @@ commits) must fail with a clean 507 InsufficientStorage, never a 500 or a torn o
 listings keep working while the disk is full; and once objects are deleted (their blobs freed by GC)
 writes succeed again. The tmpfs lives only in the server's mount namespace (``unshare -m``), so the
 test reaches the files through ``/proc/<pid>/root``. Needs root and util-linux ``unshare``.
+Under RS3GW_TEST_METADATA=postgresql the metadata lives in PostgreSQL (off the tmpfs), so only blob
+writes run out of space; the same checks then hold with PostgreSQL's references.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import os
 import shutil
-import sqlite3
 import subprocess
 import sys
 import time
@@ -25,7 +25,9 @@ import pytest
 from botocore.exceptions import ClientError
 
 from conftest import ACCESS_KEY, SECRET_KEY, USER2, Server, free_port, wait_ready
-from stress.test_crash_consistency import _referenced, blob_files
+from meta_access import integrity_problems, referenced_blobs
+from pg_cluster import metadata_args, server_metadata
+from stress.test_crash_consistency import blob_files
 
 TMPFS_MIB = 24
 MIB = 1024 * 1024
@@ -57,11 +59,10 @@ def start_on_tmpfs(data_dir: Path) -> Server:
     args = ["unshare", "-m", "--propagation", "private", "sh", "-c", script, "sh", f"{TMPFS_MIB}m"]
     args += [str(data_dir), sys.executable, "-m", "rs3gw", "serve", "--data-dir", str(data_dir)]
     args += ["--address", f"127.0.0.1:{port}", "--access-key", ACCESS_KEY, "--secret-key", SECRET_KEY]
-    args += ["--user", ":".join(USER2)]
+    args += ["--user", ":".join(USER2), *metadata_args(data_dir, ())]  # PostgreSQL, or SQLite on the tmpfs
     log = data_dir.parent / "server.log"
     fh = open(log, "wb")  # noqa: SIM115 - handed to the child process
-    env = {k: v for k, v in os.environ.items() if k != "RS3GW_TEST_METADATA"}  # SQLite on the tmpfs
-    proc = subprocess.Popen(args, stdout=fh, stderr=subprocess.STDOUT, env=env)
+    proc = subprocess.Popen(args, stdout=fh, stderr=subprocess.STDOUT)
     server = Server(f"http://127.0.0.1:{port}", data_dir, proc, port, log)
     wait_ready(server)
     return server
@@ -116,22 +117,26 @@ def fill(s3: Any, bucket: str, stored: dict[str, bytes]) -> None:
 
 
 def check_store(server: Server, scratch: Path) -> None:
-    """SQLite is intact and blobs on disk match the references exactly (no torn or orphan blob).
+    """The metadata is intact and blobs on disk match its references exactly (no torn or orphan
+    blob).
 
-    The database is copied out first: SQLite resolves the ``/proc/<pid>/root`` link and would open
-    the (empty) directory under the mount instead."""
+    SQLite on the tmpfs: the database is copied out first (SQLite resolves the ``/proc/<pid>/root``
+    link and would open the (empty) directory under the mount instead) and integrity-checked.
+    PostgreSQL: its references are read from the server's database (meta_access)."""
     data = inside(server)
-    for name in ("meta.db", "meta.db-wal"):
-        if (data / name).exists():
-            (scratch / name).write_bytes((data / name).read_bytes())
-    db = sqlite3.connect(scratch / "meta.db")
-    try:
-        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-    finally:
-        db.close()
+    copy: Path | None = None
+    if server_metadata(server.data_dir) is None:
+        assert (data / "meta.db").exists(), "SQLite mode but no meta.db on the tmpfs"
+        for name in ("meta.db", "meta.db-wal"):
+            if (data / name).exists():
+                (scratch / name).write_bytes((data / name).read_bytes())
+        copy = scratch / "meta.db"
+    else:
+        assert not (data / "meta.db").exists(), "PostgreSQL mode but the server made a meta.db"
+    assert integrity_problems(server.data_dir, sqlite_db=copy) == []
     assert not list((data / "tmp").iterdir()), "temp files left behind"
-    referenced = asyncio.run(_referenced(scratch / "meta.db"))
-    assert referenced, "the copied database has no objects: not the server's"
+    referenced = referenced_blobs(server.data_dir, sqlite_db=copy)
+    assert referenced, "the metadata holds no objects: not the server's store"
     assert referenced == blob_files(data)
 
 
