@@ -71,8 +71,6 @@ def backend_args(
         return []
     if env and "RS3GW_BACKEND_TYPE" in env:
         return []
-    if "--dedup" in extra_args and _postgres_metadata(extra_args):
-        pytest.skip(f"{BACKEND_ENV}=s3: deduplication over the S3 backend needs SQLite metadata")
     weed = shared_seaweed()
     key = data_dir.resolve()
     prefix = _PREFIXES.setdefault(key, f"srv-{uuid.uuid4().hex[:12]}")
@@ -81,17 +79,6 @@ def backend_args(
         "--backend-prefix", prefix, "--backend-access-key", weed.access_key,
         "--backend-secret-key", weed.secret_key,
     ]  # fmt: skip
-
-
-def _postgres_metadata(extra_args: tuple[str, ...] | list[str]) -> bool:
-    """Whether a server with these flags runs over PostgreSQL (its own --metadata, else the matrix's)."""
-    for i, a in enumerate(extra_args):
-        value = a.partition("=")[2] if a.startswith("--metadata=") else None
-        if a == "--metadata" and i + 1 < len(extra_args):
-            value = extra_args[i + 1]
-        if value is not None:
-            return value.startswith(("postgresql://", "postgres://"))
-    return os.environ.get("RS3GW_TEST_METADATA", "").lower() in ("postgresql", "postgres", "pg")
 
 
 def backend_env(data_dir: Path) -> dict[str, str]:

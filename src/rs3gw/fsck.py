@@ -125,10 +125,7 @@ class Checker:
         """Inner blobs the dedup layer owns besides manifests (queued garbage, writers' intents)."""
         if self.dedup is None:
             return set()
-        rows = self.dedup.index.query(
-            "SELECT blob_id FROM chunk_gc UNION ALL SELECT blob_id FROM writer_blobs"
-        )
-        return {str(r[0]) for r in rows}
+        return self.dedup.index.private_ids()
 
     def _missing(self, use: Use, problem: str) -> None:
         self.report.missing.append({**{k: str(v) for k, v in asdict(use).items()}, "problem": problem})
@@ -181,11 +178,10 @@ class Checker:
             info = index.manifest(b)
             async for recs in self.dedup.manifest_hashes(b, info[2] if info else 0):
                 want.update(h for _, h in recs)
-        for h, n in index.query("SELECT hash, n FROM writer_refs"):
-            want[bytes(h)] += int(n)  # type: ignore[call-overload,arg-type]
+        for h, n in await asyncio.to_thread(index.writer_refs):
+            want[h] += n
         fixes: dict[bytes, int] = {}
-        for h, refs in index.query("SELECT hash, refs FROM chunks"):
-            hb = bytes(h)  # type: ignore[call-overload]
+        for hb, refs in await asyncio.to_thread(index.chunk_refs):
             actual = want.pop(hb, 0)
             if actual != refs:
                 self.report.refcount_mismatches.append({"hash": hb.hex(), "stored": refs, "actual": actual})

@@ -22,6 +22,7 @@ from rs3gw.console import ConsoleSite
 from rs3gw.engine import Engine
 from rs3gw.engine.lifecycle import LifecycleWorker
 from rs3gw.engine.zerocopy import ZeroCopy
+from rs3gw.meta.dsn import split_params
 from rs3gw.meta.sqlite import SqliteStore
 from rs3gw.meta.store import MetadataStore
 from rs3gw.model import Account
@@ -42,25 +43,37 @@ def accounts(settings: Settings) -> list[Account]:
 
 def with_dedup(inner: BlobStore, settings: Settings) -> BlobStore:
     """Deduplication sits above compression; once a data dir has a chunk index it stays wrapped,
-    so manifests written while dedup was on still read after it is turned off."""
+    so manifests written while dedup was on still read after it is turned off.
+
+    With PostgreSQL metadata the chunk index lives in that database (``dedup_*`` tables), whatever
+    the backend: gateways sharing the database and an upstream see one chunk table and refcount it
+    with row locks. A ``dedup.db`` holding chunks then is refused, not silently ignored."""
     index = settings.data_dir / "dedup.db"
+    if settings.metadata.startswith(("postgresql://", "postgres://")):
+        from rs3gw.blobs.chunk_index_pg import PostgresChunkIndex, has_dedup_state
+        from rs3gw.blobs.chunk_index_sqlite import holds_state
+
+        if holds_state(index):
+            raise SystemExit(
+                f"rs3gw: {index} holds a SQLite chunk index, but with PostgreSQL metadata the chunk "
+                "index lives in PostgreSQL: start this data directory with its SQLite metadata"
+            )
+        dsn = split_params(settings.metadata)[0]
+        if not settings.dedup_enabled and not has_dedup_state(dsn):
+            return inner
+        return DedupBlobStore(inner, lambda: PostgresChunkIndex(dsn), dedup_config(settings), settings.fsync)
     if not settings.dedup_enabled and not index.exists():
         return inner
-    if settings.backend_type != "local" and settings.metadata.startswith(("postgresql://", "postgres://")):
-        # The chunk index and its refcounts are a file of one data dir: gateways sharing PostgreSQL
-        # and an upstream would not see each other's chunks and would free them under each other.
-        # With SQLite metadata there is one gateway, so chunks may live upstream like any blob.
-        raise SystemExit(
-            f"rs3gw: deduplication with the {settings.backend_type} backend needs SQLite metadata "
-            "(one gateway): its chunk index is a file of one data directory"
-        )
-    cfg = DedupConfig(
+    return DedupBlobStore(inner, index, dedup_config(settings), settings.fsync)
+
+
+def dedup_config(settings: Settings) -> DedupConfig:
+    return DedupConfig(
         settings.dedup_enabled,
         settings.dedup_block_size,
         ChunkingAlgorithm(settings.dedup_algorithm),
         settings.dedup_min_object_size,
     )
-    return DedupBlobStore(inner, index, cfg, settings.fsync)
 
 
 def build_backend(settings: Settings) -> BlobStore:

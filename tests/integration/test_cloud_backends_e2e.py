@@ -127,12 +127,36 @@ def test_put_get_range_multipart_delete(gw: tuple[Server, Upstream]) -> None:
         time.sleep(0.1)
 
 
-def test_dedup_is_refused_over_postgresql(upstream: Upstream, tmp_path: Path, pg_cluster: PgCluster) -> None:
-    """Gateways sharing PostgreSQL would not share the chunk index (a file of one data dir); with
-    SQLite metadata (one gateway) dedup runs over a remote backend (test_dedup_remote_blocks.py)."""
-    dsn = pg_cluster.create_database("dd")
-    err = serve_fails(tmp_path, "--dedup", "--metadata", dsn, *upstream.flags("dd"))
-    assert f"deduplication with the {upstream.kind} backend needs SQLite metadata" in err
+def test_dedup_over_postgresql_keeps_chunks_once_upstream(
+    upstream: Upstream, tmp_path: Path, pg_cluster: PgCluster
+) -> None:
+    """With PostgreSQL metadata the chunk index lives in the database (gateways share it), so dedup
+    runs over GCS and Azure too: identical bodies are stored once in the emulator and read back."""
+    dsn = pg_cluster.create_database("dd") + "?gc_grace=0"  # freed at once: one gateway here
+    prefix = f"dd-{upstream.kind}-{uuid.uuid4().hex[:6]}"
+    server = start_server(
+        tmp_path / "data", "--no-fsync", "--dedup", "--metadata", dsn, *upstream.flags(prefix)
+    )
+    try:
+        s3 = server.client()
+        body = os.urandom(MiB)
+        with fresh_bucket(s3) as b:
+            for i in range(3):
+                s3.put_object(Bucket=b, Key=f"copy-{i}", Body=body)
+            stored = sum(upstream.blobs(prefix).values())
+            assert len(body) <= stored < 2 * len(body)  # the chunks once, plus three small manifests
+            for i in range(3):
+                assert s3.get_object(Bucket=b, Key=f"copy-{i}")["Body"].read() == body
+            got = s3.get_object(Bucket=b, Key="copy-1", Range="bytes=70000-200000")["Body"].read()
+            assert got == body[70000:200001]
+            for i in range(3):
+                s3.delete_object(Bucket=b, Key=f"copy-{i}")
+        deadline = time.monotonic() + 15
+        while upstream.blobs(prefix):  # the last reference gone, GC frees the chunks upstream
+            assert time.monotonic() < deadline, sorted(upstream.blobs(prefix))[:5]
+            time.sleep(0.2)
+    finally:
+        server.stop()
 
 
 def test_missing_bucket_fails_at_start(upstream: Upstream, tmp_path: Path) -> None:

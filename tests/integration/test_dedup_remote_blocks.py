@@ -1,7 +1,7 @@
 """Deduplication over the S3 backend (SeaweedFS): chunks are blobs upstream, kept once, freed by GC.
 
-Allowed with SQLite metadata only (one gateway: the chunk index is a file of its data directory);
-with PostgreSQL the server refuses (test_s3_backend_e2e.py)."""
+With SQLite metadata the chunk index is a file of the data directory (one gateway); with PostgreSQL
+it lives in the database, shared by every gateway (test_dedup_gateways_pg_seaweed.py)."""
 
 from __future__ import annotations
 

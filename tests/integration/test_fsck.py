@@ -18,6 +18,7 @@ import pytest
 
 from backend_matrix import backend_env
 from conftest import ACCESS_KEY, SECRET_KEY, start_server
+from meta_access import dedup_chunk_blobs
 from pg_cluster import metadata_args
 
 DEDUP = ("--dedup", "--dedup-algorithm", "content-defined", "--dedup-block-size", "16384")
@@ -80,11 +81,7 @@ def test_missing_blob_file_names_the_object(tmp_path: Path) -> None:
 def test_missing_chunk_names_every_object_using_it(tmp_path: Path) -> None:
     data = tmp_path / "data"
     populate(data, *DEDUP)
-    import sqlite3
-
-    db = sqlite3.connect(data / "dedup.db")
-    (chunk,) = db.execute("SELECT blob_id FROM chunks WHERE refs = 2 LIMIT 1").fetchone()
-    db.close()
+    chunk = dedup_chunk_blobs(data, "refs = 2")[0]
     next((data / "blobs").rglob(chunk)).unlink()
     rc, rep = fsck(data)
     assert rc == 1

@@ -16,6 +16,7 @@ import pytest
 
 from backend_matrix import backend_args, backend_env
 from conftest import ACCESS_KEY, SECRET_KEY, start_server
+from meta_access import dedup_chunk_blobs
 from pg_cluster import PgCluster
 from rs3gw.storage import DedupManager, StorageEngine
 
@@ -87,11 +88,7 @@ def test_fsck_over_postgresql_names_the_object_whose_data_is_gone(
     populated: tuple[Path, str, dict[str, bytes]],
 ) -> None:
     data, dsn, _ = populated
-    import sqlite3
-
-    db = sqlite3.connect(data / "dedup.db")  # the chunk index is the dedup layer's own file
-    (chunk,) = db.execute("SELECT blob_id FROM chunks WHERE refs = 2 LIMIT 1").fetchone()
-    db.close()
+    chunk = dedup_chunk_blobs(data, "refs = 2", dsn=dsn)[0]  # the chunk index is in PostgreSQL too
     next((data / "blobs").rglob(chunk)).unlink()
     rc, rep = fsck(data, dsn)
     assert rc == 1 and not rep["clean"]

@@ -12,7 +12,6 @@ import hashlib
 import json
 import os
 import random
-import sqlite3
 import subprocess
 import sys
 import time
@@ -24,7 +23,7 @@ from botocore.exceptions import ClientError
 from stored_blob_helpers import blob_path, crc32_multipart, flip, metric_total, segments, text
 
 from conftest import ACCESS_KEY, SECRET_KEY, Server, start_server
-from meta_access import version_segments
+from meta_access import dedup_chunk_blobs, version_segments
 from pg_cluster import metadata_env
 from rs3gw.config import load_settings
 
@@ -66,15 +65,9 @@ def assert_quarantined(s3: Any, bucket: str, key: str, **kw: str) -> None:
 
 def chunk_file(data: Path, piece: bytes) -> Path:
     """The stored file of the dedup chunk holding exactly ``piece``."""
-    db = sqlite3.connect(f"file:{data / 'dedup.db'}?mode=ro", uri=True)
-    try:
-        row = db.execute(
-            "SELECT blob_id FROM chunks WHERE hash=?", (hashlib.sha256(piece).digest(),)
-        ).fetchone()
-    finally:
-        db.close()
-    assert row is not None, "no dedup chunk holds these bytes"
-    return blob_path(data, row[0])
+    rows = dedup_chunk_blobs(data, "hash=?", (hashlib.sha256(piece).digest(),))
+    assert rows, "no dedup chunk holds these bytes"
+    return blob_path(data, rows[0])
 
 
 def flip_payload(path: Path) -> None:

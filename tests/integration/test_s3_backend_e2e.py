@@ -15,7 +15,6 @@ import pytest
 from boto3.s3.transfer import TransferConfig
 
 from conftest import Server, fresh_bucket, start_server
-from pg_cluster import PgCluster
 from seaweed import Seaweed, start_seaweed
 
 UPSTREAM = "gateway-data"
@@ -189,16 +188,6 @@ def test_missing_upstream_bucket_fails_at_start(tmp_path: Path, weed: Seaweed) -
     args = [a.replace(UPSTREAM, "no-such-bucket") for a in backend_flags(weed, "p")]
     err = serve_fails(tmp_path, *args)
     assert "s3 backend" in err and "no-such-bucket" in err and "Traceback" not in err
-
-
-def test_dedup_is_refused_with_the_s3_backend_over_postgresql(
-    tmp_path: Path, weed: Seaweed, pg_cluster: PgCluster
-) -> None:
-    """Several gateways share PostgreSQL; the chunk index is one data dir's file (with SQLite
-    metadata dedup runs over the S3 backend: test_dedup_remote_blocks.py)."""
-    dsn = pg_cluster.create_database("dd")
-    err = serve_fails(tmp_path, "--dedup", "--metadata", dsn, *backend_flags(weed, "dd"))
-    assert "deduplication with the s3 backend needs SQLite metadata" in err
 
 
 def test_settings_reach_workers(weed: Seaweed, tmp_path: Path) -> None:

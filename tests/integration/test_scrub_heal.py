@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import sqlite3
 import subprocess
 import sys
 import time
@@ -22,7 +21,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from stored_blob_helpers import blob_path, crc32_multipart, flip, segments, text
 
 from conftest import ACCESS_KEY, SECRET_KEY, Server, start_server
-from meta_access import set_recorded_checksum
+from meta_access import dedup_chunk_blobs, set_recorded_checksum
 from pg_cluster import metadata_env
 
 MiB = 1024 * 1024
@@ -128,9 +127,7 @@ def test_flip_in_framed_payload_is_detected(tmp_path: Path, layers: tuple[str, .
         s3.put_object(Bucket="layers", Key="obj", Body=body)
         s3.put_object(Bucket="layers", Key="other", Body=text(200_000, 4))
         if "--dedup" in layers:  # the object's blob is a manifest: damage one of its chunks
-            db = sqlite3.connect(f"file:{data / 'dedup.db'}?mode=ro", uri=True)
-            victims = [blob_path(data, r[0]) for r in db.execute("SELECT blob_id FROM chunks")]
-            db.close()
+            victims = [blob_path(data, b) for b in dedup_chunk_blobs(data)]
             target = max(victims, key=lambda p: p.stat().st_size)
             other_ok = False  # a chunk may be the other object's: only "obj" is asserted below
         else:
