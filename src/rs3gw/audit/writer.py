@@ -12,9 +12,9 @@ import fcntl
 import json
 import logging
 import os
-import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -22,15 +22,18 @@ from typing import Any
 from rs3gw.audit.chain import (
     CURRENT,
     GENESIS,
+    HEAD,
+    HEAD_SIZE,
     LOCK,
     closed_name,
     compress_segment,
+    head_bytes,
     read_head,
     read_lines,
-    seal,
     segments,
-    write_head,
 )
+from rs3gw.audit.record import Members, RequestLike, dict_members, request_members, seal_members
+from rs3gw.timefmt import iso8601
 
 log = logging.getLogger("rs3gw.audit")
 BATCH_MAX = 1000
@@ -41,11 +44,19 @@ LINGER = 0.005
 _TAIL_READ = 1 << 20
 
 Record = dict[str, Any]
+# What the writer's queue holds: a record dict (system, alert), a request event whose record is
+# encoded on the writer thread, a flush marker (set once everything before it is written) or None
+# (stop).
+Item = Record | RequestLike | threading.Event | None
 
 
 class ChainWriter(threading.Thread):
-    """Drains a bounded queue in batches: one lock, one append and one fsync per batch (group commit,
-    a batch collecting records for ``LINGER`` seconds)."""
+    """Drains its queue in batches: one lock, one append and one fsync per batch (group commit,
+    a batch collecting records for ``LINGER`` seconds).
+
+    The queue is a deque and an Event rather than a queue.Queue: a submit is one append and one
+    attribute read (the Event is set at most once per batch, when the writer sleeps), where
+    queue.Queue took two locks and notified a condition per record on the request path."""
 
     def __init__(
         self,
@@ -57,7 +68,7 @@ class ChainWriter(threading.Thread):
         compression: str,
         fsync: bool,
         queue_size: int,
-        on_written: Callable[[list[Record]], None],
+        on_written: Callable[[list[str]], None],
     ) -> None:
         super().__init__(name="rs3gw-audit-writer", daemon=True)
         self.directory = directory
@@ -67,105 +78,168 @@ class ChainWriter(threading.Thread):
         self.compression = compression
         self.fsync = fsync
         self.on_written = on_written
-        self.queue: queue.Queue[Record | None] = queue.Queue(queue_size)
+        self.queue_size = queue_size
+        self._pending: deque[Item] = deque()
+        self._wake = threading.Event()
         self.dropped = 0
         self.written = 0
         self.errors = 0
-        self._submitted = 0
-        self._done = 0
-        self._cond = threading.Condition()
         self._tail: tuple[int, int, int, str] | None = None  # (inode, size, seq, mac) after our last append
         self._first_ts: tuple[int, float] | None = None  # (inode, time of the segment's first record)
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._lock_fd = os.open(directory / LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+        self._seg_fd: int | None = None  # the current segment, kept open (writer thread only)
+        self._seg_ino = 0
+        self._head_fd: int | None = None
+        self._head_ino = 0
 
-    def submit(self, record: Record) -> bool:
-        """Never blocks: a full queue drops the record and counts it."""
-        try:
-            self.queue.put_nowait(record)
-        except queue.Full:
+    def submit(self, record: Record | RequestLike) -> bool:
+        """Never blocks: a full queue drops the record and counts it. ``record`` is a record dict or
+        a request event (its record is built and encoded on the writer thread, not the caller's)."""
+        pending = self._pending
+        if len(pending) >= self.queue_size:
             self.dropped += 1
             return False
-        with self._cond:
-            self._submitted += 1
+        pending.append(record)
+        if not self._wake.is_set():
+            self._wake.set()
         return True
+
+    def queued(self) -> int:
+        return len(self._pending)
 
     def flush(self, timeout: float = 5.0) -> bool:
         """Wait until everything submitted so far is on disk (for read-your-writes queries)."""
-        with self._cond:
-            target = self._submitted
-            return self._cond.wait_for(lambda: self._done >= target, timeout)
+        if not self.is_alive():  # not started, or closed: nothing more will be written
+            return not self._pending
+        marker = threading.Event()
+        self._pending.append(marker)
+        self._wake.set()
+        return marker.wait(timeout)
 
     def close(self, timeout: float = 10.0) -> None:
-        try:
-            self.queue.put(None, timeout=timeout)
-        except queue.Full:
-            return
+        self._pending.append(None)
+        self._wake.set()
         self.join(timeout)
 
     def run(self) -> None:
+        pending, wake = self._pending, self._wake
         stop = False
         while not stop:
-            item = self.queue.get()
-            if item is not None and self.queue.qsize() < BATCH_MAX:
-                time.sleep(LINGER)  # no wake-up per record meanwhile: the queue is drained below
-            batch: list[Record] = []
-            while True:
+            wake.clear()  # before looking: a submit from here on sets it again
+            if not pending:
+                wake.wait()
+            first = pending[0] if pending else None
+            if first is not None and not isinstance(first, threading.Event) and len(pending) < BATCH_MAX:
+                time.sleep(LINGER)  # no wake-up per record meanwhile: submits only append
+            batch: list[Record | RequestLike] = []
+            markers: list[threading.Event] = []
+            while pending and len(batch) < BATCH_MAX:
+                item = pending.popleft()
                 if item is None:
                     stop = True
                     break
-                batch.append(item)
-                if len(batch) >= BATCH_MAX:
-                    break
-                try:
-                    item = self.queue.get_nowait()
-                except queue.Empty:
-                    break
+                if isinstance(item, threading.Event):
+                    markers.append(item)
+                else:
+                    batch.append(item)
             if batch:
                 self._write_batch(batch)
+            for marker in markers:
+                marker.set()
+        for fd in (self._seg_fd, self._head_fd):
+            if fd is not None:
+                os.close(fd)
+        self._seg_fd = self._head_fd = None
 
-    def _write_batch(self, batch: list[Record]) -> None:
+    def _write_batch(self, batch: list[Record | RequestLike]) -> None:
+        lines: list[str] = []
         try:
-            self._append_locked(batch)
+            members = _members(batch)
+            lines = self._append_locked(members)
             self.written += len(batch)
         except Exception:
             self.errors += 1
             log.exception("audit: could not append %d records", len(batch))
-        with self._cond:
-            self._done += len(batch)
-            self._cond.notify_all()
-        try:
-            self.on_written(batch)
-        except Exception:
-            log.exception("audit: forwarding failed")
+            try:  # the sinks still get what the requests did, without chain fields
+                lines = ["{" + ",".join(p for p in m if p) + "}" for m in _members(batch)]
+            except Exception:
+                lines = []
+        if lines:
+            try:
+                self.on_written(lines)
+            except Exception:
+                log.exception("audit: forwarding failed")
 
-    def _append_locked(self, batch: list[Record]) -> None:
+    def _append_locked(self, members: list[Members]) -> list[str]:
+        """Seal and append the batch under the writers' lock; returns the lines (no newlines)."""
+        key = self.key
         fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
         try:
             path = self.directory / CURRENT
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
-            try:
-                seq, mac = self._tail_of(fd, path)
-                lines = []
-                for rec in batch:
-                    seq += 1
-                    lines.append(seal(self.key, rec, seq, mac))
-                    mac = rec["mac"]
-                os.write(fd, b"".join(lines))
-                if self.fsync:
-                    os.fsync(fd)
-                st = os.fstat(fd)
-                self._tail = (st.st_ino, st.st_size, seq, mac)
-            finally:
-                os.close(fd)
-            write_head(self.directory, self.key, seq, mac)
-            self._maybe_rotate(path, st.st_ino, st.st_size, seq, batch[0])
+            fd, st = self._segment_fd(path)
+            seq, mac = self._tail_of(fd, path, st)
+            lines = []
+            for m in members:
+                seq += 1
+                line, mac = seal_members(key, m, seq, mac)
+                lines.append(line)
+            lines.append("")
+            data = memoryview("\n".join(lines).encode())
+            lines.pop()
+            while data:
+                data = data[os.write(fd, data) :]
+            if self.fsync:
+                os.fsync(fd)
+            st = os.fstat(fd)
+            self._tail = (st.st_ino, st.st_size, seq, mac)
+            self._write_head(seq, mac)
+            self._maybe_rotate(path, st.st_ino, st.st_size, seq, lines[0])
         finally:
             fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+        return lines
 
-    def _tail_of(self, fd: int, path: Path) -> tuple[int, str]:
-        """The chain's last (seq, mac): our cache if nobody appended since, else read from disk."""
+    def _segment_fd(self, path: Path) -> tuple[int, os.stat_result]:
+        """The current segment, opened once and kept while it stays the current segment.
+
+        One ``stat`` per batch (under the lock) tells whether a writer rotated it since (renamed:
+        gone or another inode); opening and closing it per batch were two more syscalls, each a
+        release and re-take of the GIL that the request path competes for."""
+        if self._seg_fd is not None:
+            try:
+                st = os.stat(path)
+            except FileNotFoundError:
+                st = None
+            if st is not None and st.st_ino == self._seg_ino:
+                return self._seg_fd, st
+            os.close(self._seg_fd)
+            self._seg_fd = None
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
         st = os.fstat(fd)
+        self._seg_fd, self._seg_ino = fd, st.st_ino
+        return fd, st
+
+    def _write_head(self, seq: int, mac: str) -> None:
+        """``write_head`` with the head file kept open: a ``stat`` checks it is still the same file."""
+        path = self.directory / HEAD
+        if self._head_fd is not None:
+            try:
+                same = os.stat(path).st_ino == self._head_ino
+            except FileNotFoundError:
+                same = False
+            if not same:
+                os.close(self._head_fd)
+                self._head_fd = None
+        if self._head_fd is None:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+            st = os.fstat(fd)
+            if st.st_size > HEAD_SIZE:  # a head written by an older version or by hand
+                os.ftruncate(fd, HEAD_SIZE)
+            self._head_fd, self._head_ino = fd, st.st_ino
+        os.pwrite(self._head_fd, head_bytes(self.key, seq, mac), 0)
+
+    def _tail_of(self, fd: int, path: Path, st: os.stat_result) -> tuple[int, str]:
+        """The chain's last (seq, mac): our cache if nobody appended since, else read from disk."""
         if self._tail is not None and self._tail[:2] == (st.st_ino, st.st_size):
             return self._tail[2], self._tail[3]
         if st.st_size > 0:
@@ -193,7 +267,7 @@ class ChainWriter(threading.Thread):
                 return int(last["seq"]), str(last["mac"])
         return 0, GENESIS
 
-    def _maybe_rotate(self, path: Path, ino: int, size: int, seq: int, first: Record) -> None:
+    def _maybe_rotate(self, path: Path, ino: int, size: int, seq: int, first: str) -> None:
         if self._first_ts is None or self._first_ts[0] != ino:
             self._first_ts = (ino, self._segment_start(path, first))
         too_old = self.rotate_seconds > 0 and time.time() - self._first_ts[1] >= self.rotate_seconds
@@ -203,6 +277,9 @@ class ChainWriter(threading.Thread):
         closed = path.with_name(closed_name(first_seq, seq))
         os.rename(path, closed)
         self._tail = None
+        if self._seg_fd is not None:  # the closed segment is compressed and unlinked below
+            os.close(self._seg_fd)
+            self._seg_fd = None
         # Also any segment a crash left uncompressed; done under the lock so no two workers race on one.
         for seg in segments(self.directory):
             if seg.name.endswith(".log") and seg.name != CURRENT:
@@ -218,7 +295,16 @@ class ChainWriter(threading.Thread):
         return 0
 
     @staticmethod
-    def _segment_start(path: Path, fallback: Record) -> float:
+    def _segment_start(path: Path, fallback: str) -> float:
         for _, line in read_lines(path):
             return float(json.loads(line).get("ts", time.time()))
-        return float(fallback.get("ts", time.time()))
+        return float(json.loads(fallback).get("ts", time.time()))
+
+
+def _members(batch: list[Record | RequestLike]) -> list[Members]:
+    """Each record's encoded members: dicts member by member, request events by template."""
+    pid = os.getpid()
+    return [
+        dict_members(item) if isinstance(item, dict) else request_members(item, pid, iso8601(item.started))
+        for item in batch
+    ]
