@@ -227,7 +227,8 @@ def verify(server: Server, ops: list[Op], state: State, bodies: Bodies) -> None:
             assert o.version_id, "versioned PUT acknowledged without a version id"
             state.versions[(o.key, o.version_id)] = o.sha or ""
     present: set[tuple[str, str]] = set()
-    for v in s3.list_object_versions(Bucket=VERSIONED).get("Versions", []):
+    pages = s3.get_paginator("list_object_versions").paginate(Bucket=VERSIONED)  # >1000 in long runs
+    for v in (v for page in pages for v in page.get("Versions", [])):
         present.add((v["Key"], v["VersionId"]))
         data = s3.get_object(Bucket=VERSIONED, Key=v["Key"], VersionId=v["VersionId"])["Body"].read()
         sha = hashlib.sha256(data).hexdigest()

@@ -72,8 +72,14 @@ async def ingest(
     checks: BodyChecks,
     max_size: int,
     options: WriteOptions = NO_OPTIONS,
+    head: bytearray | None = None,
+    head_bytes: int = 0,
 ) -> Ingested:
-    """Write ``body`` to a new blob; raise (and leave nothing behind) if any declared check fails."""
+    """Write ``body`` to a new blob; raise (and leave nothing behind) if any declared check fails.
+
+    ``head``, if given, receives the body's first ``head_bytes`` bytes (content sniffing) here
+    rather than through another async generator wrapped around ``body``: one layer less per chunk.
+    """
     if checks.content_md5 is not None:
         _md5_b64(checks.content_md5)  # malformed digests fail before any byte is stored
     _check_declared(checks)
@@ -84,11 +90,14 @@ async def ingest(
     writer = blobs.new_writer(options)
     size = 0
     try:
+        write = writer.write
         async for chunk in body:
+            if head is not None and len(head) < head_bytes:
+                head += chunk[: head_bytes - len(head)]
             size += len(chunk)
             if size > max_size:
                 raise errors.EntityTooLarge(ProposedSize=str(size), MaxSizeAllowed=str(max_size))
-            await writer.write(chunk, taps)
+            await write(chunk, taps)
         if checks.content_length is not None and size != checks.content_length:
             raise errors.IncompleteBody()
         await writer.close(taps)
