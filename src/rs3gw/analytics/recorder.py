@@ -127,7 +127,13 @@ class RequestAnalytics:
             return
         minute = int(e.started // 60) * 60
         bucket = e.bucket or SERVICE
-        tally = self.series.minutes.setdefault(minute, {}).setdefault(bucket, empty_tally())
+        # get-then-create, not setdefault: its default (a fresh tally) would be built every request.
+        per_bucket = self.series.minutes.get(minute)
+        if per_bucket is None:
+            per_bucket = self.series.minutes[minute] = {}
+        tally = per_bucket.get(bucket)
+        if tally is None:
+            tally = per_bucket[bucket] = empty_tally()
         tally[category(e.operation)] += 1
         tally["bytes_in"] += e.bytes_in
         if e.method != "HEAD":

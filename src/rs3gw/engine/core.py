@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from rs3gw import errors
 from rs3gw.blobs.base import BlobStore, Encryption, WriteOptions
 from rs3gw.blobs.plainfile import FileSpan
+from rs3gw.codecs.mlformats import SNIFF_BYTES
 from rs3gw.engine import ml_detect
 from rs3gw.engine import sse as sse_config
 from rs3gw.engine.archive import Tiers
@@ -25,7 +26,15 @@ from rs3gw.engine.names import check_bucket_name, check_key, check_user_meta
 from rs3gw.engine.object_lock import ObjectLock, without_lock
 from rs3gw.engine.quarantine import check_readable
 from rs3gw.engine.ranges import ByteRange, parse_range
-from rs3gw.engine.sse import NO_SSE, SseRequest, read_bindings, with_customer_key, without_sse, write_binding
+from rs3gw.engine.sse import (
+    NO_SSE,
+    LazyBindings,
+    SseRequest,
+    read_bindings,
+    with_customer_key,
+    without_sse,
+    write_binding,
+)
 from rs3gw.engine.sse import check_read as check_sse_read
 from rs3gw.engine.verify_read import ReadVerifier
 from rs3gw.engine.zerocopy import ZeroCopy
@@ -91,6 +100,8 @@ class ObjectEngine:
         self.region = region
         self.max_object_size = max_object_size
         self._gc_tasks: set[asyncio.Task[None]] = set()
+        self._to_free: list[str] = []  # freed blobs waiting for the one deleting task (``free``)
+        self._freeing: asyncio.Task[None] | None = None
         self._reading: Counter[str] = Counter()  # blob id → reads in progress in this process
         self._deferred: set[str] = set()  # freed while being read
         self.sse_c_over_http = False  # [encryption] sse_c_over_http: customer keys without TLS
@@ -121,9 +132,23 @@ class ObjectEngine:
         """Delete unreferenced blobs in the background; the store's queue retries after a crash."""
         if not blob_ids:
             return
-        task = asyncio.get_running_loop().create_task(self._free(list(blob_ids), self.store.gc_grace))
-        self._gc_tasks.add(task)
-        task.add_done_callback(self._gc_tasks.discard)
+        # One task drains a queue instead of a task per call: under load the blobs freed by many
+        # overwrites share one delete (one thread hop per blob store) and one gc_done commit.
+        self._to_free.extend(blob_ids)
+        loop, running = asyncio.get_running_loop(), self._freeing
+        if running is None or running.done() or running.get_loop() is not loop:  # none, or a dead loop's
+            task = self._freeing = loop.create_task(self._free_queued())
+            self._gc_tasks.add(task)
+            task.add_done_callback(self._gc_tasks.discard)
+
+    async def _free_queued(self) -> None:
+        try:
+            while self._to_free:
+                batch, self._to_free = self._to_free, []
+                await self._free(batch, self.store.gc_grace)
+        finally:
+            if self._freeing is asyncio.current_task():
+                self._freeing = None
 
     async def _free(self, blob_ids: list[str], grace: float = 0.0) -> None:
         if grace:  # another gateway may have looked these up just before they were freed
@@ -164,7 +189,11 @@ class ObjectEngine:
             await self.object_lock.enable_on_new_bucket(name)
         return bucket
 
-    async def get_bucket(self, name: str) -> Bucket:
+    async def get_bucket(self, name: str, known: Bucket | None = None) -> Bucket:
+        """``known``: the record this request already read (its authorization does), reused
+        instead of a second store read; ignored when it names another bucket."""
+        if known is not None and known.name == name:
+            return known
         bucket = await self.store.get_bucket(name)
         if bucket is None:
             raise errors.NoSuchBucket(BucketName=name)
@@ -230,10 +259,11 @@ class ObjectEngine:
         owner_id: str,
         cond: WriteCondition = NO_CONDITION,
         sse: SseRequest = NO_SSE,
+        known: Bucket | None = None,
     ) -> PutResult:
         check_key(key)
         check_user_meta(meta.user_meta)
-        b = await self.get_bucket(bucket)
+        b = await self.get_bucket(bucket, known)
         if cond.if_none_match_any or cond.if_match is not None:
             await self._precheck(bucket, key, cond)
         meta = await self.object_lock.for_new_version(bucket, meta)
@@ -244,7 +274,7 @@ class ObjectEngine:
             await self.write_options(bucket), encryption=enc, binding=write_binding(bucket, key, vid)
         )
         head = bytearray()  # the first bytes, for ML model detection
-        got = await ingest(self.blobs, ml_detect.tap(body, head), checks, self.max_object_size, options)
+        got = await ingest(self.blobs, body, checks, self.max_object_size, options, head, SNIFF_BYTES)
         meta = replace(meta, checksums=got.checksums, checksum_type="FULL_OBJECT" if got.checksums else "")
         seg = Segment(got.blob_id, got.size)
         ml = {} if sse.customer_key else await ml_detect.detect(self, [seg], got.size, bytes(head))
@@ -319,8 +349,9 @@ class ObjectEngine:
         cond: Conditions | None = None,
         part_number: int | None = None,
         sse: SseRequest = NO_SSE,
+        known: Bucket | None = None,
     ) -> ReadResult:
-        b = await self.get_bucket(bucket)
+        b = await self.get_bucket(bucket, known)
         obj = await self._resolve_in(b, key, version_id)
         check_sse_read(obj.meta.system, sse)
         if cond is not None:
@@ -337,20 +368,23 @@ class ObjectEngine:
         cond: Conditions | None = None,
         part_number: int | None = None,
         sse: SseRequest = NO_SSE,
+        known: Bucket | None = None,
     ) -> ReadResult:
-        res = await self.head_object(bucket, key, version_id, range_header, cond, part_number, sse)
+        res = await self.head_object(bucket, key, version_id, range_header, cond, part_number, sse, known)
         check_readable(res.obj)
         self.tiers.check_readable(res.obj)
         self.tiers.touch(res.obj)
         rng = res.range
         start, length = (rng.start, rng.length) if rng else (0, res.obj.size)
-        if sse.customer_key is None and not self.read_check.enabled:
-            span = await self.zerocopy.span(self.blobs, res.obj, start, length)
+        zc = self.zerocopy
+        # Checked here first: below min_size (every small GET) no coroutine is made for span().
+        if sse.customer_key is None and not self.read_check.enabled and zc.enabled and length >= zc.min_size:
+            span = await zc.span(self.blobs, res.obj, start, length)
             if span is not None:
                 return ReadResult(res.obj, rng, span.chunks(), res.versioned, span)
         body = self.read_segments(res.obj.segments, start, length)
         # Each blob must carry the binding of this object (and version, and part): see engine.sse.
-        body = with_customer_key(sse.customer_key, body, read_bindings(res.obj))
+        body = with_customer_key(sse.customer_key, body, LazyBindings(res.obj))
         body = self.read_check.wrap(res.obj, body, full=rng is None or rng.length == res.obj.size)
         return ReadResult(res.obj, rng, body, res.versioned)
 
@@ -537,8 +571,8 @@ class ObjectEngine:
         return res, src
 
     # -- listings ------------------------------------------------------------------------------
-    async def list_objects(self, bucket: str, q: ListQuery) -> ObjectListing:
-        await self.get_bucket(bucket)
+    async def list_objects(self, bucket: str, q: ListQuery, known: Bucket | None = None) -> ObjectListing:
+        await self.get_bucket(bucket, known)
         if q.max_keys == 0:
             return ObjectListing([], [], False, None)
         return await self.store.list_objects(bucket, q)

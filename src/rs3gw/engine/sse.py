@@ -20,7 +20,7 @@ import hashlib
 import hmac
 import json
 import secrets
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from rs3gw import errors
@@ -204,6 +204,31 @@ def read_bindings(obj: ObjectVersion) -> dict[str, bytes]:
         s.blob_id: part_binding(obj.bucket, obj.key, upload, n)
         for s, n in zip(obj.segments, numbers, strict=True)
     }
+
+
+class LazyBindings(Mapping[str, bytes]):
+    """``read_bindings(obj)``, computed on first lookup: only encrypted blobs look their binding
+    up, so a GET of plain data never encodes one."""
+
+    __slots__ = ("_map", "_obj")
+
+    def __init__(self, obj: ObjectVersion) -> None:
+        self._obj = obj
+        self._map: dict[str, bytes] | None = None
+
+    def _bindings(self) -> dict[str, bytes]:
+        if self._map is None:
+            self._map = read_bindings(self._obj)
+        return self._map
+
+    def __getitem__(self, blob_id: str) -> bytes:
+        return self._bindings()[blob_id]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._bindings())
+
+    def __len__(self) -> int:
+        return len(self._bindings())
 
 
 async def with_customer_key(

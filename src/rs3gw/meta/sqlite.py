@@ -410,6 +410,15 @@ class SqliteStore(MetadataStore):
         ).fetchone()
         return row[0] if row else None
 
+    async def get_bucket_with_config(self, bucket: str, name: str) -> tuple[Bucket | None, str | None]:
+        """One query instead of two: the per-request authorization read (bucket + its policy)."""
+        row = self._r.execute(
+            "SELECT b.name, b.owner_id, b.created, b.region, b.versioning, c.value FROM buckets b "
+            "LEFT JOIN bucket_config c ON c.bucket=b.name AND c.name=? WHERE b.name=?",
+            (name, bucket),
+        ).fetchone()
+        return (Bucket(*row[:5]), row[5]) if row else (None, None)
+
     async def put_bucket_config(self, bucket: str, name: str, value: str | None) -> None:
         def fn(conn: sqlite3.Connection) -> None:
             if conn.execute("SELECT 1 FROM buckets WHERE name=?", (bucket,)).fetchone() is None:
@@ -554,7 +563,8 @@ class SqliteStore(MetadataStore):
         key = obj.key.encode()
         freed: list[str] = []
         if not keep_old or obj.version_id == NULL_VERSION:
-            freed = self._remove_version(conn, obj.bucket, key, NULL_VERSION)
+            # No promotion of the next newest: the UPDATE below would demote it again at once.
+            freed = self._remove_version(conn, obj.bucket, key, NULL_VERSION, promote=False)
         conn.execute(
             "UPDATE objects SET is_latest=0 WHERE bucket=? AND key=? AND is_latest=1", (obj.bucket, key)
         )
@@ -580,7 +590,7 @@ class SqliteStore(MetadataStore):
         return freed
 
     def _remove_version(
-        self, conn: sqlite3.Connection, bucket: str, key: bytes, version_id: str
+        self, conn: sqlite3.Connection, bucket: str, key: bytes, version_id: str, promote: bool = True
     ) -> list[str]:
         row = conn.execute(
             "SELECT seq, segments, is_latest FROM objects WHERE bucket=? AND key=? AND version_id=?",
@@ -589,7 +599,7 @@ class SqliteStore(MetadataStore):
         if row is None:
             return []
         conn.execute("DELETE FROM objects WHERE bucket=? AND key=? AND seq=?", (bucket, key, row[0]))
-        if row[2]:  # promote the next newest version
+        if row[2] and promote:  # promote the next newest version
             conn.execute(
                 "UPDATE objects SET is_latest=1 WHERE bucket=? AND key=? AND seq="
                 "(SELECT max(seq) FROM objects WHERE bucket=? AND key=?)",

@@ -166,6 +166,12 @@ class MetadataStore(ABC):
     async def get_bucket_config(self, bucket: str, name: str) -> str | None:
         """A stored configuration document (e.g. "tagging", "cors", "lifecycle") or None."""
 
+    async def get_bucket_with_config(self, bucket: str, name: str) -> tuple[Bucket | None, str | None]:
+        """``get_bucket`` and ``get_bucket_config`` together (config None when the bucket is
+        missing): authorization reads both on every request, and a store may answer in one query."""
+        rec = await self.get_bucket(bucket)
+        return rec, (await self.get_bucket_config(bucket, name) if rec is not None else None)
+
     @abstractmethod
     async def put_bucket_config(self, bucket: str, name: str, value: str | None) -> None:
         """Store (or with None, delete) a configuration document; raises NoSuchBucket."""

@@ -24,7 +24,7 @@ from rs3gw.protocol.admin import ADMIN_BUCKET, AdminRoute, handle_admin
 from rs3gw.protocol.authorize import ANONYMOUS, Access, anonymous_auth
 from rs3gw.protocol.context import Ctx
 from rs3gw.protocol.handlers import HANDLERS, UNSIGNED_HANDLERS, add_cors_headers
-from rs3gw.protocol.observe import Observer, RequestEvent
+from rs3gw.protocol.observe import Observer, make_event
 from rs3gw.protocol.request import Receive, Request, Scope, Send, fold_headers, parse_query, split_address
 from rs3gw.protocol.response import ZEROCOPY, Response, error_response, prime, send_response
 from rs3gw.protocol.router import route
@@ -153,22 +153,24 @@ class S3App:
         headers = req.headers if req is not None else {}
         size_in = headers.get("x-amz-decoded-content-length") or headers.get("content-length") or "0"
         client = scope.get("client") or ("", 0)
-        event = RequestEvent(
-            request_id=request_id,
-            started=started,
-            duration=time.time() - started,
-            method=scope["method"],
-            operation=req.operation if req is not None else "",
-            bucket=req.bucket if req is not None else None,
-            key=req.key if req is not None else None,
-            principal=req.principal if req is not None else "",
-            access_key=req.access_key if req is not None else "",
-            client_ip=client[0] or "",
-            secure=scope.get("scheme") == "https",
-            status=resp.status,
-            error_code=code,
-            bytes_in=int(size_in) if size_in.isdigit() else 0,
-            bytes_out=resp.length if resp.length is not None else len(resp.body),
+        event = make_event(
+            {
+                "request_id": request_id,
+                "started": started,
+                "duration": time.time() - started,
+                "method": scope["method"],
+                "operation": req.operation if req is not None else "",
+                "bucket": req.bucket if req is not None else None,
+                "key": req.key if req is not None else None,
+                "principal": req.principal if req is not None else "",
+                "access_key": req.access_key if req is not None else "",
+                "client_ip": client[0] or "",
+                "secure": scope.get("scheme") == "https",
+                "status": resp.status,
+                "error_code": code,
+                "bytes_in": int(size_in) if size_in.isdigit() else 0,
+                "bytes_out": resp.length if resp.length is not None else len(resp.body),
+            }
         )
         for observer in self.observers:
             try:

@@ -18,7 +18,7 @@ from rs3gw.access.decide import BucketAccess, Verdict, bucket_verdict, may_bypas
 from rs3gw.access.policy import S3_ARN, Facts, Policy, Requester, load, load_identity
 from rs3gw.auth.verify import AuthResult, PayloadMode, payload_mode
 from rs3gw.engine import Engine
-from rs3gw.model import Account, Owner
+from rs3gw.model import Account, Bucket, Owner
 from rs3gw.protocol.request import Request
 
 POLICY = "policy"
@@ -72,6 +72,7 @@ class Access:
         owner = account.owner
         self.requester = Requester(owner.id, owner.display_name, account.access_key, anonymous)
         self._buckets: dict[str, BucketAccess | None] = {}
+        self._records: dict[str, Bucket] = {}  # bucket records read here, for the handler (known_bucket)
 
     async def authorize(self, operation: str) -> None:
         """Raise AccessDenied unless the request's operation is allowed; dispatch calls this once."""
@@ -89,6 +90,12 @@ class Access:
         passes so the handler answers NoSuchBucket as S3 does."""
         b = await self.bucket(bucket)
         if b is None:
+            return
+        # Nothing to evaluate (no policy, no identity policy): the signed owner is allowed, as
+        # everything below would decide; other callers go on to the full evaluation.
+        who = self.requester
+        plain = b.policy is None and self.identity is None and not self._identity_broken
+        if plain and not who.anonymous and who.canonical_id == b.owner_id:
             return
         action = ACTIONS.get(operation)
         facts = self._facts(action, bucket, key, version_id) if action else None
@@ -136,10 +143,10 @@ class Access:
         if name in self._buckets:
             return self._buckets[name]
         store = self.engine.store
-        rec = await store.get_bucket(name)
+        rec, text = await store.get_bucket_with_config(name, POLICY)
         found: BucketAccess | None = None
         if rec is not None:
-            text = await store.get_bucket_config(name, POLICY)
+            self._records[name] = rec
             policy = load(text, name) if text else None
             if not self.requester.anonymous and self.requester.canonical_id == rec.owner_id:
                 found = BucketAccess(rec.owner_id, policy)
@@ -152,6 +159,11 @@ class Access:
                 )
         self._buckets[name] = found
         return found
+
+    def known_bucket(self, name: str) -> Bucket | None:
+        """The bucket record this request's authorization already read (None if it read none):
+        the handler passes it to the engine instead of reading the bucket a second time."""
+        return self._records.get(name)
 
     async def public_access_block(self, bucket: str) -> acls.PublicAccessBlock:
         return acls.PublicAccessBlock.loads(

@@ -13,7 +13,7 @@ from rs3gw.auth.verify import AuthResult, PayloadMode
 from rs3gw.codecs.checksums import algorithm_from_header
 from rs3gw.engine import Engine
 from rs3gw.engine.ingest import BodyChecks
-from rs3gw.model import Account, Owner
+from rs3gw.model import Account, Bucket, Owner
 from rs3gw.protocol.authorize import Access
 from rs3gw.protocol.request import Request
 from rs3gw.transform import TransformService
@@ -55,6 +55,11 @@ class Ctx:
     @property
     def owner_id(self) -> str:
         return self.account.owner.id
+
+    def known_bucket(self) -> Bucket | None:
+        """The request bucket's record as authorization read it (None if it did not): passed to
+        the engine so the hot paths (GET, HEAD, PUT, LIST) read the bucket once per request."""
+        return self.access.known_bucket(self.bucket) if self.access is not None else None
 
     def q(self, name: str, default: str | None = None) -> str | None:
         return self.req.query.get(name, default)

@@ -55,6 +55,18 @@ async def prime(resp: Response) -> Response:
         first = await anext(stream)
     except StopAsyncIteration:
         return replace(resp, stream=_chain(None, stream))
+    if type(first) is bytes and resp.length is not None and len(first) == resp.length:
+        # The whole body came in the first chunk (every small GET): see the stream end now and send
+        # the bytes as a plain body, one send less and no generator left to drive. Only for bytes:
+        # a memoryview may point into a mapping that ending the stream unmaps.
+        try:
+            more = await anext(stream)
+        except StopAsyncIteration:
+            await _close(stream)
+            return replace(resp, body=first, stream=None)
+        except Exception as e:  # as before: the first chunk goes out, then the error cuts the stream
+            return replace(resp, stream=_chain(first, _raising(e, stream)))
+        return replace(resp, stream=_chain(first, _chain(more, stream)))
     return replace(resp, stream=_chain(first, stream))
 
 
@@ -66,6 +78,15 @@ async def _chain(first: bytes | None, rest: AsyncIterator[bytes]) -> AsyncIterat
             yield chunk
     finally:
         await _close(rest)
+
+
+async def _raising(error: Exception, stream: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """A stream whose next step already failed: raises that error where it would have."""
+    try:
+        raise error
+        yield b""  # an async generator, like the stream it stands for
+    finally:
+        await _close(stream)
 
 
 async def _close(stream: AsyncIterator[bytes]) -> None:

@@ -42,6 +42,24 @@ def _object_entry(x: XmlBuilder, ctx: Ctx, o: ObjectVersion, enc: bool, fetch_ow
         x.open("Owner").elem("ID", owner.id).elem("DisplayName", owner.display_name).close()
 
 
+def _contents(x: XmlBuilder, ctx: Ctx, objects: list[ObjectVersion], enc: bool, fetch_owner: bool) -> None:
+    """The <Contents> entries of a page. The common entry (no owner, no checksum) is one f-string
+    and one append, the same markup ``_object_entry`` writes between open and close."""
+    raw = x.raw
+    for o in objects:
+        m = o.meta
+        if fetch_owner or m.checksums or m.checksum_type:
+            x.open("Contents")
+            _object_entry(x, ctx, o, enc, fetch_owner)
+            x.close()
+            continue
+        raw(
+            f"<Contents><Key>{escape(url_encode_key(o.key, enc))}</Key><LastModified>"
+            f'{iso8601(o.last_modified)}</LastModified><ETag>"{o.etag}"</ETag><Size>{o.size}</Size>'
+            f"<StorageClass>{m.storage_class}</StorageClass></Contents>"
+        )
+
+
 def _common(x: XmlBuilder, prefixes: list[str], enc: bool) -> None:
     for p in prefixes:
         x.open("CommonPrefixes").elem("Prefix", url_encode_key(p, enc)).close()
@@ -65,7 +83,8 @@ def _params(ctx: Ctx) -> tuple[str, str, int, bool]:
 async def list_objects(ctx: Ctx) -> Response:
     prefix, delim, max_keys, enc = _params(ctx)
     marker = ctx.q("marker") or ""
-    res = await ctx.engine.list_objects(ctx.bucket, ListQuery(prefix, delim, marker, min(max_keys, 1000)))
+    q = ListQuery(prefix, delim, marker, min(max_keys, 1000))
+    res = await ctx.engine.list_objects(ctx.bucket, q, ctx.known_bucket())
     x = XmlBuilder("ListBucketResult")
     x.elem("Name", ctx.bucket).elem("Prefix", url_encode_key(prefix, enc)).elem(
         "Marker", url_encode_key(marker, enc)
@@ -75,10 +94,7 @@ async def list_objects(ctx: Ctx) -> Response:
     if res.is_truncated and delim and res.next_marker:
         x.elem("NextMarker", url_encode_key(res.next_marker, enc))
     x.elem("EncodingType", "url" if enc else None)
-    for o in res.objects:
-        x.open("Contents")
-        _object_entry(x, ctx, o, enc, fetch_owner=True)
-        x.close()
+    _contents(x, ctx, res.objects, enc, fetch_owner=True)
     _common(x, res.common_prefixes, enc)
     return xml_response(x)
 
@@ -119,7 +135,8 @@ async def list_objects_v2(ctx: Ctx) -> Response:
     # An empty token is "no token" (s3-tests test_bucket_listv2_continuationtoken_empty); it is
     # still echoed back as given.
     after = parse_continuation_token(token) if token else start_after
-    res = await ctx.engine.list_objects(ctx.bucket, ListQuery(prefix, delim, after, min(max_keys, 1000)))
+    q = ListQuery(prefix, delim, after, min(max_keys, 1000))
+    res = await ctx.engine.list_objects(ctx.bucket, q, ctx.known_bucket())
     x = XmlBuilder("ListBucketResult")
     x.elem("Name", ctx.bucket).elem("Prefix", url_encode_key(prefix, enc))
     x.elem("MaxKeys", max_keys).elem("Delimiter", url_encode_key(delim, enc) if delim else None)
@@ -130,10 +147,7 @@ async def list_objects_v2(ctx: Ctx) -> Response:
         x.elem("NextContinuationToken", continuation_token(res.next_marker))
     x.elem("StartAfter", url_encode_key(start_after, enc) if ctx.q("start-after") is not None else None)
     fetch_owner = (ctx.q("fetch-owner") or "").lower() == "true"
-    for o in res.objects:
-        x.open("Contents")
-        _object_entry(x, ctx, o, enc, fetch_owner)
-        x.close()
+    _contents(x, ctx, res.objects, enc, fetch_owner)
     _common(x, res.common_prefixes, enc)
     return xml_response(x)
 

@@ -50,7 +50,15 @@ async def put_object(ctx: Ctx) -> Response:
     await require_lock_digest(ctx, meta)
     sse = request_sse(ctx)
     res = await ctx.engine.put_object(
-        ctx.bucket, ctx.key, ctx.body(), meta, ctx.body_checks(), ctx.owner_id, write_condition(ctx), sse
+        ctx.bucket,
+        ctx.key,
+        ctx.body(),
+        meta,
+        ctx.body_checks(),
+        ctx.owner_id,
+        write_condition(ctx),
+        sse,
+        ctx.known_bucket(),
     )
     return Response(200, {**_put_headers(res), **sse_headers(res.encryption, sse)})
 
@@ -65,7 +73,14 @@ async def _read(ctx: Ctx, head: bool) -> tuple[ReadResult, int, dict[str, str], 
     part = _part_number(ctx)
     sse = request_sse(ctx, server_side=False)
     res = await read(
-        ctx.bucket, ctx.key, ctx.q("versionId"), ctx.h("range"), read_conditions(ctx), part, sse=sse
+        ctx.bucket,
+        ctx.key,
+        ctx.q("versionId"),
+        ctx.h("range"),
+        read_conditions(ctx),
+        part,
+        sse=sse,
+        known=ctx.known_bucket(),
     )
     obj = res.obj
     checksum_mode = (ctx.h("x-amz-checksum-mode") or "").upper() == "ENABLED"
