@@ -182,11 +182,11 @@ def test_governance_needs_bypass_to_delete_or_shorten(s3: Any) -> None:
 
 def test_compliance_is_never_weakened_and_expires(s3: Any) -> None:
     with lock_bucket(s3) as b:
-        until = ahead(3)
+        until = ahead(5)  # seconds of slack: a loaded machine must not see "weaker" dates pass
         vid = _put_locked(s3, b, "c", "COMPLIANCE", until)
         _denied(s3.delete_object, Bucket=b, Key="c", VersionId=vid, BypassGovernanceRetention=True)
         weaker = [
-            {"Mode": "COMPLIANCE", "RetainUntilDate": ahead(1)},
+            {"Mode": "COMPLIANCE", "RetainUntilDate": ahead(3)},
             {"Mode": "GOVERNANCE", "RetainUntilDate": ahead(60)},
             {},
         ]
@@ -199,7 +199,7 @@ def test_compliance_is_never_weakened_and_expires(s3: Any) -> None:
                 Retention=r,
                 BypassGovernanceRetention=True,
             )
-        longer = ahead(4)
+        longer = ahead(7)
         s3.put_object_retention(
             Bucket=b, Key="c", VersionId=vid, Retention={"Mode": "COMPLIANCE", "RetainUntilDate": longer}
         )
@@ -211,8 +211,8 @@ def test_compliance_is_never_weakened_and_expires(s3: Any) -> None:
 
 def test_governance_can_become_compliance_but_not_back(s3: Any) -> None:
     with lock_bucket(s3) as b:
-        vid = _put_locked(s3, b, "k", "GOVERNANCE", ahead(1))
-        until = ahead(2)
+        vid = _put_locked(s3, b, "k", "GOVERNANCE", ahead(4))  # still ahead when a loaded run gets there
+        until = ahead(5)
         s3.put_object_retention(
             Bucket=b, Key="k", VersionId=vid, Retention={"Mode": "COMPLIANCE", "RetainUntilDate": until}
         )
