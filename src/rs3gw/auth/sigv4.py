@@ -41,6 +41,8 @@ def canonical_uri(raw_path: str) -> str:
 
 def canonical_query(pairs: Iterable[tuple[str, str]]) -> str:
     encoded = sorted((uri_encode(k), uri_encode(v)) for k, v in pairs)
+    if not encoded:  # most requests: no query at all
+        return ""
     return "&".join(f"{k}={v}" for k, v in encoded)
 
 
@@ -94,6 +96,28 @@ def signing_key(secret: str, date8: str, region: str, service: str = "s3") -> by
     return _hmac(_hmac(_hmac(k_date, region), service), TERMINATOR)
 
 
+_IPAD = bytes(b ^ 0x36 for b in range(256))
+_OPAD = bytes(b ^ 0x5C for b in range(256))
+_BLOCK = 64  # SHA-256's block size
+
+
+@lru_cache(maxsize=1024)
+def _pads(key: bytes) -> tuple[hashlib._Hash, hashlib._Hash]:
+    """HMAC-SHA256's inner and outer hash states after the key block (RFC 2104), per signing key.
+
+    A key serves a credential for a whole day, so hashing its pads once and copying the states
+    per message halves an HMAC's cost; and unlike ``hmac.digest`` (which releases the GIL around
+    OpenSSL's one-shot HMAC, so every signature check could hand the loop to another thread)
+    small updates here keep it. The cached objects are only ever copied, never updated."""
+    block = (key if len(key) <= _BLOCK else hashlib.sha256(key).digest()).ljust(_BLOCK, b"\0")
+    return hashlib.sha256(block.translate(_IPAD)), hashlib.sha256(block.translate(_OPAD))
+
+
 def signature(key: bytes, to_sign: str) -> str:
-    # hmac.digest is OpenSSL's one-shot HMAC: no Python-level HMAC object per request.
-    return hmac.digest(key, to_sign.encode("utf-8"), "sha256").hex()
+    """HMAC-SHA256 hex, identical to ``hmac.digest(key, to_sign, "sha256").hex()``."""
+    inner, outer = _pads(key)
+    h = inner.copy()
+    h.update(to_sign.encode("utf-8"))
+    o = outer.copy()
+    o.update(h.digest())
+    return o.hexdigest()

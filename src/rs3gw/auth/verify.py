@@ -9,10 +9,11 @@ import enum
 import hmac
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from functools import lru_cache
+from typing import Any, TypeVar
 
 from rs3gw.auth import sigv2, sigv4
 from rs3gw.errors import (
@@ -166,7 +167,17 @@ def _parse_auth_header(req: SignedRequest, header: str, region: str) -> _Claim:
         )
     signed = _signed_headers(params["SignedHeaders"], AuthorizationHeaderMalformed)
     _require_signed(req.headers, signed, ("host", "x-amz-content-sha256"), AuthorizationHeaderMalformed)
-    return _Claim(access_key, date8, amz_date, signed, params["Signature"], presigned=False)
+    return _built(
+        _Claim,
+        {
+            "access_key": access_key,
+            "date8": date8,
+            "amz_date": amz_date,
+            "signed_headers": signed,
+            "signature": params["Signature"],
+            "presigned": False,
+        },
+    )
 
 
 def _parse_auth_params(rest: str) -> dict[str, str]:
@@ -388,10 +399,19 @@ def _parse_credential(credential: str, region: str, err: type[S3Error]) -> tuple
 
 
 def _signed_headers(value: str, err: type[S3Error]) -> list[str]:
+    names = _signed_names(value)
+    if names is None:
+        raise err("SignedHeaders contains an empty header name.")
+    return list(names)
+
+
+@lru_cache(maxsize=256)
+def _signed_names(value: str) -> tuple[str, ...] | None:
+    """Cached: a client sends the same SignedHeaders list with every request (a pure function of it)."""
     names = [n.strip().lower() for n in value.split(";")]
     if not all(names):
-        raise err("SignedHeaders contains an empty header name.")
-    return sorted(set(names))
+        return None
+    return tuple(sorted(set(names)))
 
 
 def _require_signed(
@@ -448,13 +468,36 @@ def _result(claim: _Claim, secret: str, region: str, mode: PayloadMode, declared
     if mode in (PayloadMode.STREAMING_SIGNED, PayloadMode.STREAMING_SIGNED_TRAILER):
         key = sigv4.signing_key(secret, claim.date8, region)
         signer = ChunkSigner(key, claim.amz_date, sigv4.scope(claim.date8, region), claim.signature)
-    return AuthResult(
-        access_key=claim.access_key,
-        payload=mode,
-        content_sha256=declared if mode is PayloadMode.SIGNED else None,
-        chunk_signer=signer,
-        presigned=claim.presigned,
+    return _built(
+        AuthResult,
+        {
+            "access_key": claim.access_key,
+            "payload": mode,
+            "content_sha256": declared if mode is PayloadMode.SIGNED else None,
+            "chunk_signer": signer,
+            "presigned": claim.presigned,
+        },
     )
+
+
+_T = TypeVar("_T")
+_new = object.__new__
+_FIELDS: dict[type, frozenset[str]] = {}
+
+
+def _built(cls: type[_T], values: dict[str, Any]) -> _T:
+    """A frozen dataclass from all its fields without its ``__init__`` (one ``object.__setattr__``
+    per field: a few microseconds per signed request for _Claim and AuthResult together). The
+    value is the same frozen, hashable, comparable instance; any other field set falls back to
+    the constructor, which then raises as usual."""
+    names = _FIELDS.get(cls)
+    if names is None:
+        names = _FIELDS[cls] = frozenset(f.name for f in fields(cls))  # type: ignore[arg-type]
+    if values.keys() != names:
+        return cls(**values)
+    obj: _T = _new(cls)
+    obj.__dict__.update(values)
+    return obj
 
 
 @lru_cache(maxsize=4096)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
+from functools import lru_cache
 
 from rs3gw import errors
 from rs3gw.access import acl as acls
@@ -46,6 +47,18 @@ def anonymous_auth(req: Request) -> AuthResult:
     return AuthResult("", mode, sha, None, False)
 
 
+@lru_cache(maxsize=1024)
+def _requester(canonical_id: str, name: str, access_key: str, anonymous: bool) -> Requester:
+    """Requester values are frozen and a pure function of these fields: one per caller, not per request."""
+    return Requester(canonical_id, name, access_key, anonymous)
+
+
+@lru_cache(maxsize=1024)
+def _owner_only(owner_id: str) -> BucketAccess:
+    """The owner's view of a bucket without a policy (frozen, a pure function of the owner id)."""
+    return BucketAccess(owner_id, None)
+
+
 class Access:
     """One request's authorizer; each bucket's documents are read at most once per request."""
 
@@ -70,7 +83,7 @@ class Access:
         self.req = req
         self.owners = owners
         owner = account.owner
-        self.requester = Requester(owner.id, owner.display_name, account.access_key, anonymous)
+        self.requester = _requester(owner.id, owner.display_name, account.access_key, anonymous)
         self._buckets: dict[str, BucketAccess | None] = {}
         self._records: dict[str, Bucket] = {}  # bucket records read here, for the handler (known_bucket)
 
@@ -149,7 +162,7 @@ class Access:
             self._records[name] = rec
             policy = load(text, name) if text else None
             if not self.requester.anonymous and self.requester.canonical_id == rec.owner_id:
-                found = BucketAccess(rec.owner_id, policy)
+                found = BucketAccess(rec.owner_id, policy) if policy is not None else _owner_only(rec.owner_id)
             else:
                 found = BucketAccess(
                     rec.owner_id,

@@ -74,7 +74,11 @@ def _dec(s: str) -> str:
 
 
 def fold_headers(raw: list[tuple[bytes, bytes]]) -> dict[str, str]:
-    out: dict[str, str] = {}
+    """Lower-case names; repeated headers fold into one comma-joined value, in arrival order."""
+    out = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in raw}
+    if len(out) == len(raw):  # no name repeated (nearly every request): done in one pass
+        return out
+    out = {}
     for k, v in raw:
         name = k.decode("latin-1").lower()
         value = v.decode("latin-1")
