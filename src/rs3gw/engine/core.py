@@ -18,12 +18,13 @@ from rs3gw.blobs.base import BlobStore, Encryption, WriteOptions
 from rs3gw.blobs.plainfile import FileSpan
 from rs3gw.codecs.mlformats import SNIFF_BYTES
 from rs3gw.engine import ml_detect
+from rs3gw.engine import object_lock as lock_rules
 from rs3gw.engine import sse as sse_config
 from rs3gw.engine.archive import Tiers
 from rs3gw.engine.conditions import Conditions, check_copy_source, check_read
 from rs3gw.engine.ingest import BodyChecks, ingest
 from rs3gw.engine.names import check_bucket_name, check_key, check_user_meta
-from rs3gw.engine.object_lock import ObjectLock, without_lock
+from rs3gw.engine.object_lock import LockConfig, ObjectLock, without_lock
 from rs3gw.engine.quarantine import check_readable
 from rs3gw.engine.ranges import ByteRange, parse_range
 from rs3gw.engine.sse import (
@@ -61,6 +62,24 @@ from rs3gw.timefmt import http_date
 log = logging.getLogger("rs3gw.engine")
 MAX_OBJECT_SIZE = 5 * 1024**4
 NO_CONDITION = WriteCondition()
+COMPRESSION = "compression"  # bucket config: a bucket's compression override (``write_options``)
+# The bucket configuration documents every PutObject reads, fetched together (``put_config``).
+PUT_CONFIGS = (lock_rules.CONFIG, sse_config.CONFIG_NAME, COMPRESSION)
+
+
+@dataclass(frozen=True)
+class PutConfig:
+    """A bucket's write-time configuration as one PutObject sees it: read once per request (one
+    store query) and shared by the handler's Object Lock digest check and the engine."""
+
+    lock: LockConfig | None = None  # Object Lock configuration; None: lock not enabled
+    encryption: str | None = None  # default-encryption document (engine.sse.BucketEncryption)
+    compression: str | None = None  # compression override (WriteOptions.compression)
+
+    @property
+    def lock_default(self) -> bool:
+        """Whether new versions get a default retention (PutObject then needs a body digest)."""
+        return lock_rules.has_default(self.lock)
 
 
 @dataclass(frozen=True)
@@ -226,7 +245,18 @@ class ObjectEngine:
     async def write_options(self, bucket: str) -> WriteOptions:
         """How the bucket wants new data stored; read per write so an override applies at once,
         in every worker process."""
-        return WriteOptions(compression=await self.store.get_bucket_config(bucket, "compression"))
+        return WriteOptions(compression=await self.store.get_bucket_config(bucket, COMPRESSION))
+
+    async def put_config(self, bucket: str) -> PutConfig:
+        """The configuration a PutObject into ``bucket`` needs, in one store read; per request, so a
+        change applies at once in every worker process (as ``write_options`` is)."""
+        docs = await self.store.get_bucket_configs(bucket, PUT_CONFIGS)
+        lock = docs.get(lock_rules.CONFIG)
+        return PutConfig(
+            None if lock is None else LockConfig.loads(lock),
+            docs.get(sse_config.CONFIG_NAME),
+            docs.get(COMPRESSION),
+        )
 
     async def update_object_meta(
         self,
@@ -260,19 +290,21 @@ class ObjectEngine:
         cond: WriteCondition = NO_CONDITION,
         sse: SseRequest = NO_SSE,
         known: Bucket | None = None,
+        config: PutConfig | None = None,
     ) -> PutResult:
+        """``config``: the bucket's ``put_config`` when the caller already read it (one read per
+        request); read here otherwise."""
         check_key(key)
         check_user_meta(meta.user_meta)
         b = await self.get_bucket(bucket, known)
         if cond.if_none_match_any or cond.if_match is not None:
             await self._precheck(bucket, key, cond)
-        meta = await self.object_lock.for_new_version(bucket, meta)
-        system, enc = await self.sse_for_write(bucket, sse)
+        cfg = config if config is not None else await self.put_config(bucket)
+        meta = lock_rules.apply_default(cfg.lock, meta)
+        system, enc = self._sse_settings(cfg.encryption, sse)
         # The version id is chosen before the data is written: encryption binds the blob to it.
         vid = new_version_id() if b.versioning == "Enabled" else NULL_VERSION
-        options = replace(
-            await self.write_options(bucket), encryption=enc, binding=write_binding(bucket, key, vid)
-        )
+        options = WriteOptions(cfg.compression, enc, write_binding(bucket, key, vid))
         head = bytearray()  # the first bytes, for ML model detection
         got = await ingest(self.blobs, body, checks, self.max_object_size, options, head, SNIFF_BYTES)
         meta = replace(meta, checksums=got.checksums, checksum_type="FULL_OBJECT" if got.checksums else "")
@@ -296,7 +328,11 @@ class ObjectEngine:
     async def sse_for_write(self, bucket: str, sse: SseRequest) -> tuple[dict[str, str], Encryption | None]:
         """The sse-* system metadata and blob encryption of a new object or upload in ``bucket``."""
         doc = None if sse.requested else await self.store.get_bucket_config(bucket, sse_config.CONFIG_NAME)
-        default = sse_config.BucketEncryption.load(doc) if doc else None
+        return self._sse_settings(doc, sse)
+
+    def _sse_settings(self, doc: str | None, sse: SseRequest) -> tuple[dict[str, str], Encryption | None]:
+        """``sse_for_write`` given the bucket's default-encryption document (already read)."""
+        default = sse_config.BucketEncryption.load(doc) if doc and not sse.requested else None
         return sse_config.write_settings(sse, default, self.default_sse)
 
     def _new_version(

@@ -242,6 +242,26 @@ def check_retention_change(
         raise errors.AccessDenied(LOCKED_MESSAGE)
 
 
+def apply_default(cfg: LockConfig | None, meta: ObjectMeta, now: float | None = None) -> ObjectMeta:
+    """``meta`` with the bucket's default retention (``cfg``: its lock configuration) applied; lock
+    metadata on a bucket without Object Lock is InvalidRequest. Pure, so a PutObject that already
+    read the configuration (``ObjectEngine.put_config``) needs no second read."""
+    explicit = any(k in meta.system for k in LOCK_KEYS)
+    if cfg is None:
+        if explicit:
+            raise errors.InvalidRequest(MISSING_ON_WRITE)
+        return meta
+    if cfg.default is None or MODE_KEY in meta.system:
+        return meta
+    until = cfg.default.until(time.time() if now is None else now)
+    return replace(meta, system=with_retention(meta.system, Retention(cfg.default.mode, until)))
+
+
+def has_default(cfg: LockConfig | None) -> bool:
+    """Whether new versions get a default retention (and so PutObject must carry a body digest)."""
+    return cfg is not None and cfg.default is not None
+
+
 # -- the engine component --------------------------------------------------------------------------
 class ObjectLock:
     """Lock operations and checks over an engine; serializes lock changes against removals.
@@ -303,20 +323,10 @@ class ObjectLock:
     async def for_new_version(self, bucket: str, meta: ObjectMeta, now: float | None = None) -> ObjectMeta:
         """``meta`` with the bucket's default retention applied; lock metadata on a bucket without
         Object Lock is InvalidRequest."""
-        explicit = any(k in meta.system for k in LOCK_KEYS)
-        cfg = await self.config(bucket)
-        if cfg is None:
-            if explicit:
-                raise errors.InvalidRequest(MISSING_ON_WRITE)
-            return meta
-        if cfg.default is None or MODE_KEY in meta.system:
-            return meta
-        until = cfg.default.until(time.time() if now is None else now)
-        return replace(meta, system=with_retention(meta.system, Retention(cfg.default.mode, until)))
+        return apply_default(await self.config(bucket), meta, now)
 
     async def has_default(self, bucket: str) -> bool:
-        cfg = await self.config(bucket)
-        return cfg is not None and cfg.default is not None
+        return has_default(await self.config(bucket))
 
     # per-version operations
     async def _locked_version(self, bucket: str, key: str, version_id: str | None) -> ObjectVersion:

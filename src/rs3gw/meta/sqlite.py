@@ -14,7 +14,7 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import fields, replace
 from importlib import resources
@@ -52,6 +52,7 @@ from rs3gw.model import (
 R = TypeVar("R")
 _Row = tuple[Any, ...]  # a raw result row, converted to a record only when returned
 SCHEMA_VERSION = 1
+GC_FLUSH_DELAY = 0.5  # seconds a finished GC row waits for another write's commit to carry it
 _OBJ_COLS = (
     "bucket, key, seq, version_id, is_latest, delete_marker, size, etag, last_modified, owner_id, "
     "parts_count, meta, segments"
@@ -246,6 +247,12 @@ class SqliteStore(MetadataStore):
         self._pending: list[
             tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any], asyncio.AbstractEventLoop]
         ] = []
+        # Blobs deleted (``gc_done``) whose queue rows the next group commit removes (under
+        # ``_pending_lock``): a commit of their own per overwrite cost a writer hop (and with fsync
+        # a WAL sync). Losing them in a crash only means deleting already-gone files once more.
+        self._gc_finished: list[str] = []
+        self._drain_queued = False  # a ``_drain`` is submitted and has not yet taken the queue
+        self._gc_flush: asyncio.AbstractEventLoop | None = None  # the loop a flush is scheduled on
 
     # -- connections ---------------------------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
@@ -269,7 +276,11 @@ class SqliteStore(MetadataStore):
         fut: asyncio.Future[R] = loop.create_future()
         with self._pending_lock:
             self._pending.append((fn, fut, loop))
-        self._writer.submit(self._drain)
+            # A drain submitted but not yet started takes this write too: one wake of the writer
+            # thread per batch rather than per write (each costs context switches on the loop).
+            submit, self._drain_queued = not self._drain_queued, True
+        if submit:
+            self._writer.submit(self._drain)
         return await fut
 
     def _drain(self) -> None:
@@ -281,7 +292,9 @@ class SqliteStore(MetadataStore):
         """
         with self._pending_lock:
             batch, self._pending = self._pending, []
-        if not batch:
+            finished, self._gc_finished = self._gc_finished, []
+            self._drain_queued = False
+        if not batch and not finished:
             return
         if self._wconn is None:
             self._wconn = self._connect()
@@ -290,8 +303,14 @@ class SqliteStore(MetadataStore):
         try:
             conn.execute("BEGIN IMMEDIATE")
             try:
+                if finished:
+                    conn.executemany("DELETE FROM blob_gc WHERE blob_id=?", [(b,) for b in finished])
+                # A lone write needs no savepoint (two statements less): if it fails, the whole
+                # transaction is rolled back below and the error is its alone anyway.
+                isolate = len(batch) > 1
                 for fn, _, _ in batch:
-                    conn.execute("SAVEPOINT w")
+                    if isolate:
+                        conn.execute("SAVEPOINT w")
                     try:
                         result = fn(conn)
                         if isinstance(result, sqlite3.Cursor):
@@ -302,11 +321,13 @@ class SqliteStore(MetadataStore):
                             result = None
                         outcomes.append((True, result))
                     except BaseException as e:  # delivered to that caller alone
-                        if not conn.in_transaction:  # SQLite rolled it all back (SQLITE_FULL, ...)
+                        # Not isolated, or SQLite rolled it all back (SQLITE_FULL, ...): all of it.
+                        if not isolate or not conn.in_transaction:
                             raise
                         conn.execute("ROLLBACK TO w")
                         outcomes.append((False, _storage_error(e)))
-                    conn.execute("RELEASE w")
+                    if isolate:
+                        conn.execute("RELEASE w")
                 conn.execute("COMMIT")
             except BaseException:
                 if conn.in_transaction:
@@ -342,6 +363,7 @@ class SqliteStore(MetadataStore):
 
     async def close(self) -> None:
         def shut() -> None:
+            self._drain()  # rows of deleted blobs still waiting for a commit
             if self._wconn is not None:
                 self._wconn.close()
                 self._wconn = None
@@ -418,6 +440,12 @@ class SqliteStore(MetadataStore):
             (name, bucket),
         ).fetchone()
         return (Bucket(*row[:5]), row[5]) if row else (None, None)
+
+    async def get_bucket_configs(self, bucket: str, names: Sequence[str]) -> dict[str, str]:
+        """One query for the documents a PutObject reads (instead of one per document)."""
+        marks = ",".join("?" * len(names))
+        sql = f"SELECT name, value FROM bucket_config WHERE bucket=? AND name IN ({marks})"
+        return dict(self._r.execute(sql, (bucket, *names)).fetchall())
 
     async def put_bucket_config(self, bucket: str, name: str, value: str | None) -> None:
         def fn(conn: sqlite3.Connection) -> None:
@@ -844,12 +872,31 @@ class SqliteStore(MetadataStore):
 
     # -- blob GC -------------------------------------------------------------------------------
     async def pending_gc(self, limit: int = 1000) -> list[str]:
-        return [r[0] for r in self._r.execute("SELECT blob_id FROM blob_gc LIMIT ?", (limit,))]
+        with self._pending_lock:
+            done = set(self._gc_finished)
+        rows = self._r.execute("SELECT blob_id FROM blob_gc LIMIT ?", (limit + len(done),))
+        return [r[0] for r in rows if r[0] not in done][:limit]
 
     async def gc_done(self, blob_ids: list[str]) -> None:
-        await self._write(
-            lambda c: c.executemany("DELETE FROM blob_gc WHERE blob_id=?", [(b,) for b in blob_ids])
-        )
+        """Rows removed by the next group commit, not one of their own; an idle store commits them
+        after ``GC_FLUSH_DELAY`` (and ``close`` does). Until then ``pending_gc`` and
+        ``queued_blobs`` leave them out, so this process sees them done at once."""
+        if not blob_ids:
+            return
+        with self._pending_lock:
+            self._gc_finished.extend(blob_ids)
+        loop = asyncio.get_running_loop()
+        if self._gc_flush is not loop:  # none scheduled, or on another (maybe closed) loop
+            self._gc_flush = loop
+            loop.call_later(GC_FLUSH_DELAY, self._flush_gc)
+
+    def _flush_gc(self) -> None:
+        self._gc_flush = None
+        with self._pending_lock:
+            idle = bool(self._gc_finished)
+        if idle:
+            with contextlib.suppress(RuntimeError):  # shut down meanwhile: close() drained them
+                self._writer.submit(self._drain)
 
     async def bucket_usage(self, bucket: str) -> tuple[int, int]:
         def run() -> tuple[int, int]:  # a scan of the bucket's rows: off the event loop
@@ -874,7 +921,9 @@ class SqliteStore(MetadataStore):
         return await asyncio.to_thread(run)
 
     async def queued_blobs(self) -> set[str]:
-        return {r[0] for r in self._r.execute("SELECT blob_id FROM blob_gc")}
+        with self._pending_lock:
+            done = set(self._gc_finished)
+        return {r[0] for r in self._r.execute("SELECT blob_id FROM blob_gc")} - done
 
 
 # The queries behind ``blob_uses``, shared with the PostgreSQL store ({live}: "not a delete marker").

@@ -172,6 +172,16 @@ class MetadataStore(ABC):
         rec = await self.get_bucket(bucket)
         return rec, (await self.get_bucket_config(bucket, name) if rec is not None else None)
 
+    async def get_bucket_configs(self, bucket: str, names: Sequence[str]) -> dict[str, str]:
+        """Several configuration documents of one bucket, by name (missing ones absent): every
+        PutObject needs three (object lock, encryption, compression), and a store may answer in one
+        query. Not abstract, so stores written against the older interface keep loading."""
+        out: dict[str, str] = {}
+        for name in names:
+            if (value := await self.get_bucket_config(bucket, name)) is not None:
+                out[name] = value
+        return out
+
     @abstractmethod
     async def put_bucket_config(self, bucket: str, name: str, value: str | None) -> None:
         """Store (or with None, delete) a configuration document; raises NoSuchBucket."""

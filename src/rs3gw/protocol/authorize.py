@@ -162,7 +162,9 @@ class Access:
             self._records[name] = rec
             policy = load(text, name) if text else None
             if not self.requester.anonymous and self.requester.canonical_id == rec.owner_id:
-                found = BucketAccess(rec.owner_id, policy) if policy is not None else _owner_only(rec.owner_id)
+                found = (
+                    BucketAccess(rec.owner_id, policy) if policy is not None else _owner_only(rec.owner_id)
+                )
             else:
                 found = BucketAccess(
                     rec.owner_id,

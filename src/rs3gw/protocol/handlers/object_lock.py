@@ -45,12 +45,15 @@ def _require_digest(ctx: Ctx) -> None:
         )
 
 
-async def require_lock_digest(ctx: Ctx, meta: ObjectMeta) -> None:
+async def require_lock_digest(ctx: Ctx, meta: ObjectMeta, has_default: bool | None = None) -> None:
     """PutObject creating a locked version (by its headers or the bucket default) must carry a
-    digest of the body, as on S3. Checked only without one, so the usual request costs nothing."""
+    digest of the body, as on S3. Checked only without one, so the usual request costs nothing.
+    ``has_default``: whether the bucket has a default retention, when the caller already knows."""
     if _has_digest(ctx):
         return
-    if lock_state(meta) or await ctx.engine.object_lock.has_default(ctx.bucket):
+    if has_default is None and not lock_state(meta):
+        has_default = await ctx.engine.object_lock.has_default(ctx.bucket)
+    if lock_state(meta) or has_default:
         raise errors.InvalidRequest(
             "Content-MD5 OR x-amz-checksum- HTTP header is required for Put Object requests with Object Lock "
             "parameters"

@@ -7,6 +7,7 @@ from rs3gw.codecs.checksums import ALGORITHMS
 from rs3gw.engine.conditions import Conditions
 from rs3gw.engine.core import PutResult, ReadResult
 from rs3gw.engine.multipart import PART_CHECKSUMS
+from rs3gw.engine.sse import NO_SSE
 from rs3gw.model import NULL_VERSION, ObjectVersion
 from rs3gw.protocol.context import Ctx
 from rs3gw.protocol.handlers.common import (
@@ -20,7 +21,7 @@ from rs3gw.protocol.handlers.common import (
     read_conditions,
     write_condition,
 )
-from rs3gw.protocol.handlers.encryption import copy_source_sse, request_sse
+from rs3gw.protocol.handlers.encryption import CUSTOMER, KMS_KEY, SSE, copy_source_sse, request_sse
 from rs3gw.protocol.handlers.encryption import response_headers as sse_headers
 from rs3gw.protocol.handlers.object_lock import bypass_governance, lock_state, require_lock_digest
 from rs3gw.protocol.handlers.transform_get import transformed_get
@@ -30,6 +31,9 @@ from rs3gw.protocol.xml_write import XmlBuilder
 from rs3gw.transform import PARAM as TRANSFORM
 
 BYPASS_GOVERNANCE = "x-amz-bypass-governance-retention"
+# Request headers (folded, lower-case) that make a read conditional or SSE-aware; see _read.
+_CONDITION_HEADERS = ("if-match", "if-none-match", "if-modified-since", "if-unmodified-since")
+_READ_SSE_HEADERS = (SSE, KMS_KEY, CUSTOMER + "algorithm", CUSTOMER + "key", CUSTOMER + "key-md5")
 
 
 def _put_headers(res: PutResult) -> dict[str, str]:
@@ -47,7 +51,8 @@ async def put_object(ctx: Ctx) -> Response:
     if ctx.h("content-length") is None and ctx.h("transfer-encoding") is None:
         raise errors.MissingContentLength()
     meta = meta_from_headers(ctx.req.headers)
-    await require_lock_digest(ctx, meta)
+    config = await ctx.engine.put_config(ctx.bucket)  # read once, for the digest check and the write
+    await require_lock_digest(ctx, meta, config.lock_default)
     sse = request_sse(ctx)
     res = await ctx.engine.put_object(
         ctx.bucket,
@@ -59,6 +64,7 @@ async def put_object(ctx: Ctx) -> Response:
         write_condition(ctx),
         sse,
         ctx.known_bucket(),
+        config,
     )
     return Response(200, {**_put_headers(res), **sse_headers(res.encryption, sse)})
 
@@ -70,23 +76,29 @@ def _part_number(ctx: Ctx) -> int | None:
 async def _read(ctx: Ctx, head: bool) -> tuple[ReadResult, int, dict[str, str], int]:
     """(result, status, headers, content length) shared by GET and HEAD."""
     read = ctx.engine.head_object if head else ctx.engine.get_object
-    part = _part_number(ctx)
-    sse = request_sse(ctx, server_side=False)
+    query, h = ctx.req.query, ctx.req.headers
+    part = _part_number(ctx) if query else None
+    # The common plain GET/HEAD carries no SSE-C and no precondition header: skip building the
+    # values that would come out empty (NO_SSE equals what request_sse returns then).
+    sse = request_sse(ctx, server_side=False) if any(n in h for n in _READ_SSE_HEADERS) else NO_SSE
+    cond = read_conditions(ctx) if any(n in h for n in _CONDITION_HEADERS) else None
     res = await read(
         ctx.bucket,
         ctx.key,
-        ctx.q("versionId"),
-        ctx.h("range"),
-        read_conditions(ctx),
+        query.get("versionId") if query else None,
+        h.get("range"),
+        cond,
         part,
         sse=sse,
         known=ctx.known_bucket(),
     )
     obj = res.obj
-    checksum_mode = (ctx.h("x-amz-checksum-mode") or "").upper() == "ENABLED"
+    checksum_mode = (h.get("x-amz-checksum-mode") or "").upper() == "ENABLED"
     headers = object_headers(obj, checksum_mode, res.versioned)
-    headers.update(sse_headers(obj.meta.system, sse))
-    apply_overrides(ctx, headers)
+    if obj.meta.system:  # SSE response headers come from system metadata only
+        headers.update(sse_headers(obj.meta.system, sse))
+    if query:  # response-* overrides are query parameters
+        apply_overrides(ctx, headers)
     # S3 answers partNumber=1 of a single-part object as a range covering it all: 206.
     if res.range is None:
         return res, 200, headers, obj.size

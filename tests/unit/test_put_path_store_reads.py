@@ -1,0 +1,121 @@
+"""The small-PUT fast paths of the SQLite store and the local blob store.
+
+- ``get_bucket_configs`` answers the documents a PutObject needs in one query, exactly as
+  ``get_bucket_config`` would one by one.
+- ``gc_done`` no longer commits on its own: its rows ride on the next group commit (or ``close``),
+  yet this process sees them done at once and a reopened store finds them gone.
+- Without fsync a small blob is written on the event loop; the published file and its absent
+  temp file are the same as through the worker thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+from rs3gw.blobs.local import INLINE_CLOSE_MAX, LocalBlobStore
+from rs3gw.meta.sqlite import SqliteStore
+from rs3gw.meta.store import WriteCondition
+from rs3gw.model import NULL_VERSION, Bucket, ObjectMeta, ObjectVersion, Segment
+
+
+def _obj(key: str, blob: str) -> ObjectVersion:
+    return ObjectVersion("b", key, NULL_VERSION, 1, "e", time.time(), ObjectMeta(), (Segment(blob, 1),), "o")
+
+
+def test_get_bucket_configs_matches_single_reads(tmp_path: Path) -> None:
+    async def main() -> None:
+        s = SqliteStore(tmp_path / "meta.db", fsync=False)
+        await s.open()
+        try:
+            await s.create_bucket(Bucket("b", "o", time.time(), "us-east-1"))
+            await s.create_bucket(Bucket("c", "o", time.time(), "us-east-1"))
+            await s.put_bucket_config("b", "object-lock", '{"enabled":true}')
+            await s.put_bucket_config("b", "compression", "zstd")
+            await s.put_bucket_config("c", "encryption", "{}")
+            names = ("object-lock", "encryption", "compression")
+            got = await s.get_bucket_configs("b", names)
+            assert got == {"object-lock": '{"enabled":true}', "compression": "zstd"}
+            singles = {n: await s.get_bucket_config("b", n) for n in names}
+            assert got == {n: v for n, v in singles.items() if v is not None}
+            assert await s.get_bucket_configs("c", names) == {"encryption": "{}"}
+            assert await s.get_bucket_configs("missing", names) == {}
+        finally:
+            await s.close()
+
+    asyncio.run(main())
+
+
+def test_gc_done_rides_on_next_commit_and_close(tmp_path: Path) -> None:
+    path = tmp_path / "meta.db"
+    a, b, c = "a" * 32, "b" * 32, "c" * 32
+
+    async def main() -> None:
+        s = SqliteStore(path, fsync=False)
+        await s.open()
+        try:
+            await s.create_bucket(Bucket("b", "o", time.time(), "us-east-1"))
+            await s.put_object(_obj("k", a), WriteCondition(), keep_old=False)
+            assert await s.put_object(_obj("k", b), WriteCondition(), keep_old=False) == [a]
+            assert await s.pending_gc() == [a] and await s.queued_blobs() == {a}
+            await s.gc_done([a])
+            # Done for this process at once, though no transaction has removed the row yet.
+            assert await s.pending_gc() == [] and await s.queued_blobs() == set()
+            raw = s._r.execute("SELECT blob_id FROM blob_gc").fetchall()
+            assert raw == [(a,)]
+            # The next write's commit carries the deletion.
+            assert await s.put_object(_obj("k", c), WriteCondition(), keep_old=False) == [b]
+            raw = s._r.execute("SELECT blob_id FROM blob_gc").fetchall()
+            assert raw == [(b,)]
+            await s.gc_done([b])  # left for close() to commit
+        finally:
+            await s.close()
+        again = SqliteStore(path, fsync=False)
+        await again.open()
+        try:
+            assert await again.pending_gc() == []
+        finally:
+            await again.close()
+
+    asyncio.run(main())
+
+
+def test_gc_done_commits_when_idle(tmp_path: Path) -> None:
+    async def main() -> None:
+        s = SqliteStore(tmp_path / "meta.db", fsync=False)
+        await s.open()
+        try:
+            await s.create_bucket(Bucket("b", "o", time.time(), "us-east-1"))
+            await s.put_object(_obj("k", "a" * 32), WriteCondition(), keep_old=False)
+            await s.put_object(_obj("k", "b" * 32), WriteCondition(), keep_old=False)
+            await s.gc_done(["a" * 32])
+            deadline = time.monotonic() + 10
+            while s._r.execute("SELECT count(*) FROM blob_gc").fetchone()[0]:
+                assert time.monotonic() < deadline, "an idle store never committed gc_done"
+                await asyncio.sleep(0.05)
+        finally:
+            await s.close()
+
+    asyncio.run(main())
+
+
+def test_small_blob_without_fsync_is_written_inline(tmp_path: Path) -> None:
+    async def main() -> None:
+        store = LocalBlobStore(tmp_path, fsync=False)
+        loop_thread_writes = 0
+        for size in (0, 4096, INLINE_CLOSE_MAX, INLINE_CLOSE_MAX + 1):
+            w = store.new_writer()
+            await w.write(b"x" * size)
+            await w.close()
+            assert store.path(w.blob_id).read_bytes() == b"x" * size
+            loop_thread_writes += w._in_thread is None  # type: ignore[attr-defined]
+        assert loop_thread_writes == 3  # all but the blob over the inline limit
+        assert list(store.tmp_dir.iterdir()) == []
+        durable = LocalBlobStore(tmp_path / "d", fsync=True)
+        w = durable.new_writer()
+        await w.write(b"y" * 10)
+        await w.close()
+        assert w._in_thread is not None  # type: ignore[attr-defined]  # fsync: always off the loop
+
+    asyncio.run(main())
