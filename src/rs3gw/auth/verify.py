@@ -9,11 +9,10 @@ import enum
 import hmac
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from functools import lru_cache
-from typing import Any, TypeVar
 
 from rs3gw.auth import sigv2, sigv4
 from rs3gw.errors import (
@@ -27,6 +26,7 @@ from rs3gw.errors import (
     S3Error,
     SignatureDoesNotMatch,
 )
+from rs3gw.model import frozen_from
 
 MAX_SKEW_S = 15 * 60
 MAX_PRESIGN_EXPIRES_S = 7 * 24 * 3600
@@ -167,7 +167,7 @@ def _parse_auth_header(req: SignedRequest, header: str, region: str) -> _Claim:
         )
     signed = _signed_headers(params["SignedHeaders"], AuthorizationHeaderMalformed)
     _require_signed(req.headers, signed, ("host", "x-amz-content-sha256"), AuthorizationHeaderMalformed)
-    return _built(
+    return frozen_from(
         _Claim,
         {
             "access_key": access_key,
@@ -468,7 +468,7 @@ def _result(claim: _Claim, secret: str, region: str, mode: PayloadMode, declared
     if mode in (PayloadMode.STREAMING_SIGNED, PayloadMode.STREAMING_SIGNED_TRAILER):
         key = sigv4.signing_key(secret, claim.date8, region)
         signer = ChunkSigner(key, claim.amz_date, sigv4.scope(claim.date8, region), claim.signature)
-    return _built(
+    return frozen_from(
         AuthResult,
         {
             "access_key": claim.access_key,
@@ -478,26 +478,6 @@ def _result(claim: _Claim, secret: str, region: str, mode: PayloadMode, declared
             "presigned": claim.presigned,
         },
     )
-
-
-_T = TypeVar("_T")
-_new = object.__new__
-_FIELDS: dict[type, frozenset[str]] = {}
-
-
-def _built(cls: type[_T], values: dict[str, Any]) -> _T:
-    """A frozen dataclass from all its fields without its ``__init__`` (one ``object.__setattr__``
-    per field: a few microseconds per signed request for _Claim and AuthResult together). The
-    value is the same frozen, hashable, comparable instance; any other field set falls back to
-    the constructor, which then raises as usual."""
-    names = _FIELDS.get(cls)
-    if names is None:
-        names = _FIELDS[cls] = frozenset(f.name for f in fields(cls))  # type: ignore[arg-type]
-    if values.keys() != names:
-        return cls(**values)
-    obj: _T = _new(cls)
-    obj.__dict__.update(values)
-    return obj
 
 
 @lru_cache(maxsize=4096)

@@ -7,8 +7,10 @@ for a sink instead) and their failures never reach the client.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
+
+from rs3gw.model import frozen_from
 
 
 @dataclass(frozen=True)
@@ -33,17 +35,7 @@ class RequestEvent:
 Observer = Callable[[RequestEvent], None]
 
 
-_FIELDS = frozenset(f.name for f in fields(RequestEvent))
-_new = object.__new__
-
-
 def make_event(values: dict[str, Any]) -> RequestEvent:
-    """A RequestEvent from all its fields, built once per request: filling ``__dict__`` skips the
-    frozen dataclass ``__init__`` (one ``object.__setattr__`` per field, a measurable part of a
-    HEAD's cost). The result is the same frozen, hashable value; any other field set falls back
-    to the constructor (which then raises as usual)."""
-    if values.keys() != _FIELDS:
-        return RequestEvent(**values)
-    e: RequestEvent = _new(RequestEvent)
-    e.__dict__.update(values)
-    return e
+    """A RequestEvent from all its fields, built once per request without the frozen dataclass
+    ``__init__`` (``rs3gw.model.frozen_from``)."""
+    return frozen_from(RequestEvent, values)
