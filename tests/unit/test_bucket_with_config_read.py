@@ -1,5 +1,6 @@
-"""``get_bucket_with_config``: the one read authorization makes per request (bucket + its policy)
-must answer exactly what ``get_bucket`` and ``get_bucket_config`` answer, on SQLite and PostgreSQL."""
+"""``get_bucket_with_config`` (the one read authorization makes per request: bucket + its policy)
+and ``get_bucket_configs`` (the one read of a PutObject's documents) must answer exactly what
+``get_bucket`` and ``get_bucket_config`` answer, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -53,6 +54,28 @@ def test_bucket_with_config_matches_separate_reads(store: MetadataStore) -> None
             assert (await store.get_bucket_with_config("b2", "policy"))[1] is None
             await store.delete_bucket("b2")
             assert await store.get_bucket_with_config("b2", "policy") == (None, None)
+        finally:
+            await store.close()
+
+    asyncio.run(main())
+
+
+def test_get_bucket_configs_matches_single_reads(store: MetadataStore) -> None:
+    async def main() -> None:
+        await store.open()
+        try:
+            await store.create_bucket(Bucket("b", "o", 1_700_000_000.0, "us-east-1", ""))
+            await store.create_bucket(Bucket("c", "o", 1_700_000_000.0, "us-east-1", ""))
+            await store.put_bucket_config("b", "object-lock", '{"enabled":true}')
+            await store.put_bucket_config("b", "compression", "zstd")
+            await store.put_bucket_config("c", "encryption", "{}")
+            names = ("object-lock", "encryption", "compression")
+            got = await store.get_bucket_configs("b", names)
+            assert got == {"object-lock": '{"enabled":true}', "compression": "zstd"}
+            singles = {n: await store.get_bucket_config("b", n) for n in names}
+            assert got == {n: v for n, v in singles.items() if v is not None}
+            assert await store.get_bucket_configs("c", names) == {"encryption": "{}"}
+            assert await store.get_bucket_configs("missing", names) == {}
         finally:
             await store.close()
 

@@ -1,7 +1,7 @@
 """The small-PUT fast paths of the SQLite store and the local blob store.
 
-- ``get_bucket_configs`` answers the documents a PutObject needs in one query, exactly as
-  ``get_bucket_config`` would one by one.
+- (``get_bucket_configs``, one query for a PutObject's documents, is checked on SQLite and
+  PostgreSQL in test_bucket_with_config_read.py.)
 - ``gc_done`` no longer commits on its own: its rows ride on the next group commit (or ``close``),
   yet this process sees them done at once and a reopened store finds them gone.
 - Without fsync a small blob is written on the event loop; the published file and its absent
@@ -22,29 +22,6 @@ from rs3gw.model import NULL_VERSION, Bucket, ObjectMeta, ObjectVersion, Segment
 
 def _obj(key: str, blob: str) -> ObjectVersion:
     return ObjectVersion("b", key, NULL_VERSION, 1, "e", time.time(), ObjectMeta(), (Segment(blob, 1),), "o")
-
-
-def test_get_bucket_configs_matches_single_reads(tmp_path: Path) -> None:
-    async def main() -> None:
-        s = SqliteStore(tmp_path / "meta.db", fsync=False)
-        await s.open()
-        try:
-            await s.create_bucket(Bucket("b", "o", time.time(), "us-east-1"))
-            await s.create_bucket(Bucket("c", "o", time.time(), "us-east-1"))
-            await s.put_bucket_config("b", "object-lock", '{"enabled":true}')
-            await s.put_bucket_config("b", "compression", "zstd")
-            await s.put_bucket_config("c", "encryption", "{}")
-            names = ("object-lock", "encryption", "compression")
-            got = await s.get_bucket_configs("b", names)
-            assert got == {"object-lock": '{"enabled":true}', "compression": "zstd"}
-            singles = {n: await s.get_bucket_config("b", n) for n in names}
-            assert got == {n: v for n, v in singles.items() if v is not None}
-            assert await s.get_bucket_configs("c", names) == {"encryption": "{}"}
-            assert await s.get_bucket_configs("missing", names) == {}
-        finally:
-            await s.close()
-
-    asyncio.run(main())
 
 
 def test_gc_done_rides_on_next_commit_and_close(tmp_path: Path) -> None:

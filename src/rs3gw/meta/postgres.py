@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 
 from rs3gw import errors
@@ -282,6 +282,13 @@ class PostgresStore(MetadataStore):
         if row is None:
             return None, None
         return Bucket(*row[:5]), (str(row[5]) if row[5] is not None else None)
+
+    async def get_bucket_configs(self, bucket: str, names: Sequence[str]) -> dict[str, str]:
+        """One round trip for the documents a PutObject reads (the base class makes one per name)."""
+        rows = await self._db.all(
+            "SELECT name, value FROM bucket_config WHERE bucket=%s AND name = ANY(%s)", (bucket, list(names))
+        )
+        return {str(n): str(v) for n, v in rows}
 
     async def put_bucket_config(self, bucket: str, name: str, value: str | None) -> None:
         async def fn(conn: Conn) -> None:
