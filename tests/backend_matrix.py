@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sqlite3
 import tempfile
 import uuid
 from pathlib import Path
@@ -101,13 +102,25 @@ def _local_sizes(root: Path) -> dict[str, int]:
     return out
 
 
+def _packed_sizes(data_dir: Path) -> dict[str, int]:
+    """Small blobs: rows of ``smallblobs.db`` (rs3gw.blobs.smallpack) and their sizes."""
+    path = data_dir / "smallblobs.db"
+    if not path.exists():
+        return {}
+    conn = sqlite3.connect(path, timeout=30)
+    try:
+        return {b: int(n) for b, n in conn.execute("SELECT blob_id, length(data) FROM small")}
+    finally:
+        conn.close()
+
+
 def stored_sizes(data_dir: Path) -> dict[str, int]:
     """Blob id -> stored size of what a test server of ``data_dir`` holds now: files under ``blobs/``
     locally, the keys under its prefix upstream with RS3GW_TEST_BACKEND=s3 (for tests that measure
     what compression or dedup stored, or count what GC freed)."""
     key = data_dir.resolve()
     if not remote_backend() or key not in _PREFIXES:
-        return _local_sizes(data_dir / "blobs")
+        return _local_sizes(data_dir / "blobs") | _packed_sizes(data_dir)
     s3 = shared_seaweed().client()
     out: dict[str, int] = {}
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=f"{_PREFIXES[key]}/"):

@@ -79,6 +79,7 @@ _FLAG_KEYS = (
     "dedup_min_object_size",
     "compression",
     "verify_on_read",
+    "small_blob_max",
     "zerocopy_enabled",
     "zerocopy_min_size",
     "backend_type",
@@ -129,6 +130,7 @@ precedence is: flag > environment > config file > built-in default.
   --user N:AK:SK     -                    [[users]] name/access_key/secret_key (+ optional id/display_name)
   --compression C    RS3GW_COMPRESSION    [storage] compression = "none" | "lz4" | "zstd[:1-22]"
   --verify-on-read   RS3GW_VERIFY_ON_READ [storage] verify_on_read = true (GETs check stored checksums)
+  --small-blob-max   RS3GW_SMALL_BLOB_MAX [storage] small_blob_max (bytes, default 32768; 0: a file per blob)
   --zerocopy BOOL    RS3GW_ZEROCOPY_ENABLED [storage.zerocopy] enabled = true (sendfile for plain blobs)
   --zerocopy-min-size RS3GW_ZEROCOPY_MIN_SIZE [storage.zerocopy] min_size (bytes, default 1048576)
   --dedup            RS3GW_DEDUP_ENABLED  [storage.dedup] enabled = true
@@ -373,6 +375,11 @@ def _add_dedup_args(serve: argparse.ArgumentParser) -> None:
         "--zerocopy", dest="zerocopy_enabled", metavar="BOOL", help="serve plain local blobs with sendfile"
     )
     serve.add_argument("--zerocopy-min-size", metavar="BYTES", help="smallest GET served with sendfile")
+    serve.add_argument(
+        "--small-blob-max",
+        metavar="BYTES",
+        help="local blobs up to this size are rows of smallblobs.db, not files (default 32768; 0: always files)",
+    )
     serve.add_argument(
         "--dedup",
         dest="dedup_enabled",

@@ -118,6 +118,7 @@ class Settings:
     dedup_min_object_size: int = 131072
     compression: str = "none"  # [storage] compression: "none" | "lz4" | "zstd[:level]", canonical form
     verify_on_read: bool = False  # [storage] verify_on_read: GETs check stored checksums (engine.verify_read)
+    small_blob_max: int = 32 << 10  # [storage] small_blob_max: rows, not files (blobs.smallpack)
     zerocopy_enabled: bool = True  # [storage.zerocopy] enabled: sendfile for plain local blobs (measured)
     zerocopy_min_size: int = 1 << 20  # [storage.zerocopy] min_size: smaller GETs are read inline
     zerocopy_direct_io: bool = False  # [storage.zerocopy] direct_io: O_DIRECT blob writes (blobs.directio)
@@ -295,6 +296,14 @@ def _parse_dedup_min(value: object, label: str) -> int:
     return n
 
 
+def _parse_small_blob_max(value: object, label: str) -> int:
+    """Up to 1 MiB: a local writer flushes to its file past 1 MiB, so nothing larger could be a row."""
+    n = _parse_size(value, label)
+    if not 0 <= n <= 1 << 20:
+        raise _fail(label, f"must be within 0..1048576 (1 MiB), got {n}")
+    return n
+
+
 def _parse_seconds(value: object, label: str) -> float:
     """A positive number of seconds (fractions allowed: tests shorten a lifecycle day to 0.05 s)."""
     if isinstance(value, bool) or not isinstance(value, int | float | str):
@@ -465,6 +474,7 @@ _OPTIONS: tuple[_Option, ...] = (
     _Option("dedup_min_object_size", "--dedup-min-size", _parse_dedup_min, int),
     _Option("compression", "--compression", _parse_compression),
     _Option("verify_on_read", "--verify-on-read", _parse_bool, bool),
+    _Option("small_blob_max", "--small-blob-max", _parse_small_blob_max, int),
     _Option("zerocopy_enabled", "--zerocopy", _parse_bool, bool),
     _Option("zerocopy_min_size", "--zerocopy-min-size", lambda v, lbl: _parse_int(v, lbl, 0), int),
     # The seed's [storage.zerocopy] keys: splice is our sendfile path.
@@ -518,7 +528,7 @@ _SEED_CACHE = {
     "ttl_seconds": "ttl",
 }
 _FILE_NAMES = {prefix + k: f"{t}.{k}" for t, prefix in _FILE_TABLES.items() for k in _TABLE_KEYS[t]}
-_STORAGE_KEYS = {"compression", "verify_on_read"}  # plain keys of [storage] itself
+_STORAGE_KEYS = {"compression", "verify_on_read", "small_blob_max"}  # plain keys of [storage] itself
 _FILE_NAMES.update({k: f"storage.{k}" for k in _STORAGE_KEYS})
 # Top-level tables whose keys map to options with a prefix: [scrub] interval -> scrub_interval.
 _TOP_TABLES: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -902,6 +912,7 @@ def load_settings(flags: Mapping[str, object], env: Mapping[str, str], config_fi
         dedup_min_object_size=pick("dedup_min_object_size", base.dedup_min_object_size),
         compression=pick("compression", base.compression),
         verify_on_read=pick("verify_on_read", base.verify_on_read),
+        small_blob_max=pick("small_blob_max", base.small_blob_max),
         zerocopy_enabled=pick("zerocopy_enabled", pick("zerocopy_splice", base.zerocopy_enabled)),
         zerocopy_min_size=pick("zerocopy_min_size", base.zerocopy_min_size),
         zerocopy_direct_io=pick("zerocopy_direct_io", base.zerocopy_direct_io),
@@ -1083,6 +1094,7 @@ def settings_from_json(text: str) -> Settings:
         dedup_min_object_size=get("dedup_min_object_size", _parse_dedup_min),
         compression=get("compression", _parse_compression),
         verify_on_read=get("verify_on_read", _parse_bool),
+        small_blob_max=get("small_blob_max", _parse_small_blob_max),
         zerocopy_enabled=get("zerocopy_enabled", _parse_bool),
         zerocopy_min_size=get("zerocopy_min_size", lambda v, lbl: _parse_int(v, lbl, 0)),
         zerocopy_direct_io=get("zerocopy_direct_io", _parse_bool),

@@ -21,6 +21,7 @@ from typing import Any
 
 from rs3gw.blobs.encrypted import rewrap_file
 from rs3gw.blobs.keys import KeyError_, LocalKeyProvider
+from rs3gw.blobs.smallpack import SmallPack
 from rs3gw.config import Settings
 from rs3gw.errors import S3Error
 
@@ -67,6 +68,24 @@ def _blob_files(data_dir: Path) -> list[tuple[str, str]]:
     return [(str(p), p.name) for sub in sorted(root.iterdir()) if sub.is_dir() for p in sorted(sub.iterdir())]
 
 
+def _rewrap_packed(keys: LocalKeyProvider, pack: SmallPack, tmp_dir: Path, blob_id: str, fsync: bool) -> str:
+    """A small blob is a row of ``smallblobs.db``: re-wrapped through a scratch copy by the same
+    code as a file (one header format, one implementation), then its row replaced in one commit."""
+    data = pack.get(blob_id)
+    if data is None:
+        raise FileNotFoundError(blob_id)
+    tmp_dir.mkdir(parents=True, exist_ok=True)
+    scratch = tmp_dir / f"{blob_id}-rewrap.{os.getpid()}.tmp"  # <id>.<pid>.tmp: kept while we live
+    try:
+        scratch.write_bytes(data)
+        outcome = rewrap_file(keys, str(scratch), blob_id, fsync=False)
+        if outcome == "rewrapped":
+            pack.replace_sync(blob_id, scratch.read_bytes())
+        return outcome
+    finally:
+        scratch.unlink(missing_ok=True)
+
+
 def key_rotate(settings: Settings, names: list[str] | None, as_json: bool) -> int:
     if settings.backend_type != "local":
         print("rs3gw: key-rotate re-wraps files of the local backend only", file=sys.stderr)
@@ -89,13 +108,19 @@ def key_rotate(settings: Settings, names: list[str] | None, as_json: bool) -> in
         print(f"rs3gw: {e}", file=sys.stderr)
         return 2
     files = _blob_files(data)
+    pack = SmallPack(data / "smallblobs.db", settings.fsync) if (data / "smallblobs.db").exists() else None
+    files += [("", blob_id) for blob_id in (pack.ids() if pack is not None else [])]
     counts: Counter[str] = Counter()
     failed: list[str] = []
     tty = sys.stderr.isatty()
     last = 0.0
     for n, (path, blob_id) in enumerate(files, 1):
         try:
-            counts[rewrap_file(keys, path, blob_id, settings.fsync)] += 1
+            if path:
+                counts[rewrap_file(keys, path, blob_id, settings.fsync)] += 1
+            else:
+                assert pack is not None
+                counts[_rewrap_packed(keys, pack, data / "tmp", blob_id, settings.fsync)] += 1
         except FileNotFoundError:
             counts["gone"] += 1  # deleted meanwhile
         except (S3Error, KeyError_, OSError):

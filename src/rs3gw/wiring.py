@@ -81,7 +81,9 @@ def build_backend(settings: Settings) -> BlobStore:
     if settings.backend_type == "local":
         # [storage.zerocopy] direct_io / mmap: O_DIRECT writes from the threshold, mapped long reads
         direct = DirectIO(settings.zerocopy_direct_io_threshold) if settings.zerocopy_direct_io else None
-        return LocalBlobStore(settings.data_dir, settings.fsync, direct, settings.zerocopy_mmap)
+        return LocalBlobStore(
+            settings.data_dir, settings.fsync, direct, settings.zerocopy_mmap, settings.small_blob_max
+        )
     if settings.backend_type in ("gcs", "azure"):
         return build_cloud_backend(settings)
     from rs3gw.blobs.s3 import S3BackendConfig, S3BlobStore  # botocore loads only when asked for

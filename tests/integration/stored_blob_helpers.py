@@ -1,5 +1,6 @@
-"""Helpers for tests that reach under a real server into its data directory: find an object's blob
-files, flip a byte in one, make compressible-but-not-dedupable bodies, and read a /metrics counter."""
+"""Helpers for tests that reach under a real server into its data directory: find an object's blobs,
+flip a byte in one (a file ``blobs/<aa>/<id>`` or, for a small blob, a row of ``smallblobs.db``),
+make compressible-but-not-dedupable bodies, and read a /metrics counter."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from blob_access import blob_file, read_blob, write_blob
 from conftest import Server
 from meta_access import latest_segments
 
@@ -28,10 +30,21 @@ def segments(data_dir: Path, bucket: str, key: str) -> list[str]:
 
 
 def blob_path(data_dir: Path, blob_id: str) -> Path:
-    return data_dir / "blobs" / blob_id[:2] / blob_id
+    """A blob's FILE: only for tests about blob files (O_DIRECT, mmap); a small blob is a row, not a
+    file, so tests that damage or inspect stored blobs use ``flip`` and ``blob_access`` instead."""
+    return blob_file(data_dir, blob_id)
 
 
-def flip(path: Path, offset: int) -> None:
+def flip(data_dir: Path, blob_id: str, offset: int) -> None:
+    """Corrupt one byte of a stored blob where it lives (a file stays a file, a row a row); a
+    negative ``offset`` counts from the end."""
+    raw = bytearray(read_blob(data_dir, blob_id))
+    raw[offset] ^= 0x55
+    write_blob(data_dir, blob_id, bytes(raw))
+
+
+def flip_file(path: Path, offset: int) -> None:
+    """Corrupt one byte of a file that is not a stored blob (a backup repository's object)."""
     with path.open("r+b") as fh:
         fh.seek(offset)
         b = fh.read(1)

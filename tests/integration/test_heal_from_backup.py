@@ -1,6 +1,6 @@
 """Self-healing from a backup, on data written by a real server: ``rs3gw backup create`` to a
-directory, flip a byte in a stored file (a plain blob, a compressed frame, a dedup chunk, a dedup
-manifest), then ``rs3gw heal run --heal-backup DIR`` (or the background scrubber with ``[scrub]
+directory, flip a byte in a stored blob (a plain blob, a compressed frame, a dedup chunk, a dedup
+manifest; a file or, when small, a row of ``smallblobs.db``), then ``rs3gw heal run --heal-backup DIR`` (or the background scrubber with ``[scrub]
 heal_backup``) rewrites the object from the verified backup copy: GET returns the original bytes,
 ``heal status`` and /metrics count the repair. A version the backup does not hold (an overwrite
 after the backup, a newer version) or whose backed-up body is damaged is quarantined instead,
@@ -20,14 +20,15 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from stored_blob_helpers import blob_path, crc32_multipart, flip, metric_total, segments, text
+from stored_blob_helpers import crc32_multipart, flip, flip_file, metric_total, segments, text
 
+from blob_access import has_blob, packed_ids, read_blob
 from conftest import ACCESS_KEY, SECRET_KEY, Server, start_server
 from meta_access import dedup_chunk_blobs, version_segments
 from pg_cluster import metadata_env
 from rs3gw.config import load_settings
 
-pytestmark = pytest.mark.local_backend_only("flips bytes in blob files on disk")
+pytestmark = pytest.mark.local_backend_only("flips bytes in stored blobs on disk")
 MiB = 1024 * 1024
 BLOCK = 65536  # the default dedup block size (fixed-size chunks)
 FRAMED = b"\x93RS3GW\x1a\x01"  # the header of a compressed (framed) blob
@@ -63,17 +64,17 @@ def assert_quarantined(s3: Any, bucket: str, key: str, **kw: str) -> None:
     assert err.value.response["Error"]["Code"] == "InvalidObjectState"
 
 
-def chunk_file(data: Path, piece: bytes) -> Path:
-    """The stored file of the dedup chunk holding exactly ``piece``."""
+def chunk_blob(data: Path, piece: bytes) -> str:
+    """The stored blob of the dedup chunk holding exactly ``piece``."""
     rows = dedup_chunk_blobs(data, "hash=?", (hashlib.sha256(piece).digest(),))
     assert rows, "no dedup chunk holds these bytes"
-    return blob_path(data, rows[0])
+    return rows[0]
 
 
-def flip_payload(path: Path) -> None:
-    """Flip a byte of the stored data: inside frame 0's payload of a compressed blob, else mid-file."""
-    raw = path.read_bytes()
-    flip(path, 16 + 40 if raw[:8] == FRAMED else len(raw) // 2)
+def flip_payload(data: Path, blob_id: str) -> None:
+    """Flip a byte of the stored data: inside frame 0's payload of a compressed blob, else mid-blob."""
+    raw = read_blob(data, blob_id)
+    flip(data, blob_id, 16 + 40 if raw[:8] == FRAMED else len(raw) // 2)
 
 
 @pytest.mark.parametrize(
@@ -99,16 +100,17 @@ def test_heal_run_repairs_from_backup(tmp_path: Path, layers: tuple[str, ...]) -
         s3.put_object(Bucket="heal-b", Key="newer", Body=newer)  # the backup holds only the old bytes
 
         old_victim = segments(data, "heal-b", "victim")
+        assert segments(data, "heal-b", "mp")[1] in packed_ids(data)  # part 2 is small: a row
         if dedup:
-            flip_payload(chunk_file(data, victim[BLOCK : 2 * BLOCK]))  # a chunk: healed in place
-            flip_payload(blob_path(data, segments(data, "heal-b", "mp")[1]))  # part 2's manifest
-            flip_payload(chunk_file(data, newer[:BLOCK]))
+            flip_payload(data, chunk_blob(data, victim[BLOCK : 2 * BLOCK]))  # a chunk: healed in place
+            flip_payload(data, segments(data, "heal-b", "mp")[1])  # part 2's manifest
+            flip_payload(data, chunk_blob(data, newer[:BLOCK]))
         else:
             if layers:
-                assert blob_path(data, old_victim[0]).read_bytes()[:8] == FRAMED
-            flip_payload(blob_path(data, old_victim[0]))
-            flip_payload(blob_path(data, segments(data, "heal-b", "mp")[1]))
-            flip_payload(blob_path(data, segments(data, "heal-b", "newer")[0]))
+                assert read_blob(data, old_victim[0])[:8] == FRAMED
+            flip_payload(data, old_victim[0])
+            flip_payload(data, segments(data, "heal-b", "mp")[1])  # a small blob: a packed row
+            flip_payload(data, segments(data, "heal-b", "newer")[0])
 
         rc, rep = heal(data, "run", "--heal-backup", str(repo))
         assert rc == 1 and not rep["clean"], rep  # "newer" could not be repaired
@@ -126,10 +128,11 @@ def test_heal_run_repairs_from_backup(tmp_path: Path, layers: tuple[str, ...]) -
         assert s3.get_object(Bucket="heal-b", Key="victim")["Body"].read() == victim
         assert s3.get_object(Bucket="heal-b", Key="mp")["Body"].read() == b"".join(parts)
         assert s3.get_object(Bucket="heal-b", Key="mp", PartNumber=2)["Body"].read() == parts[1]
+        assert segments(data, "heal-b", "mp")[1] in packed_ids(data)  # rewritten small: a row again
         assert s3.get_object(Bucket="heal-b", Key="good")["Body"].read() == b"untouched"
         assert_quarantined(s3, "heal-b", "newer")
         assert segments(data, "heal-b", "victim") != old_victim  # swapped out (a manifest, with dedup)
-        assert not blob_path(data, old_victim[0]).exists()  # and freed
+        assert not has_blob(data, old_victim[0])  # and freed
 
         rc, status = heal(data, "status")
         assert rc == 0 and status["totals"]["repaired"] == 2 and status["last"]["repaired"] == 2
@@ -164,11 +167,11 @@ def test_versions_and_damaged_backups_are_never_used_for_other_bytes(tmp_path: P
         v2 = s3.put_object(Bucket="ver-b", Key="k", Body=v2_body)["VersionId"]
 
         blobs = {vid: segs[0] for vid, segs in version_segments(data, "k").items()}
-        flip(blob_path(data, blobs[v1]), 500)
-        flip(blob_path(data, blobs[v2]), 500)
-        flip(blob_path(data, segments(data, "ver-b", "d")[0]), 500)
+        flip(data, blobs[v1], 500)
+        flip(data, blobs[v2], 500)
+        flip(data, segments(data, "ver-b", "d")[0], 500)
         sha = hashlib.sha256(d_body).hexdigest()
-        flip(repo / "objects" / sha[:2] / sha, 7)  # the backed-up body of "d" is damaged too
+        flip_file(repo / "objects" / sha[:2] / sha, 7)  # the backed-up body of "d" is damaged too
 
         rc, rep = heal(data, "run")  # no backup configured: quarantined, as before
         assert rc == 1 and rep["repaired"] == 0 and rep["quarantined"] == 3, rep
@@ -201,7 +204,7 @@ def test_background_scrubber_heals_from_configured_backup(tmp_path: Path) -> Non
         body = random.Random(41).randbytes(200_000)
         s3.put_object(Bucket="bg-b", Key="obj", Body=body)
         backup(srv, repo, "bg-b")
-        flip(blob_path(data, segments(data, "bg-b", "obj")[0]), 777)
+        flip(data, segments(data, "bg-b", "obj")[0], 777)
         deadline = time.time() + 60  # /metrics caches scrub state for [metrics] refresh (10 s)
         while metric_total(srv, "rs3gw_scrub_repaired_total") < 1:
             assert time.time() < deadline, "the background scrubber never repaired the flipped byte"
@@ -240,8 +243,8 @@ def test_heal_run_repairs_from_an_s3_backup(tmp_path: Path) -> None:
         target = ("--target", "s3://vault-b/snaps", "--target-endpoint", srv.endpoint)
         rc, doc = rs3gw("backup", "create", "--endpoint", srv.endpoint, *target, "--bucket", "src-b")
         assert rc == 0, doc
-        flip(blob_path(data, segments(data, "src-b", "obj")[0]), 999)
-        flip(blob_path(data, segments(data, "src-b", "enc")[0]), 5000)  # inside the ciphertext
+        flip(data, segments(data, "src-b", "obj")[0], 999)
+        flip(data, segments(data, "src-b", "enc")[0], 5000)  # inside the ciphertext
 
         rc, rep = heal(data, "run", "--heal-backup", "s3://vault-b/snaps")  # no endpoint: refused
         assert rc == 2 and "needs an endpoint" in rep["error"]
@@ -253,7 +256,7 @@ def test_heal_run_repairs_from_an_s3_backup(tmp_path: Path) -> None:
         assert s3.get_object(Bucket="src-b", Key="obj")["Body"].read() == body
         got = s3.get_object(Bucket="src-b", Key="enc")
         assert got["Body"].read() == secret and got["ServerSideEncryption"] == "AES256"
-        stored = blob_path(data, segments(data, "src-b", "enc")[0]).read_bytes()
+        stored = read_blob(data, segments(data, "src-b", "enc")[0])
         assert secret[:64] not in stored  # rewritten encrypted, like the original
     finally:
         srv.stop()

@@ -1,5 +1,5 @@
-"""Self-healing on data written by a real server: a flipped byte in a stored blob file (plain,
-compressed, deduplicated) is found by ``rs3gw heal run`` and by the background scrubber, shows in
+"""Self-healing on data written by a real server: a flipped byte in a stored blob (plain,
+compressed, deduplicated; a file or, when small, a row of ``smallblobs.db``) is found by ``rs3gw heal run`` and by the background scrubber, shows in
 ``heal status`` and /metrics, and the object is quarantined: GET answers InvalidObjectState."""
 
 from __future__ import annotations
@@ -18,8 +18,9 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 from prometheus_client.parser import text_string_to_metric_families
-from stored_blob_helpers import blob_path, crc32_multipart, flip, segments, text
+from stored_blob_helpers import crc32_multipart, flip, segments, text
 
+from blob_access import packed_ids, read_blob
 from conftest import ACCESS_KEY, SECRET_KEY, Server, start_server
 from meta_access import dedup_chunk_blobs, set_recorded_checksum
 from pg_cluster import metadata_env
@@ -61,7 +62,7 @@ def plain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     srv.stop()
 
 
-@pytest.mark.local_backend_only("flips bytes of blob files on disk")
+@pytest.mark.local_backend_only("flips bytes of stored blobs on disk")
 def test_heal_run_quarantines_corrupt_versions(plain: Server) -> None:
     s3, data = plain.client(), plain.data_dir
     s3.create_bucket(Bucket="heal")
@@ -75,8 +76,9 @@ def test_heal_run_quarantines_corrupt_versions(plain: Server) -> None:
     assert rc == 0 and rep["clean"] and rep["versions_checked"] == 4, rep
     assert rep["bytes_checked"] == sum(map(len, objs.values())) + 5 * MiB + 1000
 
-    flip(blob_path(data, segments(data, "heal", "victim")[0]), 150_000)
-    flip(blob_path(data, segments(data, "heal", "mp")[1]), 10)  # the second part
+    flip(data, segments(data, "heal", "victim")[0], 150_000)
+    assert segments(data, "heal", "mp")[1] in packed_ids(data)  # the second part is small: a row
+    flip(data, segments(data, "heal", "mp")[1], 10)
     set_recorded_checksum(data, "crc", "CRC32", "AAAAAA==")  # bytes intact, record wrong
 
     rc, rep = heal(data, "run")
@@ -111,7 +113,7 @@ def test_heal_run_quarantines_corrupt_versions(plain: Server) -> None:
     assert rc == 1 and rep["corrupt"] == [] and rep["already_quarantined"] == 2
 
 
-@pytest.mark.local_backend_only("flips bytes of blob files on disk")
+@pytest.mark.local_backend_only("flips bytes of stored blobs on disk")
 @pytest.mark.parametrize(
     "layers",
     [("--compression", "zstd"), ("--dedup", "--dedup-min-size", "0", "--compression", "zstd")],
@@ -127,14 +129,14 @@ def test_flip_in_framed_payload_is_detected(tmp_path: Path, layers: tuple[str, .
         s3.put_object(Bucket="layers", Key="obj", Body=body)
         s3.put_object(Bucket="layers", Key="other", Body=text(200_000, 4))
         if "--dedup" in layers:  # the object's blob is a manifest: damage one of its chunks
-            victims = [blob_path(data, b) for b in dedup_chunk_blobs(data)]
-            target = max(victims, key=lambda p: p.stat().st_size)
+            victims = dedup_chunk_blobs(data)
+            target = max(victims, key=lambda b: len(read_blob(data, b)))
             other_ok = False  # a chunk may be the other object's: only "obj" is asserted below
         else:
-            target = blob_path(data, segments(data, "layers", "obj")[0])
+            target = segments(data, "layers", "obj")[0]
             other_ok = True
-        assert target.read_bytes()[:8] == b"\x93RS3GW\x1a\x01"  # framed: flip inside frame 0's payload
-        flip(target, 16 + 40)
+        assert read_blob(data, target)[:8] == b"\x93RS3GW\x1a\x01"  # framed: flip inside frame 0's payload
+        flip(data, target, 16 + 40)
         rc, rep = heal(data, "run")
         assert rc == 1
         assert "obj" in {f["key"] for f in rep["corrupt"]} or "other" in {f["key"] for f in rep["corrupt"]}
@@ -147,7 +149,7 @@ def test_flip_in_framed_payload_is_detected(tmp_path: Path, layers: tuple[str, .
         srv.stop()
 
 
-@pytest.mark.local_backend_only("flips bytes of blob files on disk")
+@pytest.mark.local_backend_only("flips bytes of stored blobs on disk")
 def test_background_scrubber_finds_corruption(tmp_path: Path) -> None:
     srv = start_server(tmp_path / "data", "--scrub-interval", "1", "--scrub-rate", "0")
     data = srv.data_dir
@@ -161,7 +163,7 @@ def test_background_scrubber_finds_corruption(tmp_path: Path) -> None:
             assert time.time() < deadline, "the background scrubber never checked the objects"
             time.sleep(0.2)
         assert metrics(srv)["rs3gw_scrub_corrupt_found_total"] == 0
-        flip(blob_path(data, segments(data, "bgscrub", "bad")[0]), 4242)
+        flip(data, segments(data, "bgscrub", "bad")[0], 4242)
         while metrics(srv)["rs3gw_scrub_corrupt_found_total"] < 1:
             assert time.time() < deadline + 10, "the background scrubber never found the flipped byte"
             time.sleep(0.2)

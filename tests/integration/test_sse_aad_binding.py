@@ -1,5 +1,5 @@
 """Encrypted chunks bound to bucket, key, version (or upload and part) against a real `rs3gw serve`
-with boto3: swapped blob files and metadata pointing at another object's blob fail the GET with an
+with boto3: swapped stored blobs (files or packed rows) and metadata pointing at another object's blob fail the GET with an
 integrity error (never the other object's bytes), a blob in the old format (version 1) still reads,
 copies are re-encrypted under the destination's binding, multipart objects (parts not numbered
 1..n, UploadPartCopy) and ranges across chunk and part boundaries read back, and so does a
@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from blob_access import blob_ids, read_blob, remove_blob, write_blob
 from conftest import Server, fresh_bucket, start_server
 from meta_access import latest_segments, meta_db
 from rs3gw.blobs import binding
@@ -24,7 +25,7 @@ from rs3gw.blobs.keys import LocalKeyProvider
 from rs3gw.blobs.local import LocalBlobStore
 from sse_v1_format import seal_v1
 
-pytestmark = pytest.mark.local_backend_only("reads and moves blob files on disk")
+pytestmark = pytest.mark.local_backend_only("reads and moves stored blobs on disk")
 
 CHUNK = 64 * 1024
 MiB = 1024 * 1024
@@ -48,23 +49,19 @@ def bucket(s3: Any) -> Iterator[str]:
         yield name
 
 
-def blob_files(data_dir: Path) -> set[Path]:
-    return {p for p in (data_dir / "blobs").rglob("*") if p.is_file()}
-
-
 def put_blob(
     srv: Server, s3: Any, bucket: str, key: str, data: bytes, **kw: Any
-) -> tuple[Path, dict[str, Any]]:
-    """PUT with SSE-S3; the one new blob file and the response."""
-    before = blob_files(srv.data_dir)
+) -> tuple[str, dict[str, Any]]:
+    """PUT with SSE-S3; the one new stored blob (a file, or a packed row) and the response."""
+    before = blob_ids(srv.data_dir)
     r = s3.put_object(Bucket=bucket, Key=key, Body=data, ServerSideEncryption="AES256", **kw)
-    (path,) = blob_files(srv.data_dir) - before
-    assert path.read_bytes()[: len(MAGIC)] == MAGIC
-    return path, r
+    (blob_id,) = blob_ids(srv.data_dir) - before
+    assert read_blob(srv.data_dir, blob_id)[: len(MAGIC)] == MAGIC
+    return blob_id, r
 
 
-def stored_binding(path: Path) -> bytes:
-    h = parse_header(path.read_bytes()[:HEADER_SIZE])
+def stored_binding(data_dir: Path, blob_id: str) -> bytes:
+    h = parse_header(read_blob(data_dir, blob_id)[:HEADER_SIZE])
     assert h is not None and h.version == 2
     return h.binding
 
@@ -77,11 +74,11 @@ def integrity_error(s3: Any, **kw: Any) -> None:
     assert (r["ResponseMetadata"]["HTTPStatusCode"], r["Error"]["Code"]) == (500, "InternalError")
 
 
-def swap(a: Path, b: Path) -> None:
-    tmp = a.with_name(a.name + ".swap")
-    os.rename(a, tmp)
-    os.rename(b, a)
-    os.rename(tmp, b)
+def swap(data_dir: Path, a: str, b: str) -> None:
+    """Exchange two stored blobs' bytes, each where it is stored (a file or a packed row)."""
+    raw_a, raw_b = read_blob(data_dir, a), read_blob(data_dir, b)
+    write_blob(data_dir, a, raw_b)
+    write_blob(data_dir, b, raw_a)
 
 
 def read(s3: Any, bucket: str, key: str, **kw: Any) -> bytes:
@@ -90,25 +87,27 @@ def read(s3: Any, bucket: str, key: str, **kw: Any) -> bytes:
 
 
 def test_blob_is_bound_to_bucket_key_and_the_committed_version(s3: Any, srv: Server, bucket: str) -> None:
-    path, _ = put_blob(srv, s3, bucket, "plain-bucket", b"x" * 100)
-    assert stored_binding(path) == binding.digest(binding.object_binding(bucket, "plain-bucket", "null"))
+    blob, _ = put_blob(srv, s3, bucket, "plain-bucket", b"x" * 100)
+    assert stored_binding(srv.data_dir, blob) == binding.digest(
+        binding.object_binding(bucket, "plain-bucket", "null")
+    )
     s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
-    path, r = put_blob(srv, s3, bucket, "v", b"y" * 100)
+    blob, r = put_blob(srv, s3, bucket, "v", b"y" * 100)
     vid = r["VersionId"]
     assert vid and vid != "null"
     # The id chosen before the data was written is the one committed.
-    assert stored_binding(path) == binding.digest(binding.object_binding(bucket, "v", vid))
+    assert stored_binding(srv.data_dir, blob) == binding.digest(binding.object_binding(bucket, "v", vid))
 
 
 def test_swapped_blob_files_fail_the_get(s3: Any, srv: Server, bucket: str) -> None:
     da, db = os.urandom(3 * CHUNK + 5), os.urandom(3 * CHUNK + 5)
     pa, _ = put_blob(srv, s3, bucket, "a", da)
     pb, _ = put_blob(srv, s3, bucket, "b", db)
-    swap(pa, pb)
+    swap(srv.data_dir, pa, pb)
     integrity_error(s3, Bucket=bucket, Key="a")
     integrity_error(s3, Bucket=bucket, Key="b")
     integrity_error(s3, Bucket=bucket, Key="a", Range=f"bytes={CHUNK - 3}-{CHUNK + 3}")
-    swap(pa, pb)  # put back: both read again
+    swap(srv.data_dir, pa, pb)  # put back: both read again
     assert read(s3, bucket, "a") == da and read(s3, bucket, "b") == db
 
 
@@ -117,10 +116,10 @@ def test_two_versions_of_one_key_swapped_fail(s3: Any, srv: Server, bucket: str)
     d1, d2 = os.urandom(1000), os.urandom(1000)
     p1, r1 = put_blob(srv, s3, bucket, "k", d1)
     p2, r2 = put_blob(srv, s3, bucket, "k", d2)
-    swap(p1, p2)
+    swap(srv.data_dir, p1, p2)
     integrity_error(s3, Bucket=bucket, Key="k", VersionId=r1["VersionId"])
     integrity_error(s3, Bucket=bucket, Key="k", VersionId=r2["VersionId"])
-    swap(p1, p2)
+    swap(srv.data_dir, p1, p2)
     assert read(s3, bucket, "k", VersionId=r1["VersionId"]) == d1
 
 
@@ -140,8 +139,7 @@ def test_metadata_pointing_at_another_objects_blob_fails(s3: Any, srv: Server, b
 
 def test_old_format_blob_still_reads(s3: Any, srv: Server, bucket: str) -> None:
     data = os.urandom(2 * CHUNK + 77)
-    path, _ = put_blob(srv, s3, bucket, "old", data)
-    blob_id = path.name
+    blob_id, _ = put_blob(srv, s3, bucket, "old", data)
     # What the layers above encryption stored (compression framing, if any), re-sealed as version 1.
 
     async def inner_bytes() -> bytes:
@@ -149,16 +147,15 @@ def test_old_format_blob_still_reads(s3: Any, srv: Server, bucket: str) -> None:
         return b"".join([c async for c in st.read(blob_id)])
 
     sealed = seal_v1(LocalKeyProvider(srv.data_dir), blob_id, asyncio.run(inner_bytes()))
-    tmp = path.with_name(blob_id + ".v1")
-    tmp.write_bytes(sealed)
-    os.replace(tmp, path)
-    h = parse_header(path.read_bytes()[:HEADER_SIZE])
+    write_blob(srv.data_dir, blob_id, sealed)
+    h = parse_header(read_blob(srv.data_dir, blob_id)[:HEADER_SIZE])
     assert h is not None and h.version == 1
     assert read(s3, bucket, "old") == data
     assert read(s3, bucket, "old", Range=f"bytes={CHUNK - 10}-{CHUNK + 10}") == data[CHUNK - 10 : CHUNK + 11]
     # An old-format blob is still bound to its blob id: moved under another object, it fails.
     other, _ = put_blob(srv, s3, bucket, "new", os.urandom(len(data)))
-    os.replace(path, other)
+    write_blob(srv.data_dir, other, read_blob(srv.data_dir, blob_id))  # moved: gone from its own id
+    remove_blob(srv.data_dir, blob_id)
     integrity_error(s3, Bucket=bucket, Key="new")
 
 
@@ -167,13 +164,13 @@ def test_copies_are_re_encrypted_under_the_destination(s3: Any, srv: Server, buc
     src, _ = put_blob(srv, s3, bucket, "src", data)
     with fresh_bucket(s3, "aad-dst") as dst:
         for b, k in ((bucket, "copy"), (dst, "copy2")):
-            before = blob_files(srv.data_dir)
+            before = blob_ids(srv.data_dir)
             s3.copy_object(
                 Bucket=b, Key=k, CopySource={"Bucket": bucket, "Key": "src"}, ServerSideEncryption="AES256"
             )
-            (new,) = blob_files(srv.data_dir) - before
+            (new,) = blob_ids(srv.data_dir) - before
             assert new != src
-            assert stored_binding(new) == binding.digest(binding.object_binding(b, k, "null"))
+            assert stored_binding(srv.data_dir, new) == binding.digest(binding.object_binding(b, k, "null"))
             assert read(s3, b, k) == data
             assert read(s3, b, k, Range=f"bytes={CHUNK - 1}-{2 * CHUNK}") == data[CHUNK - 1 : 2 * CHUNK + 1]
         # A self-copy (new metadata) under versioning: the new version gets a blob of its own.
@@ -202,15 +199,17 @@ def _complete(s3: Any, bucket: str, key: str, upload: str, parts: list[tuple[int
 def test_multipart_parts_bound_to_upload_and_part_number(s3: Any, srv: Server, bucket: str) -> None:
     p1, p3 = os.urandom(5 * MiB + 3), os.urandom(CHUNK + 9)
     up = s3.create_multipart_upload(Bucket=bucket, Key="mp", ServerSideEncryption="AES256")["UploadId"]
-    paths: dict[int, Path] = {}
+    paths: dict[int, str] = {}
     etags = []
     for n, body in ((1, p1), (3, p3)):  # not numbered 1..n
-        before = blob_files(srv.data_dir)
+        before = blob_ids(srv.data_dir)
         etags.append(
             (n, s3.upload_part(Bucket=bucket, Key="mp", UploadId=up, PartNumber=n, Body=body)["ETag"])
         )
-        (paths[n],) = blob_files(srv.data_dir) - before
-        assert stored_binding(paths[n]) == binding.digest(binding.part_binding(bucket, "mp", up, n))
+        (paths[n],) = blob_ids(srv.data_dir) - before
+        assert stored_binding(srv.data_dir, paths[n]) == binding.digest(
+            binding.part_binding(bucket, "mp", up, n)
+        )
     _complete(s3, bucket, "mp", up, etags)
     data = p1 + p3
     assert read(s3, bucket, "mp") == data
@@ -237,10 +236,10 @@ def test_multipart_parts_bound_to_upload_and_part_number(s3: Any, srv: Server, b
     _complete(s3, bucket, "mp2", up2, [(1, r["CopyPartResult"]["ETag"])])
     assert read(s3, bucket, "mp2") == data[len(p1) - 100 :]
     # Parts of one object swapped on disk: the GET fails.
-    swap(paths[1], paths[3])
+    swap(srv.data_dir, paths[1], paths[3])
     integrity_error(s3, Bucket=bucket, Key="mp", Range=f"bytes=0-{CHUNK}")
     integrity_error(s3, Bucket=bucket, Key="mp", PartNumber=2)
-    swap(paths[1], paths[3])
+    swap(srv.data_dir, paths[1], paths[3])
     assert read(s3, bucket, "mp") == data
 
 
@@ -253,10 +252,12 @@ def test_deduplicated_objects_share_chunks_and_read_back(tmp_path: Path) -> None
         with fresh_bucket(s3, "aad-dd") as bucket:
             data = os.urandom(4 * CHUNK)
             s3.put_object(Bucket=bucket, Key="one", Body=data, ServerSideEncryption="AES256")
-            files = blob_files(srv.data_dir)
+            stored = blob_ids(srv.data_dir)
             s3.put_object(Bucket=bucket, Key="two", Body=data, ServerSideEncryption="AES256")
-            (manifest,) = blob_files(srv.data_dir) - files  # the chunks were shared, only a manifest is new
-            assert stored_binding(manifest) == binding.digest(binding.object_binding(bucket, "two", "null"))
+            (manifest,) = blob_ids(srv.data_dir) - stored  # the chunks were shared, only a manifest is new
+            assert stored_binding(srv.data_dir, manifest) == binding.digest(
+                binding.object_binding(bucket, "two", "null")
+            )
             for k in ("one", "two"):
                 assert read(s3, bucket, k) == data
                 assert read(s3, bucket, k, Range=f"bytes={CHUNK - 1}-{CHUNK}") == data[CHUNK - 1 : CHUNK + 1]

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError, ResponseStreamingError
 
+from blob_access import blob_ids, read_blob, write_blob
 from conftest import Server, fresh_bucket, start_server
 from meta_access import stored_metadata_bytes
 from rs3gw.blobs.encrypted import HEADER_SIZE, MAGIC, parse_header
@@ -35,10 +36,6 @@ def copy_ssec(key: bytes) -> dict[str, Any]:
 def code_of(exc: pytest.ExceptionInfo[ClientError]) -> tuple[int, str]:
     r = exc.value.response
     return r["ResponseMetadata"]["HTTPStatusCode"], r["Error"]["Code"]
-
-
-def blob_files(data_dir: Path) -> set[Path]:
-    return {p for p in (data_dir / "blobs").rglob("*") if p.is_file()}
 
 
 def disk_contains(data_dir: Path, needle: bytes) -> bool:
@@ -372,32 +369,34 @@ def test_ciphertext_on_disk_never_contains_plaintext(s3: Any, srv: Server, bucke
     s3.delete_object(Bucket=bucket, Key="plain")
 
 
-def _new_blob(srv: Server, s3: Any, bucket: str, key: str, data: bytes, **kw: Any) -> Path:
-    before = blob_files(srv.data_dir)
+def _new_blob(srv: Server, s3: Any, bucket: str, key: str, data: bytes, **kw: Any) -> str:
+    """The one stored blob (a file, or a packed row up to 32 KiB) the PUT made."""
+    before = blob_ids(srv.data_dir)
     s3.put_object(Bucket=bucket, Key=key, Body=data, **kw)
-    (path,) = blob_files(srv.data_dir) - before
-    assert path.read_bytes()[: len(MAGIC)] == MAGIC
-    return path
+    (blob_id,) = blob_ids(srv.data_dir) - before
+    assert read_blob(srv.data_dir, blob_id)[: len(MAGIC)] == MAGIC
+    return blob_id
 
 
-def _flip(path: Path, offset: int) -> None:
-    raw = bytearray(path.read_bytes())
+def _flip(data_dir: Path, blob_id: str, offset: int) -> None:
+    """One bit of one stored byte flipped (offset counted from the end when negative)."""
+    raw = bytearray(read_blob(data_dir, blob_id))
     raw[offset] ^= 0x01
-    path.write_bytes(raw)
+    write_blob(data_dir, blob_id, bytes(raw))
 
 
 @pytest.mark.local_backend_only("reads or flips blob bytes on disk")
 def test_tampering_with_one_byte_fails_the_get(s3: Any, srv: Server, bucket: str) -> None:
     # In the first chunk: an S3 error before any header goes out.
-    path = _new_blob(srv, s3, bucket, "t1", os.urandom(1000), ServerSideEncryption="AES256")
-    _flip(path, HEADER_SIZE + 500)
+    blob = _new_blob(srv, s3, bucket, "t1", os.urandom(1000), ServerSideEncryption="AES256")
+    _flip(srv.data_dir, blob, HEADER_SIZE + 500)
     with pytest.raises(ClientError) as e:
         s3.get_object(Bucket=bucket, Key="t1")
     assert code_of(e) == (500, "InternalError")
     # In a later chunk: chunks before it still serve a range; a full read is cut short, never wrong.
     data = os.urandom(4 * CHUNK)
-    path = _new_blob(srv, s3, bucket, "t2", data, **ssec(KEY_A))
-    _flip(path, HEADER_SIZE + 3 * (CHUNK + 16) + 7)
+    blob = _new_blob(srv, s3, bucket, "t2", data, **ssec(KEY_A))
+    _flip(srv.data_dir, blob, HEADER_SIZE + 3 * (CHUNK + 16) + 7)
     assert get(s3, bucket, "t2", Range=f"bytes=0-{CHUNK - 1}", **ssec(KEY_A))[0] == data[:CHUNK]
     with pytest.raises(Exception) as err:
         body, _ = get(s3, bucket, "t2", **ssec(KEY_A))
@@ -405,21 +404,23 @@ def test_tampering_with_one_byte_fails_the_get(s3: Any, srv: Server, bucket: str
     assert not isinstance(err.value, AssertionError)
     # Past the first MiB: the status line is out when the damage is met, so the connection is cut.
     data = os.urandom(2 * 1024 * 1024 + 100)
-    path = _new_blob(srv, s3, bucket, "t5", data, ServerSideEncryption="AES256")
-    _flip(path, path.stat().st_size - 30)
+    blob = _new_blob(srv, s3, bucket, "t5", data, ServerSideEncryption="AES256")
+    _flip(srv.data_dir, blob, -30)
     r = s3.get_object(Bucket=bucket, Key="t5")
     assert r["ResponseMetadata"]["HTTPStatusCode"] == 200
     with pytest.raises(ResponseStreamingError):  # IncompleteRead: short of Content-Length
         r["Body"].read()
     # In the wrapped data key (header slot) and in the last tag byte (truncation-like damage).
-    path = _new_blob(srv, s3, bucket, "t3", os.urandom(10), ServerSideEncryption="aws:kms", SSEKMSKeyId="t")
-    _flip(path, 24 + 4 + 1 + 128 + 1 + 20)
+    blob = _new_blob(srv, s3, bucket, "t3", os.urandom(10), ServerSideEncryption="aws:kms", SSEKMSKeyId="t")
+    _flip(srv.data_dir, blob, 24 + 4 + 1 + 128 + 1 + 20)
     with pytest.raises(ClientError) as e:
         s3.get_object(Bucket=bucket, Key="t3")
     assert code_of(e)[0] == 500
-    path = _new_blob(srv, s3, bucket, "t4", os.urandom(CHUNK + 10), ServerSideEncryption="AES256")
-    raw = path.read_bytes()
-    path.write_bytes(raw[: HEADER_SIZE + CHUNK + 16])  # drop the final chunk: the rest looks whole
+    blob = _new_blob(srv, s3, bucket, "t4", os.urandom(CHUNK + 10), ServerSideEncryption="AES256")
+    raw = read_blob(srv.data_dir, blob)
+    write_blob(
+        srv.data_dir, blob, raw[: HEADER_SIZE + CHUNK + 16]
+    )  # drop the final chunk: the rest looks whole
     with pytest.raises(ClientError) as e:
         s3.get_object(Bucket=bucket, Key="t4")
     assert code_of(e)[0] == 500

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from blob_access import blob_ids, packed_ids, read_blob
 from conftest import start_server
 from rs3gw.blobs.encrypted import HEADER_SIZE, parse_header
 
@@ -21,13 +22,19 @@ KEY_C = secrets.token_bytes(32)
 SSEC = {"SSECustomerAlgorithm": "AES256", "SSECustomerKey": KEY_C}
 
 
-def live_refs(data_dir: Path) -> list[str]:
+def stored(data_dir: Path) -> list[bytes]:
+    """Every stored blob's bytes: files and packed rows (blobs up to 32 KiB are rows)."""
+    return [read_blob(data_dir, b) for b in sorted(blob_ids(data_dir))]
+
+
+def live_refs(data_dir: Path, rows_only: bool = False) -> list[str]:
+    """The live key slot's ref of every encrypted blob (or only of the packed rows)."""
+    blobs = [read_blob(data_dir, b) for b in sorted(packed_ids(data_dir))] if rows_only else stored(data_dir)
     out = []
-    for p in (data_dir / "blobs").rglob("*"):
-        if p.is_file():
-            h = parse_header(p.read_bytes()[:HEADER_SIZE])
-            if h is not None:
-                out.append(h.live[1].ref)
+    for raw in blobs:
+        h = parse_header(raw[:HEADER_SIZE])
+        if h is not None:
+            out.append(h.live[1].ref)
     return out
 
 
@@ -75,6 +82,8 @@ def test_key_rotation_rewraps_and_every_object_reads_back(tmp_path: Path) -> Non
         objects["mp"] = (p1 + p2, {})
         before = sorted(live_refs(data_dir))
         assert before.count("aws/s3#1") == 3 and "a#1" in before and "b#1" in before and "sse-c" in before
+        # kms-b, c and part 2 are small: packed rows, which rotation re-wraps as well as files.
+        assert sorted(live_refs(data_dir, rows_only=True)) == ["aws/s3#1", "b#1", "sse-c"]
 
         summary = rotate(data_dir)  # while the server runs
         assert summary["complete"] and not summary["resumed"]
@@ -82,6 +91,7 @@ def test_key_rotation_rewraps_and_every_object_reads_back(tmp_path: Path) -> Non
         assert summary["rewrapped"] == 5 and summary["customer_keyed"] == 1 and summary["plain"] == 1
         after = sorted(live_refs(data_dir))
         assert after == sorted(["aws/s3#2"] * 3 + ["a#2", "b#2", "sse-c"])
+        assert sorted(live_refs(data_dir, rows_only=True)) == ["aws/s3#2", "b#2", "sse-c"]
         assert not (data_dir / "keys.rotation.json").exists()
 
         def read_all(client: Any) -> None:
@@ -156,9 +166,9 @@ def test_encryption_with_compression_dedup_and_chacha(tmp_path: Path) -> None:
                 == (data[100000:100100])
             )
         assert s3.get_object(Bucket="stack", Key="c", **SSEC)["Body"].read() == data
-        stored = [p.read_bytes() for p in (data_dir / "blobs").rglob("*") if p.is_file()]
-        assert not any(b"compressible log text" in raw for raw in stored)
-        headers = [h for raw in stored if (h := parse_header(raw[:HEADER_SIZE])) is not None]
+        blobs = stored(data_dir)
+        assert not any(b"compressible log text" in raw for raw in blobs)
+        headers = [h for raw in blobs if (h := parse_header(raw[:HEADER_SIZE])) is not None]
         assert headers and all(h.cipher == 2 for h in headers)  # ChaCha20-Poly1305
         s3.put_object(Bucket="stack", Key="plain", Body=data)
         assert s3.get_object(Bucket="stack", Key="plain")["Body"].read() == data

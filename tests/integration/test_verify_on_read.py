@@ -1,5 +1,5 @@
 """``[storage] verify_on_read``: a flipped byte in a stored blob (plain single-part, multipart,
-compressed, deduplicated) makes the GET fail — an S3 InternalError before any byte when the object
+compressed, deduplicated; a file or, when small, a row of ``smallblobs.db``) makes the GET fail — an S3 InternalError before any byte when the object
 fits in the verifier's hold-back window, a connection cut short of Content-Length otherwise — and
 counts in ``rs3gw_corrupt_reads_total``. With it off, a GET serves the bytes as stored (the scrubber
 is what finds them)."""
@@ -13,8 +13,9 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError, IncompleteReadError, ResponseStreamingError
-from stored_blob_helpers import blob_path, flip, metric_total, segments, text
+from stored_blob_helpers import flip, metric_total, segments, text
 
+from blob_access import packed_ids, read_blob
 from conftest import Server, start_server
 from meta_access import dedup_chunk_blobs, set_recorded_checksum
 
@@ -48,7 +49,7 @@ def plain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     srv.stop()
 
 
-@pytest.mark.local_backend_only("flips bytes of blob files on disk")
+@pytest.mark.local_backend_only("flips bytes of stored blobs on disk")
 def test_plain_single_and_multipart(plain: Server, tmp_path: Path) -> None:
     s3, data = plain.client(max_attempts=0), plain.data_dir  # one try: each failure counts once
     s3.create_bucket(Bucket="vrb")
@@ -73,9 +74,10 @@ def test_plain_single_and_multipart(plain: Server, tmp_path: Path) -> None:
     assert s3.get_object(Bucket="vrb", Key="mp", PartNumber=2)["Body"].read() == parts[1]
     assert corrupt_reads(plain) == 0
 
-    flip(blob_path(data, segments(data, "vrb", "small")[0]), 150_000)
-    flip(blob_path(data, segments(data, "vrb", "large")[0]), 10)
-    flip(blob_path(data, segments(data, "vrb", "mp")[1]), 10)  # the second part
+    flip(data, segments(data, "vrb", "small")[0], 150_000)
+    flip(data, segments(data, "vrb", "large")[0], 10)
+    assert segments(data, "vrb", "mp")[1] in packed_ids(data)  # the second part is small: a row
+    flip(data, segments(data, "vrb", "mp")[1], 10)
     set_recorded_checksum(data, "crc", "CRC32", "AAAAAA==")  # bytes intact, recorded CRC32 wrong
 
     assert failed_get(s3, Bucket="vrb", Key="small") == "error"  # fits the hold-back: no byte sent
@@ -100,7 +102,7 @@ def test_plain_single_and_multipart(plain: Server, tmp_path: Path) -> None:
         off.stop()
 
 
-@pytest.mark.local_backend_only("flips bytes of blob files on disk")
+@pytest.mark.local_backend_only("flips bytes of stored blobs on disk")
 def test_dedup_and_compressed(tmp_path: Path) -> None:
     # Through the environment this time; objects >= 512 KiB are deduplicated, smaller ones only compressed.
     srv = start_server(
@@ -125,12 +127,12 @@ def test_dedup_and_compressed(tmp_path: Path) -> None:
             == big[70000:200001]
         )
 
-        target = blob_path(data, segments(data, "vdb", "small")[0])
-        assert target.read_bytes()[:8] == b"\x93RS3GW\x1a\x01"  # framed: flip inside frame 0's payload
-        flip(target, 16 + 40)
-        chunks = [blob_path(data, b) for b in dedup_chunk_blobs(data)]
+        target = segments(data, "vdb", "small")[0]
+        assert read_blob(data, target)[:8] == b"\x93RS3GW\x1a\x01"  # framed: flip inside frame 0's payload
+        flip(data, target, 16 + 40)
+        chunks = dedup_chunk_blobs(data)
         assert len(chunks) >= 8
-        flip(chunks[0], chunks[0].stat().st_size // 2)
+        flip(data, chunks[0], len(read_blob(data, chunks[0])) // 2)
 
         assert failed_get(s3, Bucket="vdb", Key="small") == "error"
         assert failed_get(s3, Bucket="vdb", Key="big") in ("error", "cut")

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import BotoCoreError, ClientError
 
+from blob_access import blob_ids
 from conftest import Server, start_server
 from meta_access import referenced_blobs
 from pg_cluster import metadata_env
@@ -169,17 +170,13 @@ def read_state(s3: Any, bucket: str, key: str, bodies: Bodies) -> str | None:
     return sha
 
 
-def blob_files(data_dir: Path) -> set[str]:
-    return {p.name for p in (data_dir / "blobs").glob("*/*") if p.is_file()}
-
-
 def check_debris(data_dir: Path) -> None:
     """No temp file, no orphan blob, no missing blob, against the references in whichever metadata
-    store the server runs on (RS3GW_TEST_METADATA)."""
+    store the server runs on (RS3GW_TEST_METADATA). Blobs are files and rows of the small-blob pack."""
     tmp = list((data_dir / "tmp").iterdir()) if (data_dir / "tmp").exists() else []
     assert not tmp, f"temp files survived startup cleanup: {tmp[:5]}"
     referenced = referenced_blobs(data_dir)
-    on_disk = blob_files(data_dir)
+    on_disk = blob_ids(data_dir)
     assert not referenced - on_disk, f"referenced blobs are missing: {sorted(referenced - on_disk)[:5]}"
     assert not on_disk - referenced, f"orphan blobs survived restart: {sorted(on_disk - referenced)[:5]}"
 

@@ -24,10 +24,10 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from blob_access import PACK, file_ids, packed_ids
 from conftest import ACCESS_KEY, SECRET_KEY, USER2, Server, free_port, wait_ready
 from meta_access import integrity_problems, referenced_blobs
 from pg_cluster import metadata_args, server_metadata
-from stress.test_crash_consistency import blob_files
 
 TMPFS_MIB = 24
 MIB = 1024 * 1024
@@ -118,11 +118,12 @@ def fill(s3: Any, bucket: str, stored: dict[str, bytes]) -> None:
 
 def check_store(server: Server, scratch: Path) -> None:
     """The metadata is intact and blobs on disk match its references exactly (no torn or orphan
-    blob).
+    blob, whether a file or a row of the small-blob pack).
 
     SQLite on the tmpfs: the database is copied out first (SQLite resolves the ``/proc/<pid>/root``
     link and would open the (empty) directory under the mount instead) and integrity-checked.
-    PostgreSQL: its references are read from the server's database (meta_access)."""
+    PostgreSQL: its references are read from the server's database (meta_access). The small-blob
+    pack is always SQLite on the tmpfs: it is copied out the same way."""
     data = inside(server)
     copy: Path | None = None
     if server_metadata(server.data_dir) is None:
@@ -137,7 +138,10 @@ def check_store(server: Server, scratch: Path) -> None:
     assert not list((data / "tmp").iterdir()), "temp files left behind"
     referenced = referenced_blobs(server.data_dir, sqlite_db=copy)
     assert referenced, "the metadata holds no objects: not the server's store"
-    assert referenced == blob_files(data)
+    for name in (PACK, f"{PACK}-wal"):
+        if (data / name).exists():
+            (scratch / name).write_bytes((data / name).read_bytes())
+    assert referenced == file_ids(data) | packed_ids(scratch)
 
 
 def used_bytes(server: Server) -> int:

@@ -29,6 +29,7 @@ from conftest import ACCESS_KEY, SECRET_KEY, Server
 KNOWN_ENTRIES = {
     "blobs", "tmp", "meta.db", "meta.db-wal", "meta.db-shm", "blobs.lock", "blobs.gate",
     ".rs3gw", "audit", "tiers", "keys.json", "keys.json.lock",
+    "smallblobs.db", "smallblobs.db-wal", "smallblobs.db-shm",
 }  # fmt: skip
 
 

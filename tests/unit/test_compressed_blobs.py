@@ -13,6 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from blob_access import read_blob, write_blob
 from rs3gw import errors
 from rs3gw.blobs.base import NO_OPTIONS, WriteOptions
 from rs3gw.blobs.compressed import (
@@ -176,10 +177,9 @@ def test_corrupt_frame_is_an_error(tmp_path: Path) -> None:
 
     async def run() -> None:
         bid = await _put(store, text, 65536)
-        path = tmp_path / "blobs" / bid[:2] / bid
-        raw = bytearray(path.read_bytes())
+        raw = bytearray(read_blob(tmp_path, bid))  # a file, or a packed row (up to SMALL_MAX)
         raw[40:60] = b"\xff" * 20
-        path.write_bytes(raw)
+        write_blob(tmp_path, bid, bytes(raw))
         with pytest.raises(errors.InternalError):
             await _get(CompressedBlobStore(store.inner), bid, 0, 1000)
 

@@ -67,8 +67,11 @@ def test_torn_rewrap_slot_keeps_the_old_one_live(tmp_path: Path) -> None:
         local = LocalBlobStore(tmp_path, fsync=False)
         keys = LocalKeyProvider(tmp_path)
         st = EncryptedBlobStore(local, keys)
-        data = os.urandom(10_000)
+        # Over SMALL_MAX (32 KiB): a file, whose spare slot a crash can tear (a packed row is
+        # replaced in one SQLite commit, never torn).
+        data = os.urandom(40_000)
         bid = await _put(st, data, Encryption())
+        assert local.path(bid).exists()
         path = str(local.path(bid))
         keys.rotate()
         assert rewrap_file(keys, path, bid, fsync=False) == "rewrapped"

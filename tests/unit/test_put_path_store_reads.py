@@ -4,17 +4,22 @@
   PostgreSQL in test_bucket_with_config_read.py.)
 - ``gc_done`` no longer commits on its own: its rows ride on the next group commit (or ``close``),
   yet this process sees them done at once and a reopened store finds them gone.
-- Without fsync a small blob is written on the event loop; the published file and its absent
-  temp file are the same as through the worker thread.
+- Without fsync a small blob is written on the event loop: a row of ``smallblobs.db`` (no file, no
+  thread hop); with packing off, a file whose absent temp file is the same as through the worker
+  thread.
 """
 
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from rs3gw.blobs.local import INLINE_CLOSE_MAX, LocalBlobStore
+from rs3gw.blobs.smallpack import SMALL_MAX, SmallPack
 from rs3gw.meta.sqlite import SqliteStore
 from rs3gw.meta.store import WriteCondition
 from rs3gw.model import NULL_VERSION, Bucket, ObjectMeta, ObjectVersion, Segment
@@ -77,22 +82,66 @@ def test_gc_done_commits_when_idle(tmp_path: Path) -> None:
     asyncio.run(main())
 
 
-def test_small_blob_without_fsync_is_written_inline(tmp_path: Path) -> None:
+def test_small_blob_without_fsync_is_written_inline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without fsync a blob of at most SMALL_MAX becomes a row of smallblobs.db on the event loop
+    (no file, no temp file, no thread hop); a larger one is a file written on a worker thread. With
+    fsync the row is committed on the pack's writer thread. With packing off (small_max=0), a small
+    blob is a file, and is still written inline."""
+
+    def spy(pack: SmallPack) -> list[int]:
+        """The threads that ran ``pack``'s writes."""
+        threads: list[int] = []
+        run = pack._run
+
+        def traced(kind: str, items: list[tuple[str, bytes]] | list[str]) -> None:
+            threads.append(threading.get_ident())
+            run(kind, items)
+
+        monkeypatch.setattr(pack, "_run", traced)
+        return threads
+
     async def main() -> None:
+        loop_thread = threading.get_ident()
         store = LocalBlobStore(tmp_path, fsync=False)
-        loop_thread_writes = 0
-        for size in (0, 4096, INLINE_CLOSE_MAX, INLINE_CLOSE_MAX + 1):
+        row_writes = spy(store.small)
+        assert INLINE_CLOSE_MAX >= SMALL_MAX  # whatever is not a row is past the inline limit too
+        for size in (0, 4096, SMALL_MAX):
             w = store.new_writer()
             await w.write(b"x" * size)
             await w.close()
-            assert store.path(w.blob_id).read_bytes() == b"x" * size
-            loop_thread_writes += w._in_thread is None  # type: ignore[attr-defined]
-        assert loop_thread_writes == 3  # all but the blob over the inline limit
+            assert store.read_small(w.blob_id) == b"x" * size  # a row ...
+            assert not store.path(w.blob_id).exists()  # ... and no file
+            assert w._in_thread is None  # type: ignore[attr-defined]  # no worker-thread hop
+            assert b"".join([c async for c in store.read(w.blob_id)]) == b"x" * size
+        assert row_writes == [loop_thread] * 3  # each row committed on the event loop itself
+        assert store.small._pool is None  # the pack's writer thread was never started
+        w = store.new_writer()
+        await w.write(b"x" * (SMALL_MAX + 1))
+        await w.close()
+        assert store.path(w.blob_id).read_bytes() == b"x" * (SMALL_MAX + 1)
+        assert store.read_small(w.blob_id) is None
+        assert w._in_thread is not None  # type: ignore[attr-defined]  # over the inline limit
         assert list(store.tmp_dir.iterdir()) == []
+
         durable = LocalBlobStore(tmp_path / "d", fsync=True)
+        durable_writes = spy(durable.small)
         w = durable.new_writer()
         await w.write(b"y" * 10)
         await w.close()
-        assert w._in_thread is not None  # type: ignore[attr-defined]  # fsync: always off the loop
+        assert durable.read_small(w.blob_id) == b"y" * 10
+        assert not durable.path(w.blob_id).exists()
+        assert len(durable_writes) == 1 and durable_writes[0] != loop_thread  # fsync: always off the loop
+
+        files = LocalBlobStore(tmp_path / "f", fsync=False, small_max=0)  # packing off: files
+        loop_thread_writes = 0
+        for size in (1, 4096, INLINE_CLOSE_MAX, INLINE_CLOSE_MAX + 1):
+            w = files.new_writer()
+            await w.write(b"x" * size)
+            await w.close()
+            assert files.path(w.blob_id).read_bytes() == b"x" * size
+            assert files.read_small(w.blob_id) is None
+            loop_thread_writes += w._in_thread is None  # type: ignore[attr-defined]
+        assert loop_thread_writes == 3  # all but the blob over the inline limit
+        assert list(files.tmp_dir.iterdir()) == []
 
     asyncio.run(main())

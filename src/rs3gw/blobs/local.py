@@ -4,8 +4,9 @@ Blobs live at ``blobs/<aa>/<id>`` where ``id`` is random hex, so no client-chose
 a path. Writes are buffered to 1 MiB and done on worker threads; small blobs cost one thread hop.
 The event loop only collects the body's chunks (no copy); hashing and ``writev`` of a batch happen on
 the worker thread, where hashlib and the write syscall release the GIL.
-Optional (``[storage.zerocopy]``): O_DIRECT writes above a threshold (``blobs.directio``) and
-mmap reads of long spans (``blobs.mmapread``).
+Blobs up to ``SMALL_MAX`` are rows of ``smallblobs.db`` instead (``blobs.smallpack``: no inode
+per small blob). Optional (``[storage.zerocopy]``): O_DIRECT writes above a threshold
+(``blobs.directio``) and mmap reads of long spans (``blobs.mmapread``).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from rs3gw import errors
 from rs3gw.blobs.base import NO_OPTIONS, BlobStore, BlobWriter, Tap, WriteOptions
 from rs3gw.blobs.directio import ALIGN, DirectIO, DirectSink
 from rs3gw.blobs.mmapread import mappable, mapped_chunks
+from rs3gw.blobs.smallpack import SMALL_MAX, SmallPack
 
 FLUSH_AT = 1 << 20
 SMALL_CHUNK = 16 << 10  # chunks shorter than this are coalesced (a list entry per tiny chunk costs more)
@@ -96,16 +98,26 @@ def _reserve_bytes(root: Path) -> int:
 
 class LocalBlobStore(BlobStore):
     def __init__(
-        self, root: Path, fsync: bool = True, direct_io: DirectIO | None = None, mmap_reads: bool = False
+        self,
+        root: Path,
+        fsync: bool = True,
+        direct_io: DirectIO | None = None,
+        mmap_reads: bool = False,
+        small_max: int = SMALL_MAX,
     ) -> None:
+        """``small_max``: blobs up to this size become rows of ``smallblobs.db`` (0: never). Rows
+        already there stay readable whatever it is set to."""
         self.root = root
         self.blob_dir = root / "blobs"
         self.tmp_dir = root / "tmp"
         self.fsync = fsync
         self.direct_io = direct_io  # None: every write goes through the page cache
         self.mmap_reads = mmap_reads
+        self.small_max = small_max
         self.blob_dir.mkdir(parents=True, exist_ok=True)
         self.tmp_dir.mkdir(parents=True, exist_ok=True)
+        self.small = SmallPack(root / "smallblobs.db", fsync)
+        weakref.finalize(self, self.small.close)
         self.reserve = _reserve_bytes(root)
         # The same directories as strings: per-blob paths are joined as str, not pathlib (whose
         # parsing cost several µs per path on every write and delete).
@@ -192,13 +204,17 @@ class LocalBlobStore(BlobStore):
         try:
             return os.stat(self._path_s(blob_id)).st_size
         except FileNotFoundError:
-            raise errors.InternalError("object data is missing") from None
+            n = self.small.size(blob_id)
+            if n is None:
+                raise errors.InternalError("object data is missing") from None
+            return n
 
     async def read(self, blob_id: str, offset: int = 0, length: int | None = None) -> AsyncIterator[bytes]:
         try:
             fd = os.open(self._path_s(blob_id), os.O_RDONLY)
         except FileNotFoundError:
-            raise errors.InternalError("object data is missing") from None
+            yield self._small_span(blob_id, offset, length)
+            return
         try:
             if length is None:
                 length = os.fstat(fd).st_size - offset
@@ -217,26 +233,50 @@ class LocalBlobStore(BlobStore):
         finally:
             os.close(fd)
 
+    def _small_span(self, blob_id: str, offset: int, length: int | None) -> bytes:
+        data = self.small.get(blob_id)
+        if data is None:
+            raise errors.InternalError("object data is missing")
+        end = len(data) if length is None else offset + length
+        if offset > len(data) or end > len(data):
+            raise errors.InternalError("object data is truncated")
+        return data if (offset, end) == (0, len(data)) else data[offset:end]
+
+    def read_small(self, blob_id: str) -> bytes | None:
+        """A packed blob's bytes (None: a file, or no such blob), for copies that work on files."""
+        return self.small.get(blob_id)
+
     async def delete(self, blob_ids: Sequence[str]) -> None:
         # A stat (dentry cache, microseconds) first: stores that hold none of them (archival tiers
         # are asked about every freed blob) skip the thread hop, which costs more than the lookup.
-        paths = [p for p in map(self._path_s, blob_ids) if os.path.lexists(p)]
-        if not paths:
-            return
+        paths: list[str] = []
+        rest: list[str] = []
+        for b in blob_ids:
+            p = self._path_s(b)
+            if os.path.lexists(p):
+                paths.append(p)
+            else:
+                rest.append(b)
+        # Files first: an unlink works on a full disk, a row delete (a WAL append) may not, and
+        # deleting objects to make room must free their files even then.
         if len(paths) <= INLINE_UNLINKS:
             # A few unlinks of files just written (inode and directory cached) are cheaper on the
             # loop than a thread hop, which costs more CPU than the syscalls (~35 µs plus wake-ups).
             _unlink_all(paths)
-            return
-        await asyncio.to_thread(_unlink_all, paths)
+        else:
+            await asyncio.to_thread(_unlink_all, paths)
+        if rest and (held := self.small.held(rest)):
+            await self.small.delete(held)
 
     async def exists(self, blob_id: str) -> bool:
-        return self.path(blob_id).exists()
+        return self.path(blob_id).exists() or self.small.size(blob_id) is not None
 
     async def list_ids(self) -> AsyncIterator[str]:
         for sub in sorted(self.blob_dir.iterdir()):
             for p in sorted(sub.iterdir()):
                 yield p.name
+        for blob_id in self.small.ids():
+            yield blob_id
 
     def _dir_fd(self, sub: str, path: str) -> int:
         """A kept-open fd of ``blobs/<sub>`` (for fsync; called on worker threads)."""
@@ -355,7 +395,9 @@ class _LocalWriter(BlobWriter):
             os.fsync(self.store._dir_fd(self.blob_id[:2], final_dir))
 
     async def close(self, taps: Sequence[Tap] = ()) -> int:
-        if self._inline_close():
+        if self._packed():
+            await self._close_packed(taps)
+        elif self._inline_close():
             try:
                 self._close_sync(taps)
             except OSError as e:
@@ -367,6 +409,25 @@ class _LocalWriter(BlobWriter):
             await self._run(self._close_sync, taps)
         self.done = True
         return self.size
+
+    def _packed(self) -> bool:
+        """A blob never flushed to a file and small enough becomes a row of ``smallblobs.db``."""
+        store = self.store
+        return (
+            self.fd is None
+            and store.direct_io is None
+            and store.small_max > 0
+            and self.pending <= store.small_max
+        )
+
+    async def _close_packed(self, taps: Sequence[Tap]) -> None:
+        data = b"".join(self.parts) if len(self.parts) != 1 else bytes(self.parts[0])
+        for t in taps:
+            t.update(data)
+        st = os.statvfs(self.store.tmp_dir)
+        if st.f_bavail * st.f_frsize < len(data) + self.store.reserve:
+            raise errors.InsufficientStorage()
+        await self.store.small.put(self.blob_id, data)
 
     def _inline_close(self) -> bool:
         """Whether ``close`` does its work on the event loop: only without fsync (``--no-fsync``),

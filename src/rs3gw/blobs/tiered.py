@@ -126,9 +126,14 @@ class TieredBlobStore(BlobStore):
             if target.exists():
                 continue
             tmp = dst.tmp_dir / f"{blob_id}.{os.getpid()}.tmp"
-            with open(src.path(blob_id), "rb") as fin, open(tmp, "wb") as fout:
-                while data := fin.read(1 << 20):
-                    fout.write(data)
+            packed = src.read_small(blob_id)  # a small blob is a row, not a file: it lands as a file
+            with open(tmp, "wb") as fout:
+                if packed is not None:
+                    fout.write(packed)
+                else:
+                    with open(src.path(blob_id), "rb") as fin:
+                        while data := fin.read(1 << 20):
+                            fout.write(data)
                 fout.flush()
                 if self.fsync:
                     os.fsync(fout.fileno())
