@@ -38,6 +38,17 @@ def fsck(data_dir: Path, *args: str) -> tuple[int, dict[str, object]]:
     return out.returncode, report
 
 
+def seed(data: Path, bucket: str, key: str, body: bytes) -> None:
+    """One object written by a server that is then stopped (the next step restarts or inspects)."""
+    srv = start_server(data)
+    try:
+        s3 = srv.client()
+        s3.create_bucket(Bucket=bucket)
+        s3.put_object(Bucket=bucket, Key=key, Body=body)
+    finally:
+        srv.stop()
+
+
 def test_small_blobs_are_rows_and_read_back_exactly(tmp_path: Path) -> None:
     data = tmp_path / "data"
     srv = start_server(data)
@@ -99,13 +110,7 @@ def test_concurrent_durable_small_puts_all_read_back(tmp_path: Path) -> None:
 
 def test_switched_off_new_blobs_are_files_and_old_rows_still_read(tmp_path: Path) -> None:
     data = tmp_path / "data"
-    srv = start_server(data)
-    try:
-        s3 = srv.client()
-        s3.create_bucket(Bucket="switch")
-        s3.put_object(Bucket="switch", Key="row", Body=b"written as a row")
-    finally:
-        srv.stop()
+    seed(data, "switch", "row", b"written as a row")
     assert len(packed_ids(data)) == 1
     srv = start_server(data, "--small-blob-max", "0")
     try:
@@ -130,13 +135,7 @@ def test_bad_small_blob_max_stops_the_server_with_one_line(tmp_path: Path) -> No
 def test_orphan_row_is_reported_by_fsck_and_swept_at_start(tmp_path: Path) -> None:
     """A row committed just before a crash, with no metadata yet, is an orphan like a file."""
     data = tmp_path / "data"
-    srv = start_server(data)
-    try:
-        s3 = srv.client()
-        s3.create_bucket(Bucket="orph")
-        s3.put_object(Bucket="orph", Key="kept", Body=b"kept")
-    finally:
-        srv.stop()
+    seed(data, "orph", "kept", b"kept")
     orphan = secrets.token_hex(16)
     with sqlite3.connect(data / "smallblobs.db") as conn:
         conn.execute("INSERT INTO small VALUES (?, ?)", (orphan, b"left by a crash"))
