@@ -19,6 +19,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,8 @@ from blob_access import PACK, file_ids, packed_ids
 from conftest import ACCESS_KEY, SECRET_KEY, USER2, Server, free_port, wait_ready
 from meta_access import integrity_problems, referenced_blobs
 from pg_cluster import metadata_args, server_metadata
+from rs3gw.blobs.local import _reserve_bytes
+from rs3gw.diskspace import reserve_bytes
 
 TMPFS_MIB = 24
 MIB = 1024 * 1024
@@ -313,6 +316,59 @@ def test_delete_frees_file_and_row_blobs_on_full_disk(full_server: Server, tmp_p
 
     ballast.unlink()
     for key, body in stored.items():
+        assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == body, key
+    check_store(full_server, tmp_path)
+    for key in stored:
+        s3.delete_object(Bucket=bucket, Key=key)
+
+
+def test_audited_reads_leave_room_for_deletes(full_server: Server, tmp_path: Path) -> None:
+    """Every HEAD appends an audit record to the data dir. On a disk filled up to the blob store's
+    reserve, reads alone must not use that reserve up: the audit writer stops at half of it (one
+    warning, no traceback per batch), so a DeleteObject still commits and frees space, and appending
+    resumes by itself once space is back."""
+    s3 = full_server.client()
+    bucket = "full-reads"
+    s3.create_bucket(Bucket=bucket)
+    stored: dict[str, bytes] = {}
+    fill(s3, bucket, stored)
+    data = inside(full_server)
+    reserve = _reserve_bytes(data)
+    assert reserve_bytes(os.statvfs(data)) == reserve  # the audit writer's formula is the blob store's
+    log_from = full_server.log.stat().st_size
+
+    def head(_: int) -> None:
+        s3.head_object(Bucket=bucket, Key=f"fill-{MIB}-1")
+
+    with ThreadPoolExecutor(8) as pool:  # ~1 MB of audit records: twice what the reserve holds
+        list(pool.map(head, range(2000)))
+    time.sleep(0.5)  # the writer's last batches
+    st = os.statvfs(data)
+    assert st.f_bavail * st.f_frsize >= reserve // 2, (st.f_bavail * st.f_frsize, reserve)
+
+    used = used_bytes(full_server)
+    victim = f"fill-{MIB}-0"
+    s3.delete_object(Bucket=bucket, Key=victim)  # over SQLite on the tmpfs: needs the reserve's room
+    del stored[victim]
+    deadline = time.monotonic() + 5
+    while used_bytes(full_server) > used - MIB // 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert used_bytes(full_server) <= used - MIB // 2, "deleting a 1 MiB object freed no space"
+
+    head(0)  # with space back, the next batch is appended again
+    deadline = time.monotonic() + 5
+    while True:
+        with open(full_server.log, "rb") as fh:
+            fh.seek(log_from)
+            log = fh.read().decode(errors="replace")
+        if "audit: disk space is back" in log or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert log.count("audit: disk nearly full") == 1, log
+    assert "audit: disk space is back" in log, log
+    assert "audit: could not append" not in log and "rs3gw/audit/" not in log, log
+
+    for key, body in list(stored.items())[:20]:
         assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == body, key
     check_store(full_server, tmp_path)
     for key in stored:

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from rs3gw.analytics.settings import AnalyticsSettings
+from rs3gw.diskspace import free_bytes, has_room
 from rs3gw.protocol.admin import ADMIN_BUCKET
 from rs3gw.protocol.observe import RequestEvent
 
@@ -120,6 +121,7 @@ class RequestAnalytics:
         self.directory = analytics_dir(data_dir)
         self.file = self.directory / f"requests-{os.getpid()}-{int(time.time() * 1000)}.json"
         self.series = Series()
+        self._low = False  # writes skipped for lack of space since the last one that got through
         self._task: asyncio.Task[None] | None = None
 
     def observe(self, e: RequestEvent) -> None:
@@ -158,12 +160,32 @@ class RequestAnalytics:
         return json.dumps(self.series.to_json())
 
     def write(self, text: str) -> None:
-        """Write this process's file (atomically) and delete files that left the window; blocking."""
+        """Write this process's file (atomically) and delete files that left the window; blocking.
+
+        The file lives in the data directory: a write that would leave less than half the blob
+        store's reserve free is skipped (``rs3gw.diskspace``), so that on a full disk the metadata
+        store keeps the room it needs to commit the deletes that free space. The counts stay in
+        memory and the next write once space is back has them all; expired files are still deleted,
+        since that only frees space. One warning per episode: the skip repeats every interval."""
         now = time.time()
         self.directory.mkdir(parents=True, exist_ok=True)
+        self._expire(now)
+        vfs = os.statvfs(self.directory)
+        if not has_room(vfs, len(text.encode()), self._low):
+            if not self._low:
+                self._low = True
+                log.warning(
+                    "analytics: disk nearly full (%d bytes free), %s not written", free_bytes(vfs), self.file
+                )
+            return
+        if self._low:
+            self._low = False
+            log.warning("analytics: disk space is back, writing %s again", self.file)
         tmp = self.file.with_suffix(".tmp")
         tmp.write_text(text)
         os.replace(tmp, self.file)
+
+    def _expire(self, now: float) -> None:
         for path in self.directory.glob("requests-*.json"):
             if path != self.file and path.stat().st_mtime < now - self.settings.window_s:
                 path.unlink(missing_ok=True)

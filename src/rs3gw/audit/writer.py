@@ -33,6 +33,7 @@ from rs3gw.audit.chain import (
     segments,
 )
 from rs3gw.audit.record import Members, RequestLike, dict_members, request_members, seal_members
+from rs3gw.diskspace import free_bytes, has_room
 from rs3gw.timefmt import iso8601
 
 log = logging.getLogger("rs3gw.audit")
@@ -48,6 +49,16 @@ Record = dict[str, Any]
 # encoded on the writer thread, a flush marker (set once everything before it is written) or None
 # (stop).
 Item = Record | RequestLike | threading.Event | None
+
+
+class DiskNearlyFull(OSError):
+    """A batch not appended because it would leave less than half the blob store's reserve free
+    (see ``rs3gw.diskspace``): every audited read appends, so without this, reads alone used up the
+    space that the metadata store needs to commit the deletes that free space again."""
+
+    def __init__(self, free: int) -> None:
+        super().__init__(f"{free} bytes free")
+        self.free = free
 
 
 class ChainWriter(threading.Thread):
@@ -84,6 +95,7 @@ class ChainWriter(threading.Thread):
         self.dropped = 0
         self.written = 0
         self.errors = 0
+        self._low = False  # appends refused for lack of space since the last one that got through
         self._tail: tuple[int, int, int, str] | None = None  # (inode, size, seq, mac) after our last append
         self._first_ts: tuple[int, float] | None = None  # (inode, time of the segment's first record)
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -153,14 +165,26 @@ class ChainWriter(threading.Thread):
         self._seg_fd = self._head_fd = None
 
     def _write_batch(self, batch: list[Record | RequestLike]) -> None:
+        """A batch that cannot be appended still reaches the sinks. Refusals for lack of space are
+        expected while the disk stays full (one per batch, every few ms on a busy server), so they
+        log one warning line per episode, not a traceback per batch."""
         lines: list[str] = []
         try:
             members = _members(batch)
             lines = self._append_locked(members)
             self.written += len(batch)
+            if self._low:
+                self._low = False
+                log.warning("audit: disk space is back, appending records again")
+        except DiskNearlyFull as e:
+            self.errors += 1
+            if not self._low:
+                self._low = True
+                log.warning("audit: disk nearly full (%d bytes free), records not appended", e.free)
         except Exception:
             self.errors += 1
             log.exception("audit: could not append %d records", len(batch))
+        if not lines:
             try:  # the sinks still get what the requests did, without chain fields
                 lines = ["{" + ",".join(p for p in m if p) + "}" for m in _members(batch)]
             except Exception:
@@ -187,6 +211,12 @@ class ChainWriter(threading.Thread):
             lines.append("")
             data = memoryview("\n".join(lines).encode())
             lines.pop()
+            # Checked here, under the lock and with the batch's size known, so no batch (from this
+            # worker or another) cuts into the half of the reserve left to metadata commits. Nothing
+            # is written before it: seq and mac only advance in ``_tail`` after a successful append.
+            vfs = os.fstatvfs(fd)
+            if not has_room(vfs, len(data), self._low):
+                raise DiskNearlyFull(free_bytes(vfs))
             while data:
                 data = data[os.write(fd, data) :]
             if self.fsync:

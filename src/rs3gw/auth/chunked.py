@@ -178,8 +178,10 @@ def _parse_chunk_header(line: bytes | None) -> tuple[int, str | None]:
     size = int(size_text, 16)
     if size > MAX_CHUNK:
         raise InvalidRequest(f"aws-chunked chunk size exceeds {MAX_CHUNK} bytes.")
+    # Exact, no stripping: stray bytes around the signature (a flipped CR or LF becomes \x0b or
+    # \x0c, which strip() would swallow) are a malformed frame, refused like any other.
     name, _, value = extension.partition(b"=")
-    claimed = value.strip().decode("ascii", "replace") if name.strip() == b"chunk-signature" else None
+    claimed = value.decode("ascii", "replace") if name == b"chunk-signature" else None
     return size, claimed
 
 

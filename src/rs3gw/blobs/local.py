@@ -27,6 +27,7 @@ from rs3gw.blobs.base import NO_OPTIONS, BlobStore, BlobWriter, Tap, WriteOption
 from rs3gw.blobs.directio import ALIGN, DirectIO, DirectSink
 from rs3gw.blobs.mmapread import mappable, mapped_chunks
 from rs3gw.blobs.smallpack import SMALL_MAX, SmallPack
+from rs3gw.diskspace import reserve_bytes
 
 FLUSH_AT = 1 << 20
 SMALL_CHUNK = 16 << 10  # chunks shorter than this are coalesced (a list entry per tiny chunk costs more)
@@ -92,8 +93,7 @@ def _close_all(fds: dict[str, int]) -> None:
 def _reserve_bytes(root: Path) -> int:
     """Free space that blob writes leave alone (2% of the filesystem, 256 KiB to 64 MiB), so that on
     a full disk the metadata store can still commit the deletes that make room again."""
-    st = os.statvfs(root)
-    return min(64 << 20, max(256 << 10, st.f_blocks * st.f_frsize // 50))
+    return reserve_bytes(os.statvfs(root))
 
 
 class LocalBlobStore(BlobStore):
