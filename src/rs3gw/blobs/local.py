@@ -27,7 +27,7 @@ from rs3gw.blobs.base import NO_OPTIONS, BlobStore, BlobWriter, Tap, WriteOption
 from rs3gw.blobs.directio import ALIGN, DirectIO, DirectSink
 from rs3gw.blobs.mmapread import mappable, mapped_chunks
 from rs3gw.blobs.smallpack import SMALL_MAX, SmallPack
-from rs3gw.diskspace import reserve_bytes
+from rs3gw.diskspace import free_bytes, reserve_bytes
 
 FLUSH_AT = 1 << 20
 SMALL_CHUNK = 16 << 10  # chunks shorter than this are coalesced (a list entry per tiny chunk costs more)
@@ -189,6 +189,10 @@ class LocalBlobStore(BlobStore):
             n += 1
         return n
 
+    def has_room(self, nbytes: int) -> bool:
+        """Whether a blob write of ``nbytes`` (a file's or a row's) leaves the reserve free."""
+        return free_bytes(os.statvfs(self._tmp_dir_s)) >= nbytes + self.reserve
+
     def path(self, blob_id: str) -> Path:
         return Path(self._path_s(blob_id))
 
@@ -322,8 +326,7 @@ class _LocalWriter(BlobWriter):
             total += len(view)
             for t in taps:
                 t.update(view)
-        st = os.statvfs(self.store.tmp_dir)
-        if st.f_bavail * st.f_frsize < total + self.store.reserve:
+        if not self.store.has_room(total):
             raise OSError(errno.ENOSPC, "blob writes keep a reserve free for metadata commits")
         if self.fd is None:
             self.fd = os.open(self.tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -424,8 +427,7 @@ class _LocalWriter(BlobWriter):
         data = b"".join(self.parts) if len(self.parts) != 1 else bytes(self.parts[0])
         for t in taps:
             t.update(data)
-        st = os.statvfs(self.store.tmp_dir)
-        if st.f_bavail * st.f_frsize < len(data) + self.store.reserve:
+        if not self.store.has_room(len(data)):
             raise errors.InsufficientStorage()
         await self.store.small.put(self.blob_id, data)
 

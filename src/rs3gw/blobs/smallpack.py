@@ -1,4 +1,4 @@
-"""Small blobs of the local backend packed as rows of one SQLite file (``blobs/small.db``).
+"""Small blobs of the local backend packed as rows of one SQLite file (``DATA/smallblobs.db``).
 
 Why: a blob file costs an inode. On ext4 a create after many deletes scans the inode bitmap past
 every recently freed inode, and each small PUT that overwrites a key creates one file and frees
