@@ -26,6 +26,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResp
 from rs3gw.protocol.metrics import ZEROCOPY_SENT
 
 ZEROCOPY = "http.response.zerocopy"  # the same name as rs3gw.protocol.response.ZEROCOPY
+CORK = "rs3gw.cork"  # the same name as rs3gw.protocol.response.CORK
 
 
 SEND_TIMEOUT = 60.0  # seconds a client may keep the socket unwritable before the response is cut
@@ -64,11 +65,84 @@ async def _sendfile(transport: asyncio.Transport, in_fd: int, offset: int, count
         os.close(out_fd)
 
 
+def _corked_send(
+    cycle: RequestResponseCycle, send: Callable[[Any], Awaitable[None]]
+) -> Callable[[Any], Awaitable[None]]:
+    """A start message marked ``CORK`` (the app sends the body right after it) is held in a
+    ``_Cork`` until the next message has been written too."""
+    held: _Cork | None = None
+
+    async def corked_send(message: Any) -> None:
+        nonlocal held
+        if held is not None:
+            cork, held = held, None
+            try:
+                if message["type"] == ZEROCOPY:
+                    cork.release()  # sendfile writes to the socket itself: the headers go first
+                await send(message)
+            finally:
+                cork.release()
+            return
+        if message.get(CORK) and message["type"] == "http.response.start" and not cycle.response_started:
+            cork = _Cork(cycle)
+            try:
+                await send(message)
+            except BaseException:
+                cork.release()
+                raise
+            held = cork
+            return
+        await send(message)
+
+    return corked_send
+
+
 def _wait_writable(fd: int) -> None:
     p = select.poll()
     p.register(fd, select.POLLOUT)
     if not p.poll(SEND_TIMEOUT * 1000):
         raise TimeoutError("client stopped reading")
+
+
+class _Cork:
+    """Stands in for a connection's transport from a response's start to its first body message.
+
+    uvicorn writes the status line and headers the moment ``http.response.start`` arrives, so a
+    response whose body follows at once (every small GET, XML answer and error) went out in two
+    ``send(2)`` calls and two TCP segments. Held here, both leave in one ``writelines`` (one
+    ``writev``, no copy of the body). Anything else uvicorn asks of the transport goes to the real one;
+    a close (connection: close, or an app failing after the start) first sends what was held."""
+
+    __slots__ = ("cycle", "parts", "real")
+
+    def __init__(self, cycle: RequestResponseCycle) -> None:
+        self.cycle = cycle
+        self.real: asyncio.Transport = cycle.transport
+        self.parts: list[bytes] = []
+        cycle.transport = self  # type: ignore[assignment]  # uvicorn only writes to it until release()
+
+    def write(self, data: bytes) -> None:
+        if data:
+            self.parts.append(data)
+
+    def release(self) -> None:
+        """Give the cycle its transport back and send what was held."""
+        transport: Any = self.cycle.transport
+        if transport is self:
+            self.cycle.transport = self.real
+        parts, self.parts = self.parts, []
+        if parts and not self.real.is_closing():
+            if len(parts) == 1:
+                self.real.write(parts[0])
+            else:
+                self.real.writelines(parts)
+
+    def close(self) -> None:
+        self.release()
+        self.real.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
 
 
 class GracefulHttpToolsProtocol(HttpToolsProtocol):
@@ -79,11 +153,13 @@ class GracefulHttpToolsProtocol(HttpToolsProtocol):
             self.cycle.keep_alive = False
 
     def _start_asgi_task(self, cycle: RequestResponseCycle, app: Any) -> None:
+        send: Callable[[Any], Awaitable[None]] = cycle.send
         if cycle.scope.get("scheme") == "http":
             extensions = dict(cycle.scope.get("extensions") or {})
             extensions[ZEROCOPY] = {}
             cycle.scope["extensions"] = extensions
-            cycle.send = self._zerocopy_send(cycle, cycle.send)  # type: ignore[method-assign, assignment]
+            send = self._zerocopy_send(cycle, send)
+        cycle.send = _corked_send(cycle, send)  # type: ignore[method-assign, assignment]
         super()._start_asgi_task(cycle, app)
 
     def _zerocopy_send(

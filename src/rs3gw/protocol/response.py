@@ -14,6 +14,7 @@ from rs3gw.protocol.xml_write import XmlBuilder
 
 XML = "application/xml"
 ZEROCOPY = "http.response.zerocopy"  # ASGI extension: send a file span (rs3gw.httpserver)
+CORK = "rs3gw.cork"  # on http.response.start: the body follows at once, send both in one write
 
 
 @dataclass
@@ -141,7 +142,7 @@ async def send_response(
         length = resp.length if (head and resp.length is not None) else len(resp.body)
         if resp.status != 304 and resp.status != 204:
             headers.append((b"content-length", str(length).encode()))
-        await send({"type": "http.response.start", "status": resp.status, "headers": headers})
+        await send({"type": "http.response.start", "status": resp.status, "headers": headers, CORK: True})
         await send({"type": "http.response.body", "body": b"" if head else resp.body})
         return
     if resp.length is not None:
