@@ -270,9 +270,11 @@ async def _offline_scrub(
     from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 
     from rs3gw.blobs.dedup import DedupBlobStore
-    from rs3gw.wiring import build_engine  # late: wiring imports this module
+    from rs3gw.wiring import build_engine, with_served_dedup  # late: wiring imports this module
 
-    engine = build_engine(settings)
+    # Repairs write blobs: with the serving server's dedup settings (it may have got --dedup and its
+    # sizes as flags this command never sees), else a repaired object would lose its deduplication.
+    engine = build_engine(with_served_dedup(settings))
     await engine.store.open()  # not engine.start(): an offline scrub must not sweep or collect
     bar = Progress(
         "scrub",

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
+import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 from rs3gw.analytics.recorder import RequestAnalytics
@@ -74,6 +77,43 @@ def dedup_config(settings: Settings) -> DedupConfig:
         ChunkingAlgorithm(settings.dedup_algorithm),
         settings.dedup_min_object_size,
     )
+
+
+# The serving process's dedup settings, for offline commands that write blobs (``rs3gw heal run``):
+# ``--dedup`` and its sizes are often given to ``serve`` only (flags, its environment), and a repair
+# written with other settings would store the object undeduplicated or cut into chunks no other
+# object shares. Written by every start of a server whose stack deduplicates (or reads manifests),
+# removed by one without a chunk index.
+DEDUP_RECORD = Path(".rs3gw") / "dedup-settings.json"
+_DEDUP_KEYS = ("dedup_enabled", "dedup_block_size", "dedup_algorithm", "dedup_min_object_size")
+
+
+def record_dedup_settings(settings: Settings) -> None:
+    """Persist ``settings``' dedup fields in the data dir, atomically (workers write the same)."""
+    path = settings.data_dir / DEDUP_RECORD
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".dedup-", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            json.dump({k: getattr(settings, k) for k in _DEDUP_KEYS}, fh)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def with_served_dedup(settings: Settings) -> Settings:
+    """``settings`` with the dedup fields the data dir's server last started with, so an offline
+    writer stores data as that server does; unchanged when there is no (valid) record."""
+    try:
+        doc = json.loads((settings.data_dir / DEDUP_RECORD).read_text())
+        served = replace(settings, **{k: doc[k] for k in _DEDUP_KEYS})
+        dedup_config(served)  # a hand-edited or truncated record is not used
+    except (OSError, ValueError, KeyError, TypeError):
+        return settings
+    if not isinstance(served.dedup_enabled, bool):
+        return settings
+    return served
 
 
 def build_backend(settings: Settings) -> BlobStore:
@@ -209,6 +249,10 @@ def build_store(settings: Settings) -> MetadataStore:
 
 def build_app(settings: Settings) -> S3App:
     app = S3App(build_engine(settings), accounts(settings), settings.region, settings.domain)
+    if isinstance(app.engine.blobs, DedupBlobStore):
+        record_dedup_settings(settings)  # for ``rs3gw heal run`` (with_served_dedup)
+    else:  # no chunk index (any more): offline repairs write plain blobs, as this server does
+        (settings.data_dir / DEDUP_RECORD).unlink(missing_ok=True)
     with_audit(app, settings)
     with_users(app, settings)
     with_metrics(app, settings)
