@@ -5,8 +5,12 @@ State per object version lives in ``ObjectMeta.system``:
 * ``archive-tier``: the tier whose directory holds the bytes (set once the move committed);
 * ``restore-state`` ``ongoing``/``done``, ``restore-ready`` (when an ongoing restore completes),
   ``restore-days``, ``restore-expiry`` (when a done restore's temporary copy goes away);
-* ``access-last``/``access-count``: GETs, counted in memory and flushed in batches;
 * ``it-tier``: the INTELLIGENT_TIERING access tier (FREQUENT, INFREQUENT, ARCHIVE_INSTANT).
+
+GETs are counted in memory and flushed in batches into the store's ``object_access`` table
+(``add_access``), not into the document: a read never rewrites metadata, so versions keep
+identical texts that a listing parses once. Documents an older rs3gw wrote may still carry
+``access-last``/``access-count``; those are added to the table's (``merged_access``).
 
 Every write path (PUT, copy, multipart completion, lifecycle transitions through
 ``update_object_meta``) calls ``settle``, which moves an archival-class version's bytes into its
@@ -27,6 +31,7 @@ from rs3gw.blobs.tiered import TieredBlobStore
 from rs3gw.engine.lifecycle_rules import due_time
 from rs3gw.engine.tier_settings import ARCHIVE_CLASSES, SLA_HOURS, TierSettings
 from rs3gw.engine.version_walk import stored_versions
+from rs3gw.meta.store import AccessHit, AccessStats, merged_access
 from rs3gw.model import ObjectVersion
 from rs3gw.timefmt import http_date
 
@@ -37,7 +42,10 @@ log = logging.getLogger("rs3gw.archive")
 IT_TIERS = ("FREQUENT", "INFREQUENT", "ARCHIVE_INSTANT")
 _RESTORE_KEYS = ("restore-state", "restore-ready", "restore-days", "restore-expiry")
 VKey = tuple[str, str, str]  # bucket, key, version id
-FLUSH_LIMIT = 256  # access-count writes per background tick
+# A version as read: version id plus etag and last-modified, since a "null" id names whatever was
+# written last and a count must never move to the version that replaced the one read.
+ReadKey = tuple[str, str, str, str, float]
+FLUSH_LIMIT = 256  # versions whose GET counts one background tick writes
 
 
 def is_archived(obj: ObjectVersion) -> bool:
@@ -69,7 +77,8 @@ class Tiers:
         self.day = 86400.0
         self.store: TieredBlobStore | None = None  # None: bytes stay where they are written
         self.clock = time.time
-        self._access: dict[VKey, tuple[float, int]] = {}
+        # GETs since the last flush: (last GET, count, INTELLIGENT_TIERING outside FREQUENT when read)
+        self._access: dict[ReadKey, tuple[float, int, bool]] = {}
         self._due: dict[VKey, float] = {}  # restores to complete or expire, and when
         self._task: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
@@ -90,9 +99,16 @@ class Tiers:
 
     def touch(self, obj: ObjectVersion) -> None:
         """Count a GET; costs one dict update, the store sees it at the next flush."""
-        k = (obj.bucket, obj.key, obj.version_id)
-        _, n = self._access.get(k, (0.0, 0))
-        self._access[k] = (self.clock(), n + 1)
+        k = (obj.bucket, obj.key, obj.version_id, obj.etag, obj.last_modified)
+        got = self._access.get(k)
+        if got is None:
+            m = obj.meta
+            cold = (
+                m.storage_class == "INTELLIGENT_TIERING" and m.system.get("it-tier", "FREQUENT") != "FREQUENT"
+            )
+            self._access[k] = (self.clock(), 1, cold)
+        else:
+            self._access[k] = (self.clock(), got[1] + 1, got[2])
 
     # -- archive moves ----------------------------------------------------------------------------
     async def settle(self, obj: ObjectVersion) -> None:
@@ -201,29 +217,52 @@ class Tiers:
 
     # -- access tracking and INTELLIGENT_TIERING --------------------------------------------------
     async def flush_access(self, limit: int | None = None) -> None:
-        """Write buffered GET counts; ``limit`` caps the writes of one background tick (the rest,
-        oldest first, wait for the next), so heavy GET traffic over many keys never turns into
-        a flood of metadata writes competing with the GETs themselves."""
+        """Write buffered GET counts, one store transaction for the batch; ``limit`` caps the
+        versions of one background tick (the rest, oldest first, wait for the next), so heavy GET
+        traffic over many keys never turns into a flood of writes competing with the GETs.
+
+        No metadata document is rewritten, except for an INTELLIGENT_TIERING version read while
+        outside the frequent tier: any access brings it back there (``it-tier`` FREQUENT)."""
         if limit is None or len(self._access) <= limit:
             batch, self._access = self._access, {}
         else:
             keys = list(self._access)[:limit]
             batch = {k: self._access.pop(k) for k in keys}
-        for k, (last, n) in batch.items():
-            obj = await self.engine.store.get_object(*k)
-            if obj is None or obj.delete_marker:
-                continue
-            s = dict(obj.meta.system)
-            s["access-last"] = repr(max(last, float(s.get("access-last", "0"))))
-            s["access-count"] = str(int(s.get("access-count", "0")) + n)
-            if obj.meta.storage_class == "INTELLIGENT_TIERING":
-                s["it-tier"] = "FREQUENT"  # any access brings it back to the frequent tier
-            with contextlib.suppress(errors.S3Error):
-                await self._put_system(obj, s)
+        if not batch:
+            return
+        hits = [
+            AccessHit(b, key, vid, etag, lm, last, n)
+            for (b, key, vid, etag, lm), (last, n, _) in batch.items()
+        ]
+        try:
+            await self.engine.store.add_access(hits)
+        except BaseException:
+            for k, (last, n, cold) in batch.items():  # kept for the next tick: no GET is lost
+                got = self._access.get(k)
+                self._access[k] = (
+                    (last, n, cold) if got is None else (max(last, got[0]), n + got[1], cold or got[2])
+                )
+            raise
+        for (b, key, vid, etag, lm), (_, _, cold) in batch.items():
+            if cold:
+                await self._warm(b, key, vid, etag, lm)
 
-    def it_tier(self, obj: ObjectVersion, now: float) -> str:
-        """The access tier an INTELLIGENT_TIERING version belongs in, by days since last access."""
-        last = float(obj.meta.system.get("access-last", "0")) or obj.last_modified
+    async def _warm(self, bucket: str, key: str, version_id: str, etag: str, last_modified: float) -> None:
+        """Back to the frequent tier after an access, unless that version is gone or already there."""
+        obj = await self.engine.store.get_object(bucket, key, version_id)
+        if obj is None or obj.delete_marker or obj.etag != etag or obj.last_modified != last_modified:
+            return  # replaced or deleted since the GET
+        s = obj.meta.system
+        if obj.meta.storage_class != "INTELLIGENT_TIERING" or s.get("it-tier", "FREQUENT") == "FREQUENT":
+            return
+        with contextlib.suppress(errors.S3Error):
+            await self._put_system(obj, {**s, "it-tier": "FREQUENT"})
+
+    def it_tier(self, obj: ObjectVersion, now: float, access: AccessStats | None = None) -> str:
+        """The access tier an INTELLIGENT_TIERING version belongs in, by days since last access.
+        ``access``: the version's ``object_access`` row (legacy document counts are added here)."""
+        got = merged_access(obj.meta.system, access)
+        last = (got.last if got is not None else 0.0) or obj.last_modified
         idle_days = (now - last) / self.day
         if idle_days >= self.settings.it_archive_instant_days:
             return "ARCHIVE_INSTANT"
@@ -238,10 +277,11 @@ class Tiers:
         self._it_seen = False
         for owner in owner_ids:
             for bucket in await self.engine.store.list_buckets(owner):
+                counts = await self.engine.store.bucket_access(bucket.name)
                 async for v in stored_versions(self.engine.store, bucket.name):
-                    await self._scan_one(v, now)
+                    await self._scan_one(v, now, counts.get((v.key, v.version_id)))
 
-    async def _scan_one(self, v: ObjectVersion, now: float) -> None:
+    async def _scan_one(self, v: ObjectVersion, now: float, access: AccessStats | None = None) -> None:
         k = (v.bucket, v.key, v.version_id)
         s = v.meta.system
         if "restore-state" in s and k not in self._due:
@@ -252,13 +292,17 @@ class Tiers:
                 await self.settle(full)
         if v.meta.storage_class == "INTELLIGENT_TIERING":
             self._it_seen = True
-        if v.meta.storage_class == "INTELLIGENT_TIERING" and k not in self._access:
-            want = self.it_tier(v, now)
+        if v.meta.storage_class == "INTELLIGENT_TIERING" and not self._pending(v):
+            want = self.it_tier(v, now, access)
             if s.get("it-tier", "FREQUENT") != want:
                 full = await self.engine.store.get_object(*k)
                 if full is not None:
                     with contextlib.suppress(errors.S3Error):
                         await self._put_system(full, {**full.meta.system, "it-tier": want})
+
+    def _pending(self, v: ObjectVersion) -> bool:
+        """GETs of this version wait in memory for the next flush (it is being accessed now)."""
+        return (v.bucket, v.key, v.version_id, v.etag, v.last_modified) in self._access
 
     # -- the background task ----------------------------------------------------------------------
     async def start(self, owner_ids: list[str], scan_interval: float) -> None:

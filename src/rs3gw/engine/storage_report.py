@@ -12,7 +12,7 @@ from typing import Any
 
 from rs3gw.engine.tier_settings import ARCHIVE_CLASSES, TierSettings
 from rs3gw.engine.version_walk import stored_versions
-from rs3gw.meta.store import MetadataStore, all_buckets
+from rs3gw.meta.store import AccessStats, MetadataStore, all_buckets, merged_access
 from rs3gw.model import ObjectVersion
 
 GB = float(1 << 30)
@@ -57,8 +57,9 @@ async def build_report(
     buckets: dict[str, BucketReport] = {}
     for b in await all_buckets(store, owner_ids):
         rep = buckets[b.name] = BucketReport()
+        counts = await store.bucket_access(b.name)  # GETs live in their own table, one read a bucket
         async for v in stored_versions(store, b.name):
-            _count(rep, v, settings, day_seconds, now)
+            _count(rep, v, settings, day_seconds, now, counts.get((v.key, v.version_id)))
     out: dict[str, Any] = {"buckets": {}, "prices_per_gb_month": prices}
     total = BucketReport()
     for name, rep in sorted(buckets.items()):
@@ -80,7 +81,15 @@ async def build_report(
     return out
 
 
-def _count(rep: BucketReport, v: ObjectVersion, settings: TierSettings, day: float, now: float) -> None:
+def _count(
+    rep: BucketReport,
+    v: ObjectVersion,
+    settings: TierSettings,
+    day: float,
+    now: float,
+    access: AccessStats | None = None,
+) -> None:
+    """``access``: the version's ``object_access`` row; counts older documents carry are added."""
     cls = v.meta.storage_class
     rep.classes.setdefault(cls, Tally()).add(v.size)
     s = v.meta.system
@@ -88,9 +97,10 @@ def _count(rep: BucketReport, v: ObjectVersion, settings: TierSettings, day: flo
         rep.intelligent_tiering.setdefault(s.get("it-tier", "FREQUENT"), Tally()).add(v.size)
     if s.get("restore-state") == "done":
         rep.restored.add(v.size)
-    if count := int(s.get("access-count", "0")):
+    got = merged_access(s, access)
+    if got is not None and got.count:
         rep.accessed.add(v.size)
-        rep.gets += count
+        rep.gets += got.count
     gb = v.size / GB
     price = settings.prices.get(_price_key(v), settings.prices["STANDARD"])
     rep.monthly_cost += gb * price
@@ -99,7 +109,7 @@ def _count(rep: BucketReport, v: ObjectVersion, settings: TierSettings, day: flo
         rep.archival_savings += gb * (settings.prices["STANDARD"] - price)
     if cls == "STANDARD" and v.is_latest:
         age_days = (now - v.last_modified) / day
-        idle_days = (now - (float(s.get("access-last", "0")) or v.last_modified)) / day
+        idle_days = (now - ((got.last if got is not None else 0.0) or v.last_modified)) / day
         if age_days >= settings.candidate_days:
             rep.ia_candidates.add(v.size)
             if idle_days >= settings.archive_candidate_days:

@@ -28,10 +28,11 @@ Conn = AsyncConnection[tuple[Any, ...]]
 Query = Callable[[str, Sequence[Any]], list[tuple[Any, ...]]]
 
 # Every version the code knows; a database at a lower version gets the later steps, in order,
-# each in one transaction with its version bump. Version 1 is the whole of schema_pg.sql.
-MIGRATIONS: dict[int, str] = {
-    1: resources.files("rs3gw.meta").joinpath("schema_pg.sql").read_text(),
-}
+# each in one transaction with its version bump. Version 1 is the whole of schema_pg.sql; version 2
+# added ``object_access`` (GET counts out of the metadata documents): every statement of the file
+# is IF NOT EXISTS, so running it again on a version-1 database creates just what is missing.
+_SCHEMA = resources.files("rs3gw.meta").joinpath("schema_pg.sql").read_text()
+MIGRATIONS: dict[int, str] = {1: _SCHEMA, 2: _SCHEMA}
 SCHEMA_VERSION = max(MIGRATIONS)
 _MIGRATION_LOCK = 0x7273336777  # "rs3gw": one gateway migrates while the others wait
 _RETRIES = 8  # serialization failures and deadlocks are retried; each is a fresh transaction

@@ -27,9 +27,11 @@ from rs3gw.meta.listing import Cursor, Fetch, Seek, scan
 from rs3gw.meta.pg_support import Conn, Database, Query, fetchall, fetchone, lock_key
 from rs3gw.meta.sqlite import (
     _OBJ_COLS,
+    ADD_ACCESS,
     BLOB_USES_OBJECTS,
     BLOB_USES_PARTS,
     _gone_marker_seq,
+    _key_text,
     _meta_json,
     _object_listing,
     _Row,
@@ -40,6 +42,8 @@ from rs3gw.meta.sqlite import (
     blob_uses_from,
 )
 from rs3gw.meta.store import (
+    AccessHit,
+    AccessStats,
     BlobUse,
     DeleteOutcome,
     ListQuery,
@@ -70,6 +74,10 @@ from rs3gw.model import (
 GC_GRACE = 30.0
 _BUCKET_COLS = "name, owner_id, created, region, versioning"
 _UPLOAD_COLS = "upload_id, bucket, key, initiated, owner_id, meta, seq"
+# FOR KEY SHARE holds the counted version's row until commit: a concurrent delete or overwrite
+# (which removes the row and its counts in one transaction) waits, or has already committed and
+# the row is skipped, so no count is ever left behind for a version that is gone.
+_ADD_ACCESS = ADD_ACCESS.format(not_marker="NOT delete_marker", lock=" FOR KEY SHARE", greatest="greatest")
 
 
 def _segments_json(obj: ObjectVersion) -> str:
@@ -180,6 +188,11 @@ class PostgresStore(MetadataStore):
         )
         if row is None:
             return []
+        # Its GET counts go with it: a later version under the same id ("null") starts at zero.
+        await conn.execute(
+            "DELETE FROM object_access WHERE bucket=%s AND key=%s AND version_id=%s",
+            (bucket, key, version_id),
+        )
         if row[1]:  # promote the next newest version
             await conn.execute(
                 "UPDATE objects SET is_latest=true WHERE bucket=%s AND key=%s AND seq="
@@ -256,6 +269,7 @@ class PostgresStore(MetadataStore):
                 freed += await self._drop_upload(conn, uid)
             await conn.execute("DELETE FROM buckets WHERE name=%s", (name,))
             await conn.execute("DELETE FROM bucket_config WHERE bucket=%s", (name,))
+            await conn.execute("DELETE FROM object_access WHERE bucket=%s", (name,))  # belt and braces
             return freed
 
         return await self._db.tx(fn)
@@ -667,6 +681,40 @@ class PostgresStore(MetadataStore):
             return _upload_listing(res)
 
         return await self._db.run_sync(run)
+
+    # -- GET counts ----------------------------------------------------------------------------
+    async def add_access(self, hits: Sequence[AccessHit]) -> int:
+        # Sorted, so two gateways flushing overlapping keys lock the access rows in one order.
+        rows = sorted(
+            (h.bucket, h.key.encode(), h.version_id, h.etag, h.last_modified, h.last, h.count)
+            for h in hits
+            if h.count > 0
+        )
+        if not rows:
+            return 0
+
+        async def fn(conn: Conn) -> int:
+            done = 0
+            async with conn.cursor() as cur:
+                for b, k, vid, etag, lm, last, n in rows:
+                    await cur.execute(_ADD_ACCESS, (last, n, b, k, vid, etag, lm))
+                    done += max(cur.rowcount, 0)
+            return done
+
+        return await self._db.tx(fn)
+
+    async def get_access(self, bucket: str, key: str, version_id: str) -> AccessStats | None:
+        row = await self._db.one(
+            "SELECT last_access, gets FROM object_access WHERE bucket=%s AND key=%s AND version_id=%s",
+            (bucket, key.encode(), version_id),
+        )
+        return AccessStats(float(row[0]), int(row[1])) if row else None
+
+    async def bucket_access(self, bucket: str) -> dict[tuple[str, str], AccessStats]:
+        rows = await self._db.all(
+            "SELECT key, version_id, last_access, gets FROM object_access WHERE bucket=%s", (bucket,)
+        )
+        return {(_key_text(k), str(v)): AccessStats(float(t), int(n)) for k, v, t, n in rows}
 
     # -- blob GC -------------------------------------------------------------------------------
     async def pending_gc(self, limit: int = 1000) -> list[str]:

@@ -1,4 +1,4 @@
--- rs3gw metadata schema v1 (SQLite). Keys are BLOBs of UTF-8 so ORDER BY is S3's byte order.
+-- rs3gw metadata schema v2 (SQLite; v2 added object_access). Keys are BLOBs of UTF-8 so ORDER BY is S3's byte order.
 CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
 
 CREATE TABLE IF NOT EXISTS buckets (
@@ -80,4 +80,18 @@ CREATE TABLE IF NOT EXISTS registry (
     doc TEXT NOT NULL,
     rev INTEGER NOT NULL,
     PRIMARY KEY (kind, name)
+) WITHOUT ROWID;
+
+-- GET counts per object version (engine/archive.py flushes them in batches), kept out of the
+-- metadata document so reads never rewrite it. A row lives only as long as its version: the
+-- transaction that removes a version (delete, null-version overwrite) deletes its row too, so a
+-- new version reusing the id ("null") starts at zero. Added in schema v2; CREATE IF NOT EXISTS
+-- gives it to older databases on open.
+CREATE TABLE IF NOT EXISTS object_access (
+    bucket TEXT NOT NULL,
+    key BLOB NOT NULL,
+    version_id TEXT NOT NULL,
+    last_access REAL NOT NULL,
+    gets INTEGER NOT NULL,
+    PRIMARY KEY (bucket, key, version_id)
 ) WITHOUT ROWID;

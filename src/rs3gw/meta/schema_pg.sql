@@ -1,4 +1,4 @@
--- rs3gw metadata schema v1 (PostgreSQL); the same tables as schema.sql (SQLite).
+-- rs3gw metadata schema v2 (PostgreSQL; v2 added object_access); the same tables as schema.sql (SQLite).
 -- Keys are bytea of UTF-8 so ORDER BY is S3's byte order whatever the database collation.
 -- Metadata and segments are the same compact JSON text the SQLite store writes.
 
@@ -85,4 +85,17 @@ CREATE TABLE IF NOT EXISTS registry (
     doc text NOT NULL,
     rev bigint NOT NULL,
     PRIMARY KEY (kind, name)
+);
+
+-- GET counts per object version (engine/archive.py flushes them in batches), kept out of the
+-- metadata document so reads never rewrite it. A row lives only as long as its version: the
+-- transaction that removes a version (delete, null-version overwrite) deletes its row too, so a
+-- new version reusing the id ('null') starts at zero. Schema v2 (pg_support.MIGRATIONS).
+CREATE TABLE IF NOT EXISTS object_access (
+    bucket text NOT NULL,
+    key bytea NOT NULL,
+    version_id text NOT NULL,
+    last_access double precision NOT NULL,
+    gets bigint NOT NULL,
+    PRIMARY KEY (bucket, key, version_id)
 );

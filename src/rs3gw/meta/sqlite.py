@@ -24,6 +24,8 @@ from typing import Any, TypeVar
 from rs3gw import errors
 from rs3gw.meta.listing import Cursor, Fetch, ScanResult, Seek, key_successor, scan
 from rs3gw.meta.store import (
+    AccessHit,
+    AccessStats,
     BlobUse,
     DeleteOutcome,
     ListQuery,
@@ -51,7 +53,7 @@ from rs3gw.model import (
 
 R = TypeVar("R")
 _Row = tuple[Any, ...]  # a raw result row, converted to a record only when returned
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # v2: object_access (created on open by schema.sql's IF NOT EXISTS)
 GC_FLUSH_DELAY = 0.5  # seconds a finished GC row waits for another write's commit to carry it
 _OBJ_COLS = (
     "bucket, key, seq, version_id, is_latest, delete_marker, size, etag, last_modified, owner_id, "
@@ -152,9 +154,10 @@ class _ListedMeta(ObjectMeta):
     """A listed version's metadata: storage class and checksums (what a listing renders) filled from
     SQLite's ``json_extract``, the whole document parsed on first access to any other field.
 
-    Why: GET counts (``access-last``/``access-count`` in ``system``) make every object's document
-    distinct, so the per-listing memo of parsed documents stops sharing, and parsing 1000 JSON
-    documents was the difference between 50 and 30 LISTs/s after GET traffic."""
+    Why: documents that differ per object (GET counts as older versions wrote them into ``system``,
+    which upgraded data directories still carry; per-object user metadata) defeat the per-listing
+    memo of parsed documents, and parsing 1000 JSON documents was the difference between 50 and 30
+    LISTs/s. GET counts now live in ``object_access`` and leave the documents alone."""
 
     content_type = _Parsed()
     headers = _Parsed()
@@ -410,9 +413,13 @@ class SqliteStore(MetadataStore):
         schema = resources.files("rs3gw.meta").joinpath("schema.sql").read_text()
 
         def init(conn: sqlite3.Connection) -> None:
-            conn.executescript(schema)
+            conn.executescript(schema)  # every statement IF NOT EXISTS: adds v2's tables to a v1 file
             if conn.execute("SELECT count(*) FROM schema_version").fetchone()[0] == 0:
                 conn.execute("INSERT INTO schema_version VALUES (?)", (SCHEMA_VERSION,))
+            else:
+                conn.execute(
+                    "UPDATE schema_version SET version=? WHERE version<?", (SCHEMA_VERSION, SCHEMA_VERSION)
+                )
 
         def run() -> None:
             self._wconn = self._connect()
@@ -479,6 +486,7 @@ class SqliteStore(MetadataStore):
             if conn.execute("DELETE FROM buckets WHERE name=?", (name,)).rowcount == 0:
                 raise errors.NoSuchBucket(BucketName=name)
             conn.execute("DELETE FROM bucket_config WHERE bucket=?", (name,))
+            conn.execute("DELETE FROM object_access WHERE bucket=?", (name,))  # none left: belt and braces
             return freed
 
         return await self._write(fn)
@@ -687,6 +695,10 @@ class SqliteStore(MetadataStore):
         if row is None:
             return []
         conn.execute("DELETE FROM objects WHERE bucket=? AND key=? AND seq=?", (bucket, key, row[0]))
+        # Its GET counts go with it: a later version under the same id ("null") starts at zero.
+        conn.execute(
+            "DELETE FROM object_access WHERE bucket=? AND key=? AND version_id=?", (bucket, key, version_id)
+        )
         if row[2] and promote:  # promote the next newest version
             conn.execute(
                 "UPDATE objects SET is_latest=1 WHERE bucket=? AND key=? AND seq="
@@ -930,6 +942,36 @@ class SqliteStore(MetadataStore):
         res = scan(fetch, prefix, delimiter, key_marker, max_uploads, start, versions=True)
         return _upload_listing(res)
 
+    # -- GET counts ----------------------------------------------------------------------------
+    async def add_access(self, hits: Sequence[AccessHit]) -> int:
+        rows = [
+            (h.last, h.count, h.bucket, h.key.encode(), h.version_id, h.etag, h.last_modified)
+            for h in hits
+            if h.count > 0
+        ]
+        if not rows:
+            return 0
+
+        def fn(conn: sqlite3.Connection) -> int:
+            # On the writer thread, inside the transaction: the version checked is the one counted.
+            return conn.executemany(_ADD_ACCESS, rows).rowcount
+
+        return await self._write(fn)
+
+    async def get_access(self, bucket: str, key: str, version_id: str) -> AccessStats | None:
+        row = self._r.execute(
+            "SELECT last_access, gets FROM object_access WHERE bucket=? AND key=? AND version_id=?",
+            (bucket, key.encode(), version_id),
+        ).fetchone()
+        return AccessStats(row[0], row[1]) if row else None
+
+    async def bucket_access(self, bucket: str) -> dict[tuple[str, str], AccessStats]:
+        def run() -> dict[tuple[str, str], AccessStats]:  # a whole bucket's rows: off the event loop
+            sql = "SELECT key, version_id, last_access, gets FROM object_access WHERE bucket=?"
+            return {(_key_text(k), v): AccessStats(t, n) for k, v, t, n in self._r.execute(sql, (bucket,))}
+
+        return await asyncio.to_thread(run)
+
     # -- blob GC -------------------------------------------------------------------------------
     async def pending_gc(self, limit: int = 1000) -> list[str]:
         with self._pending_lock:
@@ -985,6 +1027,20 @@ class SqliteStore(MetadataStore):
             done = set(self._gc_finished)
         return {r[0] for r in self._r.execute("SELECT blob_id FROM blob_gc")} - done
 
+
+# ``add_access``'s upsert, shared with the PostgreSQL store (SQLite swaps in ``?``; max() of two
+# values is SQLite's greatest()). It inserts only while the version read is still stored (same
+# etag and last-modified, not a marker), so a count for a version replaced or deleted since the
+# GET is dropped; {lock} lets PostgreSQL hold that row until commit.
+ADD_ACCESS = (
+    "INSERT INTO object_access (bucket, key, version_id, last_access, gets) "
+    "SELECT bucket, key, version_id, %s, %s FROM objects WHERE bucket=%s AND key=%s AND version_id=%s "
+    "AND etag=%s AND last_modified=%s AND {not_marker}{lock} "
+    "ON CONFLICT (bucket, key, version_id) DO UPDATE SET "
+    "last_access={greatest}(object_access.last_access, excluded.last_access), "
+    "gets=object_access.gets + excluded.gets"
+)
+_ADD_ACCESS = ADD_ACCESS.format(not_marker="delete_marker=0", lock="", greatest="max").replace("%s", "?")
 
 # The queries behind ``blob_uses``, shared with the PostgreSQL store ({live}: "not a delete marker").
 BLOB_USES_OBJECTS = "SELECT bucket, key, version_id, segments FROM objects WHERE {live}"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import secrets
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from rs3gw import errors
@@ -114,6 +114,42 @@ class BlobUse:
     version_id: str  # "upload:<id>#<part>" for parts of unfinished multipart uploads
     blob_id: str
     size: int
+
+
+@dataclass(frozen=True)
+class AccessHit:
+    """GETs of one object version since the last flush, for ``add_access``.
+
+    ``etag`` and ``last_modified`` are those of the version that was read: a ``null`` version id
+    names whatever was written last, so the store adds the hit only while that exact version is
+    still stored; one replaced (or deleted) between the GET and the flush drops it."""
+
+    bucket: str
+    key: str
+    version_id: str
+    etag: str
+    last_modified: float
+    last: float  # time of the latest of these GETs
+    count: int
+
+
+@dataclass(frozen=True)
+class AccessStats:
+    """A version's recorded GETs: when it was last read and how often."""
+
+    last: float
+    count: int
+
+
+def merged_access(system: Mapping[str, str], row: AccessStats | None) -> AccessStats | None:
+    """A version's GETs: the ``object_access`` row plus what an older rs3gw wrote into the metadata
+    document (``access-last``/``access-count`` in ``system``), so counts survive the upgrade.
+    None when the version was never read."""
+    legacy_n = int(system.get("access-count", "0") or "0")
+    legacy_last = float(system.get("access-last", "0") or "0")
+    if row is None:
+        return AccessStats(legacy_last, legacy_n) if legacy_n or legacy_last else None
+    return AccessStats(max(row.last, legacy_last), row.count + legacy_n)
 
 
 @dataclass(frozen=True)
@@ -300,6 +336,24 @@ class MetadataStore(ABC):
         upload_id_marker: str,
         max_uploads: int,
     ) -> UploadListing: ...
+
+    # GET counts: a table of their own, never the metadata document (which LIST shares parsed
+    # between versions while their texts are identical). Rows go with their version: the
+    # transaction that removes a version deletes its row.
+    @abstractmethod
+    async def add_access(self, hits: Sequence[AccessHit]) -> int:
+        """Add a flush's GET counts in one transaction (count += n, last = max); a hit whose
+        version is gone or was replaced (etag / last-modified differ) is dropped. Returns the
+        number of hits recorded."""
+
+    @abstractmethod
+    async def get_access(self, bucket: str, key: str, version_id: str) -> AccessStats | None:
+        """One version's recorded GETs (not including legacy document counts: see ``merged_access``)."""
+
+    @abstractmethod
+    async def bucket_access(self, bucket: str) -> dict[tuple[str, str], AccessStats]:
+        """Every recorded version of a bucket, by (key, version id): one query for a whole-bucket
+        pass (the storage report, the INTELLIGENT_TIERING scan) instead of one per version."""
 
     # blob garbage queue
     @abstractmethod
