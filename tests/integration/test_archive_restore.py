@@ -262,3 +262,27 @@ def test_deleting_an_archived_object_frees_its_tier_data(srv: Server, s3: Any, b
     assert len(added) == 1
     s3.delete_object(Bucket=bucket, Key="gone")
     _wait(lambda: not added & set(_files(tier)))
+
+
+@pytest.mark.local_backend_only("archive tiers move blob files between local directories")
+def test_copy_of_a_restored_object_starts_without_its_state(s3: Any, bucket: str) -> None:
+    """A copy is a new version: it never takes the source's restore state, archive tier or access
+    tier (it once answered HEAD with the source's x-amz-restore, a STANDARD object "restored")."""
+    body = b"restored, then copied" * 200
+    s3.put_object(Bucket=bucket, Key="cold", Body=body, StorageClass="GLACIER")
+    assert _restore(s3, bucket, "cold", days=2, tier="Expedited") == 202
+    _wait(lambda: "false" in s3.head_object(Bucket=bucket, Key="cold").get("Restore", ""))
+    s3.copy_object(Bucket=bucket, Key="copy", CopySource={"Bucket": bucket, "Key": "cold"})
+    s3.copy_object(
+        Bucket=bucket,
+        Key="it",
+        CopySource={"Bucket": bucket, "Key": "cold"},
+        StorageClass="INTELLIGENT_TIERING",
+    )
+    for key, cls in (("copy", None), ("it", "INTELLIGENT_TIERING")):
+        head = s3.head_object(Bucket=bucket, Key=key)
+        assert "Restore" not in head
+        assert head.get("StorageClass") == cls
+        got = s3.get_object(Bucket=bucket, Key=key)
+        assert "Restore" not in got
+        assert got["Body"].read() == body

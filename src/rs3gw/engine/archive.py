@@ -41,6 +41,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("rs3gw.archive")
 IT_TIERS = ("FREQUENT", "INFREQUENT", "ARCHIVE_INSTANT")
 _RESTORE_KEYS = ("restore-state", "restore-ready", "restore-days", "restore-expiry")
+# State of one stored version (where its bytes are, its restore, its access tier, GET counts an
+# older rs3gw wrote into the document): a copy is a new version and starts without any of it.
+VERSION_STATE = ("archive-tier", "it-tier", "access-last", "access-count", *_RESTORE_KEYS)
 VKey = tuple[str, str, str]  # bucket, key, version id
 # A version as read: version id plus etag and last-modified, since a "null" id names whatever was
 # written last and a count must never move to the version that replaced the one read.

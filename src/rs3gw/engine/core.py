@@ -20,7 +20,7 @@ from rs3gw.codecs.mlformats import SNIFF_BYTES
 from rs3gw.engine import ml_detect
 from rs3gw.engine import object_lock as lock_rules
 from rs3gw.engine import sse as sse_config
-from rs3gw.engine.archive import Tiers
+from rs3gw.engine.archive import VERSION_STATE, Tiers
 from rs3gw.engine.conditions import Conditions, check_copy_source, check_read
 from rs3gw.engine.ingest import BodyChecks, ingest
 from rs3gw.engine.names import check_bucket_name, check_key, check_user_meta
@@ -65,6 +65,12 @@ NO_CONDITION = WriteCondition()
 COMPRESSION = "compression"  # bucket config: a bucket's compression override (``write_options``)
 # The bucket configuration documents every PutObject reads, fetched together (``put_config``).
 PUT_CONFIGS = (lock_rules.CONFIG, sse_config.CONFIG_NAME, COMPRESSION)
+
+
+# System metadata a copy never takes from its source: the ACL (S3 never copies it), the state of
+# the source version (VERSION_STATE: archive tier, restore, access tier and counts) and the part
+# checksums of a multipart source (engine/multipart.py PART_CHECKSUMS; a copy is one part).
+_NOT_COPIED = frozenset(("acl", "part-checksums", *VERSION_STATE))
 
 
 @dataclass(frozen=True)
@@ -590,7 +596,7 @@ class ObjectEngine:
             meta,
             tags=src.meta.tags if tags is None else tags,
             system={
-                **{k: v for k, v in without_lock(meta.system).items() if k != "acl"},
+                **{k: v for k, v in without_lock(meta.system).items() if k not in _NOT_COPIED},
                 **(lock or {}),
                 **({"acl": acl} if acl else {}),
             },
