@@ -43,11 +43,21 @@ def parse_acl(body: bytes) -> tuple[str | None, acls.Acl]:
     return owner_id or None, acls.Acl(tuple(grants))
 
 
+# The order a grant list is reported in: ceph/s3-tests compares GetBucketAcl/GetObjectAcl grant
+# lists position by position, in the order RGW reports them: group grants before user grants,
+# users by canonical id, and one grantee's permissions in the x-amz-grant-* header order.
+_PERMISSION_ORDER = {p: n for n, p in enumerate(("READ", "WRITE", "READ_ACP", "WRITE_ACP", "FULL_CONTROL"))}
+
+
+def _report_order(g: acls.Grant) -> tuple[str, int]:
+    return ("" if g.grantee.startswith("http") else g.grantee, _PERMISSION_ORDER.get(g.permission, 0))
+
+
 def render_acl(owner: Owner, grants: list[acls.Grant], owners: dict[str, Owner]) -> XmlBuilder:
     x = XmlBuilder("AccessControlPolicy")
     x.open("Owner").elem("ID", owner.id).elem("DisplayName", owner.display_name).close()
     x.open("AccessControlList")
-    for g in grants:
+    for g in sorted(grants, key=_report_order):
         x.open("Grant")
         if g.grantee.startswith("http"):
             x.raw(f'<Grantee xmlns:xsi="{XSI}" xsi:type="Group">').elem("URI", g.grantee)
