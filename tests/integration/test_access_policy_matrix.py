@@ -394,13 +394,13 @@ MALFORMED = [
         {"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": "{b}"},
     ),
     (
-        "unknown condition key",
+        "numeric condition on a non-number",
         {
             "Effect": "Allow",
             "Principal": "*",
-            "Action": "s3:GetObject",
-            "Resource": "{b}/*",
-            "Condition": {"StringEquals": {"aws:Referer": "x"}},
+            "Action": "s3:ListBucket",
+            "Resource": "{b}",
+            "Condition": {"NumericLessThan": {"s3:max-keys": "ten"}},
         },
     ),
     (

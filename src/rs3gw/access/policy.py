@@ -5,7 +5,10 @@ How a policy names an rs3gw user (rs3gw has one namespace of users, each its own
 ``"*"`` or ``{"AWS": "*"}`` is everyone, anonymous callers included; ``{"AWS": "<canonical id>"}`` or
 ``{"CanonicalUser": "<canonical id>"}`` is the user whose Owner ID that is (GetBucketAcl and
 ListBuckets show it); ``{"AWS": "arn:aws:iam::<any account id>:user/<name>"}`` is the user called
-``<name>`` (the ``--user`` name); ``{"AWS": "<access key id>"}`` is whoever signs with that key.
+``<name>`` (the ``--user`` name); ``{"AWS": "arn:aws:iam::<account>:root"}`` is the user whose
+canonical id is ``<account>`` (a 12-digit AWS account id, or a tenant-style name as RGW writes it,
+e.g. ``s3tenant1``; one that names no user matches nobody); ``{"AWS": "<access key id>"}`` is whoever
+signs with that key.
 """
 
 from __future__ import annotations
@@ -14,11 +17,18 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 from rs3gw import errors
 from rs3gw.access.actions import KNOWN_ACTIONS
-from rs3gw.access.conditions import Condition, narrows_source, parse_block, wildcard
+from rs3gw.access.conditions import (
+    Condition,
+    Context,
+    names_existing_tags,
+    narrows_source,
+    parse_block,
+    wildcard,
+)
 
 MalformedPolicy = errors.error_class("MalformedPolicy")
 MAX_POLICY_BYTES = 20 * 1024
@@ -40,6 +50,8 @@ _STATEMENT_KEYS = frozenset(
 )
 _CANONICAL = re.compile(r"[0-9a-f]{32,64}")
 _USER_ARN = re.compile(r"arn:aws:iam::([0-9A-Za-z_-]*):user/(?:[^*?]*/)?([A-Za-z0-9.@_+=,-]{1,64})")
+# Root of an account: AWS account ids are 12 digits; RGW tenants are names ("s3tenant1").
+_ROOT_ARN = re.compile(r"arn:aws:iam::(\d{12}|[A-Za-z0-9._@+=$-]*[A-Za-z._@+=$-][A-Za-z0-9._@+=$-]*):root")
 _ACCESS_KEY = re.compile(r"[A-Za-z0-9._-]{3,128}")  # as rs3gw accepts them (config.py)
 
 
@@ -66,7 +78,7 @@ class Facts:
     requester: Requester
     action: str  # "s3:GetObject"
     resource: str  # "arn:aws:s3:::bucket" or "arn:aws:s3:::bucket/key"
-    context: Mapping[str, str]  # condition key (lower-case) → value, only keys present
+    context: Context  # condition key (lower-case) → value, only keys present
 
 
 @dataclass(frozen=True)
@@ -113,6 +125,12 @@ class Policy:
     @property
     def public(self) -> bool:
         return any(st.public for st in self.statements)
+
+    @cached_property
+    def needs_existing_tags(self) -> bool:
+        """Whether a condition names s3:ExistingObjectTag/<key>: only then does authorization read
+        the object's tags, so requests under other policies pay nothing for the key."""
+        return any(names_existing_tags(st.conditions) for st in self.statements)
 
 
 @lru_cache(maxsize=512)
@@ -224,6 +242,9 @@ def _principal_token(kind: str, v: str) -> str:
     m = _USER_ARN.fullmatch(v)
     if m:
         return f"user:{m.group(2)}"
+    m = _ROOT_ARN.fullmatch(v)
+    if m:
+        return f"id:{m.group(1)}"
     if _ACCESS_KEY.fullmatch(v):
         return f"key:{v}"
     raise MalformedPolicy("Invalid principal in policy")

@@ -8,18 +8,21 @@ when neither the policy nor the bucket decided.
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Mapping
 from functools import lru_cache
+from urllib.parse import unquote
 
 from rs3gw import errors
 from rs3gw.access import acl as acls
+from rs3gw.access import conditions as cond
 from rs3gw.access.actions import ACTIONS, Action, action_name
-from rs3gw.access.conditions import PREFIX, SECURE_TRANSPORT, SOURCE_IP, SSE
 from rs3gw.access.decide import BucketAccess, Verdict, bucket_verdict, may_bypass_governance, object_allows
 from rs3gw.access.policy import S3_ARN, Facts, Policy, Requester, load, load_identity
 from rs3gw.auth.verify import AuthResult, PayloadMode, payload_mode
 from rs3gw.engine import Engine
-from rs3gw.model import Account, Bucket, Owner
+from rs3gw.engine import tags as tag_rules
+from rs3gw.model import Account, Bucket, ObjectVersion, Owner
 from rs3gw.protocol.request import Request
 
 POLICY = "policy"
@@ -33,6 +36,23 @@ ACL_HEADER_OPS = frozenset(
     {"CreateBucket", "PutObject", "CopyObject", "CreateMultipartUpload", "PutBucketAcl", "PutObjectAcl"}
 )
 _PREFIX_OPS = frozenset({"ListObjects", "ListObjectsV2", "ListObjectVersions", "ListMultipartUploads"})
+_LIST_PARAMS = (("prefix", cond.PREFIX), ("delimiter", cond.DELIMITER), ("max-keys", cond.MAX_KEYS))
+# Operations whose policy context carries s3:ExistingObjectTag/<key>: those AWS lists for the key
+# (reads of an object and of its ACL / tags / attributes, and rewrites of its ACL / tags).
+_EXISTING_TAG_OPS = frozenset(
+    {
+        "GetObject",
+        "HeadObject",
+        "GetObjectAcl",
+        "PutObjectAcl",
+        "GetObjectTagging",
+        "PutObjectTagging",
+        "DeleteObjectTagging",
+        "GetObjectAttributes",
+    }
+)
+# Operations that write an object whose x-amz-tagging header sets s3:RequestObjectTag/<key>.
+_REQUEST_TAG_OPS = frozenset({"PutObject", "CopyObject", "CreateMultipartUpload"})
 _NO_BUCKET_OPS = frozenset({"CreateBucket", "ListBuckets"})
 _SIGNED_STREAMS = (PayloadMode.STREAMING_SIGNED, PayloadMode.STREAMING_SIGNED_TRAILER)
 
@@ -85,6 +105,8 @@ class Access:
         owner = account.owner
         self.requester = _requester(owner.id, owner.display_name, account.access_key, anonymous)
         self._buckets: dict[str, BucketAccess | None] = {}
+        # Objects read for authorization (existing tags, object ACL), each at most once per request.
+        self._objects: dict[tuple[str, str, str | None], ObjectVersion | None] = {}
         self._records: dict[str, Bucket] = {}  # bucket records read here, for the handler (known_bucket)
 
     async def authorize(self, operation: str) -> None:
@@ -116,6 +138,8 @@ class Access:
             if self.requester.anonymous or self.requester.canonical_id != b.owner_id:
                 raise errors.AccessDenied()
             return
+        if key is not None and operation in _EXISTING_TAG_OPS and self._needs_existing_tags(b):
+            facts = await self._with_existing_tags(facts, bucket, key, version_id)
         self._check_identity(facts, b)
         verdict = bucket_verdict(operation, action, facts, b)
         if verdict is Verdict.ALLOW:
@@ -142,6 +166,31 @@ class Access:
             raise errors.AccessDenied()
         if said != "Allow" and self.requester.canonical_id != b.owner_id:
             raise errors.AccessDenied()
+
+    def _needs_existing_tags(self, b: BucketAccess) -> bool:
+        return (b.policy is not None and b.policy.needs_existing_tags) or (
+            self.identity is not None and self.identity.needs_existing_tags
+        )
+
+    async def _with_existing_tags(self, facts: Facts, bucket: str, key: str, version_id: str | None) -> Facts:
+        """``facts`` plus s3:ExistingObjectTag/<key> for each tag of the object acted on (none when
+        it does not exist: the keys are then absent, as for an untagged object)."""
+        obj = await self._object(bucket, key, version_id)
+        if obj is None or obj.delete_marker or not obj.meta.tags:
+            return facts
+        context = dict(facts.context)
+        for k, v in obj.meta.tags.items():
+            context[cond.EXISTING_TAG + k] = v
+        return dataclasses.replace(facts, context=context)
+
+    async def _object(self, bucket: str, key: str, version_id: str | None) -> ObjectVersion | None:
+        ident = (bucket, key, version_id)
+        if ident not in self._objects:
+            try:
+                self._objects[ident] = await self.engine.store.get_object(bucket, key, version_id)
+            except errors.S3Error:
+                self._objects[ident] = None
+        return self._objects[ident]
 
     async def may_bypass_governance(self, bucket: str, key: str) -> bool:
         """Whether this caller's x-amz-bypass-governance-retention is honoured for ``key``: the bucket
@@ -189,24 +238,64 @@ class Access:
         if action.kind == "object" and key is None:
             return None
         resource = S3_ARN + bucket + (f"/{key}" if action.kind == "object" else "")
-        req = self.req
-        context = {SECURE_TRANSPORT: "true" if req.scheme == "https" else "false"}
+        return Facts(self.requester, action_name(action, version_id), resource, self._context(version_id))
+
+    def _context(self, version_id: str | None) -> dict[str, cond.ContextValue]:
+        """The request's condition keys (rs3gw.access.conditions); a key the request does not
+        carry stays absent, which the IfExists / Null operators test."""
+        req, who = self.req, self.requester
+        h, q = req.headers, req.query
+        context: dict[str, cond.ContextValue] = {
+            cond.SECURE_TRANSPORT: "true" if req.scheme == "https" else "false"
+        }
         if req.client_ip:
-            context[SOURCE_IP] = req.client_ip
-        if req.operation in _PREFIX_OPS and "prefix" in req.query:
-            context[PREFIX] = req.query["prefix"]
-        sse = req.headers.get("x-amz-server-side-encryption")
-        if sse is not None:
-            context[SSE] = sse
-        return Facts(self.requester, action_name(action, version_id), resource, context)
+            context[cond.SOURCE_IP] = req.client_ip
+        now = time.time()
+        context[cond.EPOCH_TIME] = str(int(now))
+        context[cond.CURRENT_TIME] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now))
+        if not who.anonymous:
+            context[cond.USERNAME] = who.name
+            context[cond.USERID] = who.canonical_id
+        for header, key in (("referer", cond.REFERER), ("user-agent", cond.USER_AGENT)):
+            if header in h:
+                context[key] = h[header]
+        for header in cond.HEADER_KEYS:
+            if header in h:
+                context["s3:" + header] = h[header]
+        if "x-amz-copy-source" in h:  # "bucket/key" as policies name it: decoded, no leading slash
+            context["s3:x-amz-copy-source"] = unquote(h["x-amz-copy-source"]).lstrip("/")
+        if version_id is not None:
+            context[cond.VERSION_ID] = version_id
+        if req.operation in _PREFIX_OPS:
+            for param, key in _LIST_PARAMS:
+                if param in q:
+                    context[key] = q[param]
+        if req.operation in _REQUEST_TAG_OPS and "x-amz-tagging" in h:
+            try:
+                tags = tag_rules.parse_header(h["x-amz-tagging"])
+            except errors.S3Error:  # the handler answers the bad header; no keys for the policy
+                tags = {}
+            for k, v in tags.items():
+                context[cond.REQUEST_TAG + k] = v
+            context[cond.REQUEST_TAG_KEYS] = tuple(tags)
+        self._signature_keys(context)
+        return context
+
+    def _signature_keys(self, context: dict[str, cond.ContextValue]) -> None:
+        """s3:signatureversion and s3:authType: how a signed request carried its signature."""
+        auth = self.req.headers.get("authorization", "")
+        q = self.req.query
+        if auth:
+            context[cond.AUTH_TYPE] = "REST-HEADER"
+            context[cond.SIGNATURE_VERSION] = "AWS" if auth.startswith("AWS ") else "AWS4-HMAC-SHA256"
+        elif "X-Amz-Algorithm" in q or "Signature" in q:
+            context[cond.AUTH_TYPE] = "REST-QUERY-STRING"
+            context[cond.SIGNATURE_VERSION] = "AWS4-HMAC-SHA256" if "X-Amz-Algorithm" in q else "AWS"
 
     async def _object_grants(
         self, action: Action, facts: Facts, b: BucketAccess, bucket: str, key: str, version_id: str | None
     ) -> bool:
-        try:
-            obj = await self.engine.store.get_object(bucket, key, version_id)
-        except errors.S3Error:
-            obj = None
+        obj = await self._object(bucket, key, version_id)
         if obj is None or obj.delete_marker:
             # S3 answers a missing key 404 only to callers allowed to list the bucket, else 403.
             lister = ACTIONS["ListObjects"]
