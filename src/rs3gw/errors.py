@@ -160,6 +160,19 @@ _TABLE: list[tuple[str, int, str]] = [
         "The provided 'x-amz-content-sha256' header does not match what was computed.",
     ),
     ("InvalidChunkSizeError", 403, "Only the last chunk is allowed to have a size less than 8192 bytes"),
+    # POST Object (browser-based uploads with a POST policy)
+    (
+        "InvalidPolicyDocument",
+        400,
+        "The content of the form does not meet the conditions specified in the policy document.",
+    ),
+    ("MalformedPOSTRequest", 400, "The body of your POST request is not well-formed multipart/form-data."),
+    ("IncorrectNumberOfFilesInPostRequest", 400, "POST requires exactly one file upload per request."),
+    (
+        "MaxPostPreDataLengthExceededError",
+        400,
+        "Your POST request fields preceding the upload file were too large.",
+    ),
     ("MissingFields", 400, "Missing fields in request."),
     ("UnexpectedContent", 400, "This request does not support content."),
     ("InvalidObjectName", 400, "Object key is not valid."),
@@ -277,6 +290,10 @@ InvalidAccessKeyId = _BY_CODE["InvalidAccessKeyId"]
 InvalidArgument = _BY_CODE["InvalidArgument"]
 InvalidBucketName = _BY_CODE["InvalidBucketName"]
 InvalidChunkSizeError = _BY_CODE["InvalidChunkSizeError"]
+IncorrectNumberOfFilesInPostRequest = _BY_CODE["IncorrectNumberOfFilesInPostRequest"]
+InvalidPolicyDocument = _BY_CODE["InvalidPolicyDocument"]
+MalformedPOSTRequest = _BY_CODE["MalformedPOSTRequest"]
+MaxPostPreDataLengthExceededError = _BY_CODE["MaxPostPreDataLengthExceededError"]
 InvalidDigest = _BY_CODE["InvalidDigest"]
 InvalidLocationConstraint = _BY_CODE["InvalidLocationConstraint"]
 InvalidObjectName = _BY_CODE["InvalidObjectName"]

@@ -398,6 +398,17 @@ def _parse_credential(credential: str, region: str, err: type[S3Error]) -> tuple
     return access_key, date8
 
 
+def parse_credential(credential: str, region: str, err: type[S3Error]) -> tuple[str, str]:
+    """(access key, date8) of a SigV4 credential; shared with POST policy forms (auth.post_policy),
+    whose ``x-amz-credential`` field has the same shape and rules as the header's Credential."""
+    return _parse_credential(credential, region, err)
+
+
+def secret_for_key(secret_for: Callable[[str], str | None], access_key: str) -> str:
+    """The secret of ``access_key``; InvalidAccessKeyId when unknown (POST forms use it too)."""
+    return _secret(secret_for, access_key)
+
+
 def _signed_headers(value: str, err: type[S3Error]) -> list[str]:
     names = _signed_names(value)
     if names is None:

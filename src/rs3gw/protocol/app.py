@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import unquote
 
 from rs3gw import errors
+from rs3gw.auth.post_policy import authenticate_form
 from rs3gw.auth.users import KeyRing
 from rs3gw.auth.verify import AuthResult, SignedRequest, authenticate
 from rs3gw.engine import Engine
@@ -24,6 +25,7 @@ from rs3gw.protocol.admin import ADMIN_BUCKET, AdminRoute, handle_admin
 from rs3gw.protocol.authorize import ANONYMOUS, Access, anonymous_auth
 from rs3gw.protocol.context import Ctx
 from rs3gw.protocol.handlers import HANDLERS, UNSIGNED_HANDLERS, add_cors_headers
+from rs3gw.protocol.handlers.post_object import form_headers, form_key, read_form
 from rs3gw.protocol.observe import Observer, make_event
 from rs3gw.protocol.request import Receive, Request, Scope, Send, fold_headers, parse_query, split_address
 from rs3gw.protocol.response import ZEROCOPY, Response, error_response, prime, send_response
@@ -213,6 +215,8 @@ class S3App:
             return await UNSIGNED_HANDLERS[op](self.engine, req)
         if self.throttled is not None and self.throttled(req.client_ip):
             raise errors.SlowDown()
+        if self._is_post_form(req):
+            return await self._post_object(req)
         auth = await self._authenticate_fresh(req)  # None: no auth material at all, the anonymous principal
         account = self._account(auth.access_key) if auth is not None else ANONYMOUS
         if account is None:  # a store key disabled between the signature check and here
@@ -235,6 +239,59 @@ class S3App:
         ctx = Ctx(req, self.engine, account, auth, op, self.region, owners=self.owners, access=access)
         ctx.transforms = self.transforms
         return await handler(ctx)
+
+    def _is_post_form(self, req: Request) -> bool:
+        """POST Object (a browser upload): a multipart form POSTed to the bucket itself, without
+        a sub-resource. Its credentials are form fields, not headers, so it is routed before the
+        header signature check (which would see an anonymous request)."""
+        if req.method != "POST" or not req.bucket or req.key:
+            return False
+        if not req.headers.get("content-type", "").lower().startswith("multipart/form-data"):
+            return False
+        if req.bucket == ADMIN_BUCKET and not self._vhost_bucket(req):
+            return False
+        try:
+            return route(req.method, req.bucket, req.key, req.query, req.headers) == "PostObject"
+        except errors.MethodNotAllowed:
+            return False
+
+    async def _post_object(self, req: Request) -> Response:
+        """Read the form's fields, authenticate them (the policy's signature, auth.post_policy),
+        then authorize the signer (or the anonymous principal) exactly as a PutObject of the form's
+        key with the headers the form declares (ACL, SSE), before the file is streamed."""
+        req.operation = "PostObject"
+        form = await read_form(req)
+        auth = await self._fresh(lambda: authenticate_form(form.fields, self._secret_for, self.region))
+        account = self._account(auth.access_key) if auth is not None else ANONYMOUS
+        if account is None:
+            raise errors.InvalidAccessKeyId()
+        req.access_key, req.principal = account.access_key, account.owner.display_name
+        req.key = form_key(form)
+        put_req = Request(
+            method=req.method,
+            raw_path=req.raw_path,
+            query_pairs=req.query_pairs,
+            query=req.query,
+            headers=form_headers(form, req.headers.get("host", "")),
+            bucket=req.bucket,
+            key=req.key,
+            receive=req.receive,
+            scheme=req.scheme,
+            client_ip=req.client_ip,
+            request_id=req.request_id,
+            operation=req.operation,
+            principal=req.principal,
+            access_key=req.access_key,
+            form=form,
+        )
+        identity = self.key_ring.policies.get(account.owner.id) if self.key_ring is not None else None
+        access = Access(self.engine, put_req, account, auth is None, self.owners, identity)
+        await access.authorize("PutObject")
+        auth = auth if auth is not None else anonymous_auth(put_req)
+        ctx = Ctx(
+            put_req, self.engine, account, auth, "PostObject", self.region, owners=self.owners, access=access
+        )
+        return await HANDLERS["PostObject"](ctx)
 
     async def _admin(self, req: Request, auth: AuthResult) -> Response:
         account = self._account(auth.access_key)
@@ -267,12 +324,16 @@ class S3App:
     async def _authenticate_fresh(self, req: Request) -> AuthResult | None:
         """An unknown access key may have just been made on another gateway: reload store keys
         (rate-limited) and check once more."""
+        return await self._fresh(lambda: self._authenticate(req))
+
+    async def _fresh(self, check: Callable[[], AuthResult | None]) -> AuthResult | None:
+        """``check`` once more after reloading store keys, when it names a key unknown here."""
         try:
-            return self._authenticate(req)
+            return check()
         except errors.InvalidAccessKeyId:
             if self.key_ring is None or not await self.key_ring.refresh_on_miss():
                 raise
-            return self._authenticate(req)
+            return check()
 
     def _account(self, access_key: str) -> Account | None:
         """Configured accounts first (they stay authoritative), then store-managed keys."""

@@ -16,6 +16,16 @@ Send = Callable[[Message], Awaitable[None]]
 
 
 @dataclass
+class PostForm:
+    """A POST Object form (browser upload) read up to its file part: the fields before the file
+    (lower-case names, small and buffered) and the file's bytes still to be streamed."""
+
+    fields: dict[str, str]
+    filename: str
+    file: AsyncIterator[bytes]
+
+
+@dataclass
 class Request:
     method: str
     raw_path: str  # percent-encoded, as on the wire
@@ -32,6 +42,7 @@ class Request:
     operation: str = ""
     principal: str = ""
     access_key: str = ""
+    form: PostForm | None = None  # set for POST Object once its form fields are read
     _consumed: bool = field(default=False, repr=False)
 
     def header(self, name: str, default: str | None = None) -> str | None:
