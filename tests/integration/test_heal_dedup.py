@@ -9,7 +9,8 @@ chunks (no second, undeduplicated copy of their bytes; before the fix heal used 
 settings, dedup off, and rewrote them as plain blobs), the small ones stay plain blobs, every
 object reads back byte-exact from a restarted server, ``rs3gw fsck`` is clean, and deleting
 everything leaves no chunk, queued chunk or blob behind, which proves the chunk refcounts right.
-A damaged manifest leaks a chunk reference when the repair frees it (strict xfail, a known bug).
+A damaged manifest's chunk references are all released when the repair frees it (the chunk
+index records them; the damaged bytes name a hash the manifest never held).
 """
 
 from __future__ import annotations
@@ -190,12 +191,9 @@ def test_heal_run_repairs_dedup_data_as_the_server_stores_it(tmp_path: Path, sou
     check_consistent(s)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="freeing a damaged dedup manifest releases the hashes read from its damaged bytes, so the "
-    "real chunk keeps a reference (DedupBlobStore.delete / engine.repair): fsck refcount mismatch",
-)
 def test_heal_run_of_a_damaged_manifest_releases_its_chunks(tmp_path: Path) -> None:
+    """The repair frees b's damaged manifest by the references the chunk index recorded for it,
+    not the hashes its damaged bytes name: b's real last chunk loses that reference."""
     s = setup(tmp_path, "config-given-to-heal")
     flip(s.data, s.segment("b"), -1)  # the last chunk hash in b's manifest
     rc, rep = cli(s.data, "heal", "run", *s.heal_args, "--heal-backup", str(s.repo))

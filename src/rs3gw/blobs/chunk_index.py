@@ -10,6 +10,12 @@ another gateway) can finish or roll back.
 Invariant: a chunk's ``refs`` = references from committed manifests (minus those already released)
 + references held by live writers. A chunk leaves the table in the same transaction that drops its
 count to zero, and its blob is queued for deletion in that transaction.
+
+A manifest records its own references in the index (``manifest_refs``: hash and count, the
+writer's refs kept at commit; such a manifest is "tracked"), so freeing it never depends on its
+bytes: a damaged or lost manifest blob would otherwise name hashes it never held (leaking the real
+chunk's reference, or worse, dropping another manifest's) or nothing at all. Manifests committed
+before this existed carry no rows and are still released from their bytes.
 """
 
 from __future__ import annotations
@@ -59,10 +65,16 @@ class ChunkIndex(Protocol):
         """(size, chunk count, records released so far), or None for a blob that is no manifest."""
 
     def release(self, blob_id: str, start: int, hashes: Sequence[bytes]) -> list[str]:
-        """Drop one batch of a manifest's refs, resumable after a crash (``released`` advances)."""
+        """Drop one batch of a manifest's refs, resumable after a crash (``released`` advances).
+        For a tracked manifest only the refs it holds among ``hashes`` go (its rows shrink)."""
 
-    def drop_manifest(self, blob_id: str) -> None:
-        """Forget a fully released manifest and queue its blob for deletion."""
+    def tracks_refs(self, blob_id: str) -> bool:
+        """Whether the manifest's references are rows of the index (then ``drop_manifest`` alone
+        releases them; its bytes need not be read)."""
+
+    def drop_manifest(self, blob_id: str) -> list[str]:
+        """Forget a manifest and queue its blob for deletion, releasing in the same transaction
+        every reference a tracked manifest still holds; returns the chunk blobs that freed."""
 
     def blob_ids(self, hashes: Sequence[bytes]) -> dict[bytes, str]:
         """The inner blob of each stored chunk among ``hashes``."""
@@ -93,7 +105,10 @@ class ChunkIndex(Protocol):
     def totals(self) -> IndexTotals: ...
 
     def set_refs(self, fixes: dict[bytes, int]) -> list[str]:
-        """fsck: force refcounts; chunks that nothing references are unlinked and queued."""
+        """fsck: force refcounts; chunks that nothing references are unlinked and queued. fsck counts
+        from manifest bytes: where its count is below the references the index records, the
+        tracked manifests holding that chunk are untracked (released from their bytes from then
+        on, as fsck counted them), so no later release frees a chunk a good manifest holds."""
 
     def swap_chunk(self, h: bytes, old_blob: str, new_blob: str) -> bool:
         """Scrub repair: the chunk's bytes now live in ``new_blob``; ``old_blob`` is queued.

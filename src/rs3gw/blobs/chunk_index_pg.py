@@ -60,6 +60,14 @@ CREATE TABLE IF NOT EXISTS dedup_writer_refs (writer text NOT NULL, hash bytea N
 CREATE TABLE IF NOT EXISTS dedup_writer_blobs (writer text NOT NULL, blob_id text NOT NULL,
     PRIMARY KEY (writer, blob_id));
 CREATE TABLE IF NOT EXISTS dedup_chunk_gc (blob_id text PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS dedup_manifest_refs (blob_id text NOT NULL, hash bytea NOT NULL,
+    n bigint NOT NULL, PRIMARY KEY (blob_id, hash));
+DO $$ BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = 'dedup_manifests'::regclass
+            AND attname = 'tracked' AND NOT attisdropped) THEN
+        ALTER TABLE dedup_manifests ADD COLUMN tracked boolean NOT NULL DEFAULT false;
+    END IF;
+END $$;
 """
 
 
@@ -271,8 +279,13 @@ class PostgresChunkIndex:
         def run(c: Cur) -> None:
             self._renew(c, writer)
             c.execute(
-                "INSERT INTO dedup_manifests (blob_id, size, count) VALUES (%s, %s, %s)",
+                "INSERT INTO dedup_manifests (blob_id, size, count, tracked) VALUES (%s, %s, %s, true)",
                 (blob_id, size, count),
+            )
+            # The writer's refs are exactly the manifest's (one per record): kept, re-keyed.
+            c.execute(
+                "INSERT INTO dedup_manifest_refs SELECT %s, hash, n FROM dedup_writer_refs WHERE writer = %s",
+                (blob_id, writer),
             )
             for table in ("dedup_writer_refs", "dedup_writer_blobs", "dedup_writers"):
                 c.execute(f"DELETE FROM {table} WHERE writer = %s", (writer,))  # type: ignore[arg-type]
@@ -310,11 +323,14 @@ class PostgresChunkIndex:
     def release(self, blob_id: str, start: int, hashes: Sequence[bytes]) -> list[str]:
         def run(c: Cur) -> list[str]:
             row = c.execute(
-                "SELECT released FROM dedup_manifests WHERE blob_id = %s FOR UPDATE", (blob_id,)
+                "SELECT released, tracked FROM dedup_manifests WHERE blob_id = %s FOR UPDATE", (blob_id,)
             ).fetchone()
             if row is None or row[0] != start:
                 return []
-            freed = _unref(c, Counter(hashes))
+            counts = Counter(hashes)
+            if row[1]:
+                counts = _take_manifest_refs(c, blob_id, counts)
+            freed = _unref(c, counts)
             c.execute(
                 "UPDATE dedup_manifests SET released = %s WHERE blob_id = %s", (start + len(hashes), blob_id)
             )
@@ -322,12 +338,23 @@ class PostgresChunkIndex:
 
         return self._txn(run)
 
-    def drop_manifest(self, blob_id: str) -> None:
-        def run(c: Cur) -> None:
+    def tracks_refs(self, blob_id: str) -> bool:
+        rows = self._rows("SELECT tracked FROM dedup_manifests WHERE blob_id = %s", (blob_id,))
+        return bool(rows and rows[0][0])
+
+    def drop_manifest(self, blob_id: str) -> list[str]:
+        def run(c: Cur) -> list[str]:
+            # The manifest's row first (as release locks it), then its chunks in hash order.
+            c.execute("SELECT 1 FROM dedup_manifests WHERE blob_id = %s FOR UPDATE", (blob_id,))
+            left = c.execute(
+                "DELETE FROM dedup_manifest_refs WHERE blob_id = %s RETURNING hash, n", (blob_id,)
+            ).fetchall()
+            freed = _unref(c, Counter({bytes(h): int(n) for h, n in left}))
             c.execute("DELETE FROM dedup_manifests WHERE blob_id = %s", (blob_id,))
             c.execute("INSERT INTO dedup_chunk_gc VALUES (%s) ON CONFLICT DO NOTHING", (blob_id,))
+            return freed
 
-        self._txn(run)
+        return self._txn(run)
 
     def blob_ids(self, hashes: Sequence[bytes]) -> dict[bytes, str]:
         rows = self._rows(
@@ -374,6 +401,7 @@ class PostgresChunkIndex:
     def set_refs(self, fixes: dict[bytes, int]) -> list[str]:
         def run(c: Cur) -> list[str]:
             _lock_chunks(c, sorted(fixes))
+            _untrack_below(c, fixes)
             freed = []
             for h, n in sorted(fixes.items()):
                 if n > 0:
@@ -418,6 +446,51 @@ def _add_writer_refs(c: Cur, writer: str, hashes: list[bytes], ns: list[int]) ->
         "ON CONFLICT (writer, hash) DO UPDATE SET n = dedup_writer_refs.n + excluded.n",
         (writer, hashes, ns),
     )
+
+
+def _take_manifest_refs(c: Cur, blob_id: str, counts: Counter[bytes]) -> Counter[bytes]:
+    """Of the references a batch of a tracked manifest's records names, those the manifest really
+    holds (its ``dedup_manifest_refs`` rows, which shrink by as many): a hash read from damaged
+    bytes that the manifest never held releases nothing, not even a chunk another manifest holds.
+    The caller holds the manifest's row lock, so no other release of it runs meanwhile."""
+    hs = sorted(counts)
+    rows = c.execute(
+        "SELECT hash, n FROM dedup_manifest_refs WHERE blob_id = %s AND hash = ANY(%s::bytea[])",
+        (blob_id, hs),
+    ).fetchall()
+    take = Counter({bytes(h): min(counts[bytes(h)], int(n)) for h, n in rows})
+    if take:
+        ts = sorted(take)
+        c.execute(
+            "UPDATE dedup_manifest_refs r SET n = r.n - v.n "
+            "FROM unnest(%s::bytea[], %s::bigint[]) AS v(hash, n) WHERE r.blob_id = %s AND r.hash = v.hash",
+            (ts, [take[h] for h in ts], blob_id),
+        )
+        c.execute("DELETE FROM dedup_manifest_refs WHERE blob_id = %s AND n <= 0", (blob_id,))
+    return take
+
+
+def _untrack_below(c: Cur, fixes: dict[bytes, int]) -> None:
+    """fsck counts references from manifest bytes. Where that count is below what the index records
+    (tracked manifests' rows and writers), some tracked manifest's bytes are damaged: the manifests
+    holding rows of such a chunk fall back to being released from their bytes, as fsck counted
+    them, so the forced count and later releases agree (rows released on top of a count that
+    already left them out would free a chunk a good manifest still holds)."""
+    hs = sorted(fixes)
+    rows = c.execute(
+        "SELECT hash, sum(n) FROM (SELECT hash, n FROM dedup_manifest_refs WHERE hash = ANY(%s::bytea[]) "
+        "UNION ALL SELECT hash, n FROM dedup_writer_refs WHERE hash = ANY(%s::bytea[])) t GROUP BY hash",
+        (hs, hs),
+    ).fetchall()
+    below = sorted(bytes(h) for h, n in rows if fixes[bytes(h)] < int(n))
+    if not below:
+        return
+    ms = c.execute(
+        "UPDATE dedup_manifests SET tracked = false WHERE blob_id IN "
+        "(SELECT blob_id FROM dedup_manifest_refs WHERE hash = ANY(%s::bytea[])) RETURNING blob_id",
+        (below,),
+    ).fetchall()
+    c.execute("DELETE FROM dedup_manifest_refs WHERE blob_id = ANY(%s::text[])", ([str(r[0]) for r in ms],))
 
 
 def _unref(c: Cur, counts: Counter[bytes]) -> list[str]:

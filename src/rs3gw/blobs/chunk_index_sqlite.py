@@ -32,6 +32,8 @@ CREATE TABLE IF NOT EXISTS writer_refs (writer TEXT NOT NULL, hash BLOB NOT NULL
 CREATE TABLE IF NOT EXISTS writer_blobs (writer TEXT NOT NULL, blob_id TEXT NOT NULL,
     PRIMARY KEY (writer, blob_id)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS chunk_gc (blob_id TEXT PRIMARY KEY) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS manifest_refs (blob_id TEXT NOT NULL, hash BLOB NOT NULL, n INTEGER NOT NULL,
+    PRIMARY KEY (blob_id, hash)) WITHOUT ROWID;
 """
 
 
@@ -41,6 +43,8 @@ class SqliteChunkIndex:
     Invariant: ``chunks.refs`` = references from committed manifests (minus those already
     released) + references held by live writers (``writer_refs``). A chunk is unlinked from the
     table in the same transaction that drops its count to zero, and its blob queued in ``chunk_gc``.
+    A manifest committed with ``tracked`` set has its unreleased references as ``manifest_refs``
+    rows (chunk_index.py says why); older manifests have none and are released from their bytes.
     """
 
     kind = "sqlite"
@@ -52,6 +56,7 @@ class SqliteChunkIndex:
         self._db.execute(f"PRAGMA synchronous={'FULL' if fsync else 'OFF'}")
         self._db.executescript(_SCHEMA)
         self._lock = threading.Lock()
+        self._txn(_add_tracked)
         self.active: set[str] = set()
 
     def close(self) -> None:
@@ -121,7 +126,15 @@ class SqliteChunkIndex:
         """The writer's refs become the manifest's, atomically."""
 
         def run(c: sqlite3.Connection) -> None:
-            c.execute("INSERT INTO manifests (blob_id, size, count) VALUES (?,?,?)", (blob_id, size, count))
+            c.execute(
+                "INSERT INTO manifests (blob_id, size, count, tracked) VALUES (?,?,?,1)",
+                (blob_id, size, count),
+            )
+            # The writer's refs are exactly the manifest's (one per record): kept, re-keyed.
+            c.execute(
+                "INSERT INTO manifest_refs SELECT ?, hash, n FROM writer_refs WHERE writer=?",
+                (blob_id, writer),
+            )
             _drop_writer(c, writer)
 
         self._txn(run)
@@ -151,21 +164,33 @@ class SqliteChunkIndex:
         """Drop one batch of a manifest's refs, resumable after a crash (``released`` advances)."""
 
         def run(c: sqlite3.Connection) -> list[str]:
-            row = c.execute("SELECT released FROM manifests WHERE blob_id=?", (blob_id,)).fetchone()
+            row = c.execute("SELECT released, tracked FROM manifests WHERE blob_id=?", (blob_id,)).fetchone()
             if row is None or row[0] != start:
                 return []
-            freed = [b for h, n in Counter(hashes).items() if (b := _unref(c, h, n))]
+            counts = Counter(hashes)
+            if row[1]:
+                counts = _take_manifest_refs(c, blob_id, counts)
+            freed = [b for h, n in counts.items() if (b := _unref(c, h, n))]
             c.execute("UPDATE manifests SET released=? WHERE blob_id=?", (start + len(hashes), blob_id))
             return freed
 
         return self._txn(run)
 
-    def drop_manifest(self, blob_id: str) -> None:
-        def run(c: sqlite3.Connection) -> None:
+    def tracks_refs(self, blob_id: str) -> bool:
+        rows = self.query("SELECT tracked FROM manifests WHERE blob_id=?", (blob_id,))
+        return bool(rows and rows[0][0])
+
+    def drop_manifest(self, blob_id: str) -> list[str]:
+        def run(c: sqlite3.Connection) -> list[str]:
+            left = c.execute(
+                "DELETE FROM manifest_refs WHERE blob_id=? RETURNING hash, n", (blob_id,)
+            ).fetchall()
+            freed = [b for h, n in left if (b := _unref(c, h, n))]
             c.execute("DELETE FROM manifests WHERE blob_id=?", (blob_id,))
             c.execute("INSERT OR IGNORE INTO chunk_gc VALUES (?)", (blob_id,))
+            return freed
 
-        self._txn(run)
+        return self._txn(run)
 
     def blob_ids(self, hashes: Sequence[bytes]) -> dict[bytes, str]:
         out: dict[bytes, str] = {}
@@ -216,6 +241,7 @@ class SqliteChunkIndex:
         """fsck: force refcounts; chunks that nothing references are unlinked and queued."""
 
         def run(c: sqlite3.Connection) -> list[str]:
+            _untrack_below(c, fixes)
             freed = []
             for h, n in fixes.items():
                 if n > 0:
@@ -244,11 +270,56 @@ class SqliteChunkIndex:
         return self._txn(run)
 
 
+def _add_tracked(c: sqlite3.Connection) -> None:
+    """A dedup.db written before manifests recorded their refs: its manifests are untracked."""
+    if "tracked" not in {str(r[1]) for r in c.execute("PRAGMA table_info(manifests)")}:
+        c.execute("ALTER TABLE manifests ADD COLUMN tracked INTEGER NOT NULL DEFAULT 0")
+
+
 def _add_writer_ref(c: sqlite3.Connection, writer: str, h: bytes, n: int) -> None:
     c.execute(
         "INSERT INTO writer_refs VALUES (?,?,?) ON CONFLICT (writer, hash) DO UPDATE SET n=n+excluded.n",
         (writer, h, n),
     )
+
+
+def _take_manifest_refs(c: sqlite3.Connection, blob_id: str, counts: Counter[bytes]) -> Counter[bytes]:
+    """Of the references a batch of a tracked manifest's records names, those the manifest really
+    holds (its ``manifest_refs`` rows, which shrink by as many): a hash read from damaged bytes
+    that the manifest never held releases nothing, not even a chunk some other manifest holds."""
+    out: Counter[bytes] = Counter()
+    for h, n in counts.items():
+        row = c.execute("SELECT n FROM manifest_refs WHERE blob_id=? AND hash=?", (blob_id, h)).fetchone()
+        if row is None:
+            continue
+        take = min(n, int(row[0]))
+        out[h] = take
+        if take == row[0]:
+            c.execute("DELETE FROM manifest_refs WHERE blob_id=? AND hash=?", (blob_id, h))
+        else:
+            c.execute("UPDATE manifest_refs SET n=n-? WHERE blob_id=? AND hash=?", (take, blob_id, h))
+    return out
+
+
+def _untrack_below(c: sqlite3.Connection, fixes: dict[bytes, int]) -> None:
+    """fsck counts references from manifest bytes. Where that count is below what the index records
+    (tracked manifests' rows and writers), some tracked manifest's bytes are damaged: the manifests
+    holding rows of such a chunk fall back to being released from their bytes, as fsck counted
+    them, so the forced count and later releases agree (rows released on top of a count that
+    already left them out would free a chunk a good manifest still holds). One pass over both
+    tables (fsck repair only; neither is keyed by hash first)."""
+    held: Counter[bytes] = Counter()
+    for table in ("manifest_refs", "writer_refs"):
+        for h, n in c.execute(f"SELECT hash, n FROM {table}"):
+            if bytes(h) in fixes:
+                held[bytes(h)] += int(n)
+    below = {h for h, n in held.items() if fixes[h] < n}
+    if not below:
+        return
+    ms = {str(b) for b, h in c.execute("SELECT blob_id, hash FROM manifest_refs") if bytes(h) in below}
+    for b in ms:
+        c.execute("UPDATE manifests SET tracked=0 WHERE blob_id=?", (b,))
+        c.execute("DELETE FROM manifest_refs WHERE blob_id=?", (b,))
 
 
 def _unref(c: sqlite3.Connection, h: bytes, n: int) -> str | None:

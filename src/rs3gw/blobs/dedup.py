@@ -252,13 +252,17 @@ class DedupBlobStore(BlobStore):
             if info is None:
                 plain.append(b)
                 continue
-            pos = info[2]
-            async for recs in self.manifest_hashes(b, info[2]):
-                freed = await asyncio.to_thread(self.index.release, b, pos, [h for _, h in recs])
-                pos += len(recs)
-                await self._discard(freed)
-            await asyncio.to_thread(self.index.drop_manifest, b)
-            await self._discard([b])
+            if not await asyncio.to_thread(self.index.tracks_refs, b):
+                # A manifest from before the index kept its refs: its bytes are all there is.
+                pos = info[2]
+                async for recs in self.manifest_hashes(b, info[2]):
+                    freed = await asyncio.to_thread(self.index.release, b, pos, [h for _, h in recs])
+                    pos += len(recs)
+                    await self._discard(freed)
+            # A tracked manifest's refs go here, from the index, in one transaction: its blob may
+            # be damaged, truncated or gone (a repair frees exactly such manifests).
+            freed = await asyncio.to_thread(self.index.drop_manifest, b)
+            await self._discard([*freed, b])
         await self.inner.delete(plain)
 
     async def _discard(self, blob_ids: Sequence[str]) -> None:
