@@ -332,3 +332,15 @@ EntityAlreadyExists = _define("EntityAlreadyExists", 409, "The request would cre
 # rs3gw dataset/model registry (engine/registry.py)
 NoSuchRegistryEntry = _BY_CODE["NoSuchRegistryEntry"]
 RegistryConflict = _BY_CODE["RegistryConflict"]
+# Bucket sub-resources rs3gw answers with its real behaviour (protocol/handlers/bucket_probes.py);
+# codes and messages as AWS answers a bucket that has none of these configured.
+NoSuchWebsiteConfiguration = _define(
+    "NoSuchWebsiteConfiguration", 404, "The specified bucket does not have a website configuration"
+)
+ReplicationConfigurationNotFoundError = _define(
+    "ReplicationConfigurationNotFoundError", 404, "The replication configuration was not found"
+)
+OwnershipControlsNotFoundError = _define(
+    "OwnershipControlsNotFoundError", 404, "The bucket ownership controls were not found"
+)
+NoSuchConfiguration = _define("NoSuchConfiguration", 404, "The specified configuration does not exist.")
