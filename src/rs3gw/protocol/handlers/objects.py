@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 from rs3gw import errors
 from rs3gw.codecs.checksums import ALGORITHMS
 from rs3gw.engine.conditions import Conditions
@@ -47,9 +49,10 @@ def _put_headers(res: PutResult) -> dict[str, str]:
     return h
 
 
-async def put_object(ctx: Ctx) -> Response:
-    if ctx.h("content-length") is None and ctx.h("transfer-encoding") is None:
-        raise errors.MissingContentLength()
+async def store_body(ctx: Ctx, body: AsyncIterator[bytes]) -> tuple[PutResult, dict[str, str]]:
+    """PutObject's write of ``body`` under the request's key, with metadata, conditions and SSE from
+    the request's headers (PutObject and POST Object share it); returns the result and the SSE
+    response headers."""
     meta = meta_from_headers(ctx.req.headers)
     config = await ctx.engine.put_config(ctx.bucket)  # read once, for the digest check and the write
     await require_lock_digest(ctx, meta, config.lock_default)
@@ -57,7 +60,7 @@ async def put_object(ctx: Ctx) -> Response:
     res = await ctx.engine.put_object(
         ctx.bucket,
         ctx.key,
-        ctx.body(),
+        body,
         meta,
         ctx.body_checks(),
         ctx.owner_id,
@@ -66,7 +69,14 @@ async def put_object(ctx: Ctx) -> Response:
         ctx.known_bucket(),
         config,
     )
-    return Response(200, {**_put_headers(res), **sse_headers(res.encryption, sse)})
+    return res, sse_headers(res.encryption, sse)
+
+
+async def put_object(ctx: Ctx) -> Response:
+    if ctx.h("content-length") is None and ctx.h("transfer-encoding") is None:
+        raise errors.MissingContentLength()
+    res, sse = await store_body(ctx, ctx.body())
+    return Response(200, {**_put_headers(res), **sse})
 
 
 def _part_number(ctx: Ctx) -> int | None:

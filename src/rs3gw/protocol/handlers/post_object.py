@@ -21,10 +21,7 @@ from rs3gw import errors
 from rs3gw.auth.post_policy import check_form, parse_policy
 from rs3gw.engine.core import PutResult
 from rs3gw.protocol.context import Ctx
-from rs3gw.protocol.handlers.common import meta_from_headers, write_condition
-from rs3gw.protocol.handlers.encryption import request_sse
-from rs3gw.protocol.handlers.encryption import response_headers as sse_headers
-from rs3gw.protocol.handlers.object_lock import require_lock_digest
+from rs3gw.protocol.handlers.objects import store_body
 from rs3gw.protocol.request import PostForm, Request
 from rs3gw.protocol.response import Response, xml_response
 from rs3gw.protocol.xml_parse import parse_tagging
@@ -255,23 +252,8 @@ async def post_object(ctx: Ctx) -> Response:
         check_form(policy, {**fields, "key": ctx.key}, ctx.bucket, time.time())
         if policy.length_range is not None:
             low, high = policy.length_range
-    meta = meta_from_headers(ctx.req.headers)
-    config = await ctx.engine.put_config(ctx.bucket)
-    await require_lock_digest(ctx, meta, config.lock_default)
-    sse = request_sse(ctx)
-    res = await ctx.engine.put_object(
-        ctx.bucket,
-        ctx.key,
-        _bounded(form.file, low, high),
-        meta,
-        ctx.body_checks(),
-        ctx.owner_id,
-        write_condition(ctx),
-        sse,
-        ctx.known_bucket(),
-        config,
-    )
-    headers = {**_result_headers(res), **sse_headers(res.encryption, sse)}
+    res, sse = await store_body(ctx, _bounded(form.file, low, high))
+    headers = {**_result_headers(res), **sse}
     etag = headers["etag"]
     redirect = _redirect_url(fields)
     if redirect is not None:
