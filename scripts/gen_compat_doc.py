@@ -2,6 +2,9 @@
 
 Usage: .venv/bin/python scripts/gen_compat_doc.py [--check] [OPERATION ...]
 The implemented set is the operations given on the command line, else rs3gw.protocol.handlers.IMPLEMENTED.
+An implemented operation whose handler is in bucket_probes.REAL_STATE gets a third status: it
+answers the real state of a feature rs3gw does not offer, and a write asking for the feature is
+refused with 501, so calling it "implemented" would overstate what a client gets.
 """
 
 from __future__ import annotations
@@ -9,7 +12,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,15 +43,51 @@ def implemented_from_handlers() -> frozenset[str] | None:
     return None if ops is None else frozenset(str(o) for o in ops)
 
 
-def render(implemented: Iterable[str]) -> str:
+def real_state_from_handlers() -> dict[str, str]:
+    """Operation -> phrase for every routed bucket_probes handler, from bucket_probes.REAL_STATE.
+
+    The phrases are keyed by handler function, and the operation names come from the handler
+    table, so nothing here is a second list of names. A bucket_probes handler routed without a
+    phrase, or a phrase for a function that is not routed, stops the generator (and with it
+    ``--check`` and tests/unit/test_compat_doc.py): either would make the doc claim something
+    the code does not do.
+    """
+    from rs3gw.protocol.handlers import HANDLERS, bucket_probes
+
+    real: dict[str, str] = {}
+    unexplained: list[str] = []
+    for op, handler in HANDLERS.items():
+        phrase = bucket_probes.REAL_STATE.get(handler)
+        if phrase is not None:
+            real[op] = phrase
+        elif handler.__module__ == bucket_probes.__name__:
+            unexplained.append(op)
+    routed = set(HANDLERS.values())
+    unrouted = sorted(f.__name__ for f in bucket_probes.REAL_STATE if f not in routed)
+    if unexplained or unrouted:
+        raise SystemExit(
+            "bucket_probes.REAL_STATE does not match the handler table: "
+            f"routed without a phrase: {', '.join(unexplained) or '-'}; "
+            f"phrase for an unrouted function: {', '.join(unrouted) or '-'}"
+        )
+    bad = sorted(op for op, phrase in real.items() if not phrase or "|" in phrase or "\n" in phrase)
+    if bad:
+        raise SystemExit(f"bucket_probes.REAL_STATE phrases must be one non-empty line without '|': {bad}")
+    return real
+
+
+def render(implemented: Iterable[str], real_state: Mapping[str, str] | None = None) -> str:
+    """The doc for ``implemented``; an operation that is also in ``real_state`` gets that status."""
     impl = frozenset(implemented)
     specs = sorted(routes(), key=lambda s: (s.operation, s.scope))
     known = {s.operation for s in specs}
     unknown = sorted(impl - known)
     if unknown:
         raise SystemExit(f"not routed operations in the implemented set: {', '.join(unknown)}")
+    real = {op: phrase for op, phrase in (real_state or {}).items() if op in impl}
     n_ops = len(known)
-    n_impl = len(impl)
+    n_real = len({s.operation for s in specs if s.operation in real})
+    n_impl = len(impl) - n_real
     lines = [
         "# S3 API compatibility",
         "",
@@ -59,13 +98,25 @@ def render(implemented: Iterable[str]) -> str:
         "service model by `scripts/gen_routes.py`). Operations that are routed but not implemented",
         "answer `501 NotImplemented`; requests that match no route answer `405 MethodNotAllowed`.",
         "",
-        f"**{n_impl} of {n_ops} operations implemented.**",
+        "*Real state* marks a bucket feature rs3gw does not offer (acceleration, requester pays,",
+        "access logging, website, replication, notifications, ownership other than ObjectWriter,",
+        "analytics/metrics/inventory/Intelligent-Tiering configurations): a read answers the state",
+        "every rs3gw bucket really has, a write that keeps that state succeeds, and a write asking",
+        "for the feature answers `501 NotImplemented` instead of being stored and ignored.",
+        "",
+        f"**{n_impl} of {n_ops} operations implemented; {n_real} more answer rs3gw's real state"
+        " (enabling the feature answers 501).**",
         "",
         "| Operation | Request | Status |",
         "|---|---|---|",
     ]
     for spec in specs:
-        status = "implemented" if spec.operation in impl else "not implemented (501)"
+        if spec.operation in real:
+            status = f"real state: {real[spec.operation]}"
+        elif spec.operation in impl:
+            status = "implemented"
+        else:
+            status = "not implemented (501)"
         lines.append(f"| {spec.operation} | {_request(spec)} | {status} |")
     lines += [
         "",
@@ -95,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    text = render(implemented)
+    text = render(implemented, real_state_from_handlers())
     if args.check:
         current = OUTPUT.read_text() if OUTPUT.exists() else ""
         if current != text:

@@ -24,6 +24,7 @@ bucket that never had a PUT reports no Status, and Terraform's
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from collections.abc import Awaitable, Callable
 
 from rs3gw import errors
 from rs3gw.protocol.context import Ctx
@@ -305,3 +306,47 @@ async def put_bucket_intelligent_tiering_configuration(ctx: Ctx) -> Response:
 
 async def delete_bucket_intelligent_tiering_configuration(ctx: Ctx) -> Response:
     return await _no_configuration(ctx)
+
+
+# --- What each handler above reports, for docs/s3-compatibility.md ----------------------------
+
+# One short phrase per handler: the real state it answers with, and which write answers 501.
+# scripts/gen_compat_doc.py gives these operations their own status (neither "implemented" nor
+# "not implemented"), and refuses to run, as tests/unit/test_compat_doc.py checks, when a handler
+# of this module that the handler table routes has no phrase here or a phrase names no routed
+# handler, so a new probe cannot be documented as fully implemented by accident.
+REAL_STATE: dict[Callable[[Ctx], Awaitable[Response]], str] = {
+    get_bucket_accelerate_configuration: "never accelerated (no Status, or Suspended once put)",
+    put_bucket_accelerate_configuration: "Suspended accepted; Enabled answers 501",
+    get_bucket_request_payment: "the bucket owner pays (Payer BucketOwner)",
+    put_bucket_request_payment: "BucketOwner accepted; Requester answers 501",
+    get_bucket_logging: "no server access logging (empty BucketLoggingStatus)",
+    put_bucket_logging: "logging off accepted; LoggingEnabled answers 501",
+    get_bucket_website: "no website (NoSuchWebsiteConfiguration)",
+    put_bucket_website: "no static website hosting; any configuration answers 501",
+    delete_bucket_website: "no website, nothing to delete (204)",
+    get_bucket_replication: "no replication (ReplicationConfigurationNotFoundError)",
+    put_bucket_replication: "no replication; any configuration answers 501",
+    delete_bucket_replication: "no replication, nothing to delete (204)",
+    get_bucket_notification_configuration: "no event notifications (empty configuration)",
+    put_bucket_notification_configuration: "empty configuration accepted; any target answers 501",
+    get_bucket_ownership_controls: "ObjectWriter once declared, else OwnershipControlsNotFoundError",
+    put_bucket_ownership_controls: "ObjectWriter accepted; BucketOwnerPreferred, BucketOwnerEnforced answer 501",
+    delete_bucket_ownership_controls: "forgets the declaration; objects stay ObjectWriter",
+    list_bucket_analytics_configurations: "no analytics configurations (empty list)",
+    get_bucket_analytics_configuration: "none (NoSuchConfiguration)",
+    put_bucket_analytics_configuration: "no Storage Class Analysis; any configuration answers 501",
+    delete_bucket_analytics_configuration: "none to delete (NoSuchConfiguration)",
+    list_bucket_metrics_configurations: "no metrics configurations (empty list)",
+    get_bucket_metrics_configuration: "none (NoSuchConfiguration)",
+    put_bucket_metrics_configuration: "no CloudWatch request metrics; any configuration answers 501",
+    delete_bucket_metrics_configuration: "none to delete (NoSuchConfiguration)",
+    list_bucket_inventory_configurations: "no inventory configurations (empty list)",
+    get_bucket_inventory_configuration: "none (NoSuchConfiguration)",
+    put_bucket_inventory_configuration: "no S3 Inventory; any configuration answers 501",
+    delete_bucket_inventory_configuration: "none to delete (NoSuchConfiguration)",
+    list_bucket_intelligent_tiering_configurations: "no Intelligent-Tiering configurations (empty list)",
+    get_bucket_intelligent_tiering_configuration: "none (NoSuchConfiguration)",
+    put_bucket_intelligent_tiering_configuration: "no S3 Intelligent-Tiering; any configuration answers 501",
+    delete_bucket_intelligent_tiering_configuration: "none to delete (NoSuchConfiguration)",
+}
