@@ -22,13 +22,15 @@ ensure_postgres() {
   fi
 }
 
-# The real clients the suite drives that come from Debian rather than PyPI (rclone); without them
-# their tests skip with a reason.
+# What the suite drives that comes from Debian rather than PyPI: rclone (a real client) and ffmpeg
+# (the video transformations shell out to it); without them their tests skip with a reason.
 ensure_debian_clients() {
-  if ! command -v rclone >/dev/null && command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+  local pkg missing=()
+  for pkg in rclone ffmpeg; do command -v "$pkg" >/dev/null || missing+=("$pkg"); done
+  if [ ${#missing[@]} -gt 0 ] && command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
-    { apt-get install -y -q --no-install-recommends rclone >/dev/null 2>&1 \
-      || { apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends rclone >/dev/null; }; } \
-      || echo "rclone could not be installed: its tests will be skipped" >&2
+    { apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null 2>&1 \
+      || { apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null; }; } \
+      || echo "${missing[*]} could not be installed: their tests will be skipped" >&2
   fi
 }
