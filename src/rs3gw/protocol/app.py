@@ -22,10 +22,11 @@ from rs3gw.auth.verify import AuthResult, SignedRequest, authenticate
 from rs3gw.engine import Engine
 from rs3gw.model import Account
 from rs3gw.protocol.admin import ADMIN_BUCKET, AdminRoute, handle_admin
-from rs3gw.protocol.authorize import ANONYMOUS, Access, anonymous_auth
+from rs3gw.protocol.authorize import ANONYMOUS, BODY_TAG_OP, Access, anonymous_auth
 from rs3gw.protocol.context import Ctx
 from rs3gw.protocol.handlers import HANDLERS, UNSIGNED_HANDLERS, add_cors_headers
 from rs3gw.protocol.handlers.post_object import form_headers, form_key, read_form
+from rs3gw.protocol.handlers.tagging import read_object_tagging
 from rs3gw.protocol.observe import Observer, make_event
 from rs3gw.protocol.request import Receive, Request, Scope, Send, fold_headers, parse_query, split_address
 from rs3gw.protocol.response import ZEROCOPY, Response, error_response, prime, send_response
@@ -234,10 +235,15 @@ class S3App:
             raise errors.NotImplementedError_(f"{op} is not implemented by rs3gw")
         identity = self.key_ring.policies.get(account.owner.id) if self.key_ring is not None else None
         access = Access(self.engine, req, account, auth is None, self.owners, identity)
-        await access.authorize(op)  # bucket policy, ACLs, Block Public Access (rs3gw.access)
+        body_tags = op == BODY_TAG_OP  # its body's tags are condition keys: read them, then authorize
+        if not body_tags:
+            await access.authorize(op)  # bucket policy, ACLs, Block Public Access (rs3gw.access)
         auth = auth if auth is not None else anonymous_auth(req)
         ctx = Ctx(req, self.engine, account, auth, op, self.region, owners=self.owners, access=access)
         ctx.transforms = self.transforms
+        if body_tags:
+            access.body_tags = await read_object_tagging(ctx)
+            await access.authorize(op)
         return await handler(ctx)
 
     def _is_post_form(self, req: Request) -> bool:

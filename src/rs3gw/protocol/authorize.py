@@ -51,8 +51,11 @@ _EXISTING_TAG_OPS = frozenset(
         "GetObjectAttributes",
     }
 )
-# Operations that write an object whose x-amz-tagging header sets s3:RequestObjectTag/<key>.
-_REQUEST_TAG_OPS = frozenset({"PutObject", "CopyObject", "CreateMultipartUpload"})
+# Operations that write an object whose x-amz-tagging header sets s3:RequestObjectTag/<key> (POST
+# Object: its form's tagging field, which dispatch turns into that header).
+_REQUEST_TAG_OPS = frozenset({"PutObject", "CopyObject", "CreateMultipartUpload", "PostObject"})
+# The operation whose request tags are its XML body (``BodyTags``), read before authorization.
+BODY_TAG_OP = "PutObjectTagging"
 _NO_BUCKET_OPS = frozenset({"CreateBucket", "ListBuckets"})
 _SIGNED_STREAMS = (PayloadMode.STREAMING_SIGNED, PayloadMode.STREAMING_SIGNED_TRAILER)
 
@@ -65,6 +68,19 @@ def anonymous_auth(req: Request) -> AuthResult:
         raise errors.AccessDenied("Signed streaming payloads need a signed request")
     sha = declared if mode == PayloadMode.SIGNED else None
     return AuthResult("", mode, sha, None, False)
+
+
+@dataclasses.dataclass(frozen=True)
+class BodyTags:
+    """PutObjectTagging's tag set, read from its XML body and parsed once, before authorization,
+    because AWS evaluates s3:RequestObjectTag/<key> and s3:RequestObjectTagKeys for it; the handler
+    then takes the tags from here instead of reading the body again. ``error`` is what reading,
+    parsing or validating the body raised: the handler answers it after authorization, so a caller
+    without permission still gets AccessDenied, and the policy sees no tags (as for a bad
+    x-amz-tagging header), which is safe because the handler refuses the request regardless."""
+
+    tags: dict[str, str]
+    error: errors.S3Error | None = None
 
 
 @lru_cache(maxsize=1024)
@@ -108,6 +124,8 @@ class Access:
         # Objects read for authorization (existing tags, object ACL), each at most once per request.
         self._objects: dict[tuple[str, str, str | None], ObjectVersion | None] = {}
         self._records: dict[str, Bucket] = {}  # bucket records read here, for the handler (known_bucket)
+        # PutObjectTagging's body tags, set by the protocol layer before ``authorize`` (None: not read).
+        self.body_tags: BodyTags | None = None
 
     async def authorize(self, operation: str) -> None:
         """Raise AccessDenied unless the request's operation is allowed; dispatch calls this once."""
@@ -275,11 +293,18 @@ class Access:
                 tags = tag_rules.parse_header(h["x-amz-tagging"])
             except errors.S3Error:  # the handler answers the bad header; no keys for the policy
                 tags = {}
-            for k, v in tags.items():
-                context[cond.REQUEST_TAG + k] = v
-            context[cond.REQUEST_TAG_KEYS] = tuple(tags)
+            self._request_tags(context, tags)
+        elif req.operation == BODY_TAG_OP and self.body_tags is not None:
+            self._request_tags(context, self.body_tags.tags)
         self._signature_keys(context)
         return context
+
+    @staticmethod
+    def _request_tags(context: dict[str, cond.ContextValue], tags: Mapping[str, str]) -> None:
+        """s3:RequestObjectTag/<key> for each tag the request sets, and s3:RequestObjectTagKeys."""
+        for k, v in tags.items():
+            context[cond.REQUEST_TAG + k] = v
+        context[cond.REQUEST_TAG_KEYS] = tuple(tags)
 
     def _signature_keys(self, context: dict[str, cond.ContextValue]) -> None:
         """s3:signatureversion and s3:authType: how a signed request carried its signature."""

@@ -7,11 +7,14 @@ from dataclasses import replace
 from rs3gw import errors
 from rs3gw.engine import tags as tag_rules
 from rs3gw.model import NULL_VERSION, ObjectVersion
+from rs3gw.protocol.authorize import BodyTags
 from rs3gw.protocol.context import Ctx
 from rs3gw.protocol.response import Response, xml_response
 from rs3gw.protocol.xml_parse import parse_tagging
 from rs3gw.protocol.xml_write import XmlBuilder
 
+# A tagging document is small: AWS's 10 tags of at most 128 + 256 characters (4 UTF-8 bytes
+# each) and their markup stay under 16 KiB; 64 KiB leaves room for whitespace and namespaces.
 BODY_LIMIT = 64 * 1024
 
 
@@ -42,9 +45,28 @@ async def _set_object_tags(ctx: Ctx, tags: dict[str, str]) -> ObjectVersion:
     raise AssertionError("unreachable")
 
 
+async def read_object_tagging(ctx: Ctx) -> BodyTags:
+    """PutObjectTagging's body, read (bounded), parsed and validated once, before authorization:
+    its tags are the request's s3:RequestObjectTag/<key> condition keys. A declared length over the
+    limit is refused without reading a byte; any error is kept for the handler to answer after
+    authorization (``BodyTags``)."""
+    try:
+        declared = ctx.decoded_length()
+        if declared is not None and declared > BODY_LIMIT:
+            raise errors.error_class("MaxMessageLengthExceeded")()
+        body = await ctx.read_body(BODY_LIMIT)
+        return BodyTags(tag_rules.validate(parse_tagging(body), tag_rules.MAX_OBJECT_TAGS))
+    except errors.S3Error as e:
+        return BodyTags({}, e)
+
+
 async def put_object_tagging(ctx: Ctx) -> Response:
-    tags = tag_rules.validate(parse_tagging(await ctx.read_body(BODY_LIMIT)), tag_rules.MAX_OBJECT_TAGS)
-    obj = await _set_object_tags(ctx, tags)
+    read = ctx.access.body_tags if ctx.access is not None else None
+    if read is None:  # dispatch reads it before authorizing; a caller that did not, reads it here
+        read = await read_object_tagging(ctx)
+    if read.error is not None:
+        raise read.error
+    obj = await _set_object_tags(ctx, read.tags)
     return Response(200, _version_header(ctx, obj))
 
 
