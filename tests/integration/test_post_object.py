@@ -15,6 +15,7 @@ import json
 import os
 import uuid
 import xml.etree.ElementTree as ET
+import zlib
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -22,6 +23,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 from botocore.exceptions import ClientError
+from object_lock_helpers import lock_bucket
 
 from conftest import ACCESS_KEY, SECRET_KEY, Server, cleanup_bucket, start_server
 
@@ -455,3 +457,185 @@ def test_virtual_host_style_post(vhost_server: Server) -> None:
         assert s3.get_object(Bucket=name, Key="foo.txt")["Body"].read() == b"vhost"
     finally:
         cleanup_bucket(s3, name)
+
+
+# --- SigV4 date consistency, Content-Type lists, digests ------------------------------------------
+
+
+def v4_form(
+    bucket: str,
+    conditions: list[Any],
+    amz_date: str | None = None,
+    credential_date: str | None = None,
+    omit: str | None = None,
+    loose: bool = False,
+) -> Fields:
+    """A SigV4 form built by hand (boto3 always signs consistent ones), signed with the day's key
+    of ``credential_date`` (AWS's HMAC chain, computed here independently of rs3gw). The policy
+    names the three signature fields with exact conditions, except ``omit`` (not named at all);
+    ``loose`` names them with starts-with conditions instead."""
+    now = datetime.datetime.now(datetime.UTC)
+    amz_date = amz_date or now.strftime("%Y%m%dT%H%M%SZ")
+    credential_date = credential_date or amz_date[:8]
+    signature_fields = {
+        "x-amz-algorithm": "AWS4-HMAC-SHA256",
+        "x-amz-credential": f"{ACCESS_KEY}/{credential_date}/us-east-1/s3/aws4_request",
+        "x-amz-date": amz_date,
+    }
+    named: list[Any] = [
+        ["starts-with", f"${k}", v[:3]] if loose else {k: v} for k, v in signature_fields.items() if k != omit
+    ]
+    policy = encode_policy({"expiration": _expiry(), "conditions": [{"bucket": bucket}, *conditions, *named]})
+    key = ("AWS4" + SECRET_KEY).encode()
+    for part in (credential_date, "us-east-1", "s3", "aws4_request"):
+        key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+    signature = hmac.new(key, policy.encode(), hashlib.sha256).hexdigest()
+    return [*signature_fields.items(), ("policy", policy), ("x-amz-signature", signature)]
+
+
+def test_sigv4_form_date_must_be_the_credential_date(server: Server, s3: Any, bkt: str) -> None:
+    """AWS: x-amz-date is the date the signing key was derived for, so its day is the one in
+    x-amz-credential; boto3's generate_presigned_post (tested above) signs consistent forms."""
+    url = url_of(server, bkt)
+    ok = post(url, [("key", "dated.txt"), *v4_form(bkt, [{"key": "dated.txt"}])])
+    assert ok.status_code == 204, ok.text
+    now = datetime.datetime.now(datetime.UTC)
+    today = now.strftime("%Y%m%dT%H%M%SZ")
+    yesterday = (now - datetime.timedelta(days=1)).strftime("%Y%m%d")
+    skewed = post(url, [("key", "skewed.txt"), *v4_form(bkt, [{"key": "skewed.txt"}], today, yesterday)])
+    assert skewed.status_code == 400, skewed.text
+    code, message = error_of(skewed)
+    assert code == "InvalidArgument" and "not the same as X-Amz-Date" in message
+    short = post(url, [("key", "bad.txt"), *v4_form(bkt, [{"key": "bad.txt"}], today[:8], today[:8])])
+    assert short.status_code == 400 and error_of(short)[0] == "InvalidArgument"
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket=bkt)["Contents"]] == ["dated.txt"]
+
+
+def test_sigv4_policy_must_name_signature_fields_exactly(server: Server, s3: Any, bkt: str) -> None:
+    """AWS: a SigV4 POST policy carries x-amz-algorithm, x-amz-credential and x-amz-date
+    conditions, exact matches only. Without one its field is extra input; starts-with is refused."""
+    url = url_of(server, bkt)
+    for name in ("x-amz-algorithm", "x-amz-credential", "x-amz-date"):
+        r = post(url, [("key", "k.txt"), *v4_form(bkt, [{"key": "k.txt"}], omit=name)])
+        assert r.status_code == 403, r.text
+        assert error_of(r) == ("AccessDenied", f"Invalid according to Policy: Extra input fields: {name}")
+    loose = post(url, [("key", "k.txt"), *v4_form(bkt, [{"key": "k.txt"}], loose=True)])
+    assert loose.status_code == 403, loose.text
+    code, message = error_of(loose)
+    assert code == "AccessDenied" and message.startswith(
+        "Invalid according to Policy: Policy Condition failed"
+    )
+    assert "Contents" not in s3.list_objects_v2(Bucket=bkt)
+
+
+def test_starts_with_content_type_list(server: Server, s3: Any, bkt: str) -> None:
+    """AWS "POST Policy": a comma-separated Content-Type passes a starts-with condition only if
+    every listed type does; the whole value is stored as the object's Content-Type."""
+    doc = {
+        "expiration": _expiry(),
+        "conditions": [
+            {"bucket": bkt},
+            ["starts-with", "$key", "img"],
+            ["starts-with", "$Content-Type", "image/"],
+        ],
+    }
+    ok = sigv2_post(server, bkt, doc, [("key", "img1"), ("Content-Type", "image/jpg,image/png,image/gif")])
+    assert ok.status_code == 204, ok.text
+    assert s3.head_object(Bucket=bkt, Key="img1")["ContentType"] == "image/jpg,image/png,image/gif"
+    bad = sigv2_post(server, bkt, doc, [("key", "img2"), ("Content-Type", "image/jpg,text/plain")])
+    assert bad.status_code == 403, bad.text
+    assert error_of(bad) == (
+        "AccessDenied",
+        'Invalid according to Policy: Policy Condition failed: ["starts-with", "$content-type", "image/"]',
+    )
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket=bkt)["Contents"]] == ["img1"]
+
+
+def _b64(digest: bytes) -> str:
+    return base64.b64encode(digest).decode()
+
+
+def _crc32(data: bytes) -> str:
+    return _b64(zlib.crc32(data).to_bytes(4, "big"))
+
+
+DIGEST_BODY = b"digest me, please"
+
+
+def _digest_post(v4: Any, bucket: str, key: str, name: str, value: str) -> requests.Response:
+    """A form from boto3's generate_presigned_post whose policy allows the digest field ``name``
+    with exactly ``value``, posting DIGEST_BODY."""
+    form = v4.generate_presigned_post(
+        bucket, key, Fields={name: value}, Conditions=[{name: value}], ExpiresIn=600
+    )
+    return post(form["url"], list(form["fields"].items()), DIGEST_BODY)
+
+
+def test_content_md5_field_is_verified(s3: Any, v4: Any, bkt: str) -> None:
+    """AWS POST Object: with a Content-MD5 field S3 checks the file against it (BadDigest, as
+    PutObject); a value that is no MD5 at all is InvalidDigest. Nothing is stored on a mismatch."""
+    good = _digest_post(v4, bkt, "md5-ok", "Content-MD5", _b64(hashlib.md5(DIGEST_BODY).digest()))
+    assert good.status_code == 204, good.text
+    assert good.headers["ETag"] == f'"{hashlib.md5(DIGEST_BODY).hexdigest()}"'
+    assert s3.get_object(Bucket=bkt, Key="md5-ok")["Body"].read() == DIGEST_BODY
+    wrong = _digest_post(v4, bkt, "md5-bad", "Content-MD5", _b64(hashlib.md5(b"other").digest()))
+    assert wrong.status_code == 400 and error_of(wrong)[0] == "BadDigest", wrong.text
+    malformed = _digest_post(v4, bkt, "md5-bad", "Content-MD5", "not-an-md5")
+    assert malformed.status_code == 400 and error_of(malformed)[0] == "InvalidDigest", malformed.text
+    # Like any field, the digest must be named by the policy (AWS: every field but the exempt ones).
+    unnamed = v4.generate_presigned_post(bkt, "md5-unnamed", ExpiresIn=600)
+    md5 = _b64(hashlib.md5(DIGEST_BODY).digest())
+    r = post(unnamed["url"], [*unnamed["fields"].items(), ("Content-MD5", md5)], DIGEST_BODY)
+    assert error_of(r) == ("AccessDenied", "Invalid according to Policy: Extra input fields: content-md5")
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket=bkt)["Contents"]] == ["md5-ok"]
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "member"),
+    [
+        ("x-amz-checksum-crc32", _crc32(DIGEST_BODY), "ChecksumCRC32"),
+        ("x-amz-checksum-sha256", _b64(hashlib.sha256(DIGEST_BODY).digest()), "ChecksumSHA256"),
+    ],
+)
+def test_checksum_field_is_verified_and_stored(
+    s3: Any, v4: Any, bkt: str, field: str, value: str, member: str
+) -> None:
+    """An x-amz-checksum-<algorithm> field is checked as PutObject checks the header (BadDigest on
+    a mismatch) and stored as the object's checksum, returned by HEAD with checksum mode."""
+    good = _digest_post(v4, bkt, "sum-ok", field, value)
+    assert good.status_code == 204, good.text
+    assert good.headers[field] == value
+    head = s3.head_object(Bucket=bkt, Key="sum-ok", ChecksumMode="ENABLED")
+    assert head[member] == value
+    other = _crc32(b"other") if "crc32" in field else _b64(hashlib.sha256(b"other").digest())
+    wrong = _digest_post(v4, bkt, "sum-bad", field, other)
+    assert wrong.status_code == 400 and error_of(wrong)[0] == "BadDigest", wrong.text
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket=bkt)["Contents"]] == ["sum-ok"]
+
+
+def test_default_retention_bucket_accepts_post_with_digest(server: Server, s3: Any, v4: Any) -> None:
+    """A bucket with default Object Lock retention takes a PutObject only with a digest; a POST
+    upload likewise: refused without Content-MD5 / x-amz-checksum-*, accepted (and retained) with."""
+    with lock_bucket(s3, "postlock") as b:
+        s3.put_object_lock_configuration(
+            Bucket=b,
+            ObjectLockConfiguration={
+                "ObjectLockEnabled": "Enabled",
+                "Rule": {"DefaultRetention": {"Mode": "GOVERNANCE", "Days": 1}},
+            },
+        )
+        bare = post(url_of(server, b), [("key", "bare"), *v4_form(b, [{"key": "bare"}])], DIGEST_BODY)
+        assert bare.status_code == 400 and error_of(bare)[0] == "InvalidRequest", bare.text
+        md5 = _digest_post(v4, b, "md5", "Content-MD5", _b64(hashlib.md5(DIGEST_BODY).digest()))
+        assert md5.status_code == 204, md5.text
+        crc = _digest_post(v4, b, "crc", "x-amz-checksum-crc32", _crc32(DIGEST_BODY))
+        assert crc.status_code == 204, crc.text
+        for key, r in (("md5", md5), ("crc", crc)):
+            head = s3.head_object(Bucket=b, Key=key)
+            assert (
+                head["ObjectLockMode"] == "GOVERNANCE" and head["VersionId"] == r.headers["x-amz-version-id"]
+            )
+        wrong = _digest_post(v4, b, "wrong", "Content-MD5", _b64(hashlib.md5(b"other").digest()))
+        assert wrong.status_code == 400 and error_of(wrong)[0] == "BadDigest", wrong.text
+        keys = sorted(v["Key"] for v in s3.list_object_versions(Bucket=b).get("Versions", []))
+        assert keys == ["crc", "md5"]

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
+import hmac
 import json
 import os
 from typing import Any
@@ -16,7 +18,7 @@ from typing import Any
 import pytest
 
 from rs3gw import errors
-from rs3gw.auth.post_policy import check_form, parse_policy
+from rs3gw.auth.post_policy import authenticate_form, check_form, parse_policy
 from rs3gw.protocol.handlers.post_object import form_key, read_form
 from rs3gw.protocol.request import Message, Request
 
@@ -130,3 +132,104 @@ def test_policy_conditions() -> None:
 def test_malformed_policies(doc: Any) -> None:
     with pytest.raises(errors.InvalidPolicyDocument):
         parse_policy(_policy(doc))
+
+
+def test_starts_with_content_type_applies_to_each_listed_type() -> None:
+    """AWS "POST Policy", Condition Matching: a Content-Type value with commas is a list for a
+    starts-with condition, and every listed type must match. Other fields are plain strings, and an
+    exact-match Content-Type condition compares the whole value."""
+    policy = parse_policy(
+        _policy(
+            {
+                "expiration": "2030-01-01T00:00:00Z",
+                "conditions": [["starts-with", "$Content-Type", "image/"], ["starts-with", "$key", "up/"]],
+            }
+        )
+    )
+    for ok in ("image/jpg", "image/jpg,image/png,image/gif", "image/jpg, image/png"):
+        check_form(policy, {"key": "up/x", "content-type": ok}, "b", 0)
+    check_form(policy, {"key": "up/a,down/b", "content-type": "image/jpg"}, "b", 0)  # key: no list
+    for bad in ("image/jpg,text/plain", "text/plain,image/jpg", "image/jpg,", "text/plain"):
+        with pytest.raises(errors.AccessDenied, match="Policy Condition failed"):
+            check_form(policy, {"key": "up/x", "content-type": bad}, "b", 0)
+    exact = parse_policy(
+        _policy({"expiration": "2030-01-01T00:00:00Z", "conditions": [{"Content-Type": "image/jpg"}]})
+    )
+    check_form(exact, {"content-type": "image/jpg"}, "b", 0)
+    with pytest.raises(errors.AccessDenied):
+        check_form(exact, {"content-type": "image/jpg,image/jpg"}, "b", 0)
+
+
+@pytest.mark.parametrize("field", ["x-amz-algorithm", "x-amz-credential", "x-amz-date"])
+def test_signature_fields_need_exact_conditions(field: str) -> None:
+    """AWS documents the x-amz-algorithm, x-amz-credential and x-amz-date conditions as exact
+    matches only: a starts-with condition (even one the value satisfies) does not bind them."""
+    fields = {
+        "x-amz-algorithm": "AWS4-HMAC-SHA256",
+        "x-amz-credential": f"AK/20300101/{REGION}/s3/aws4_request",
+        "x-amz-date": "20300101T000000Z",
+    }
+    conditions: list[Any] = [{name: value} for name, value in fields.items() if name != field]
+    policy = parse_policy(_policy({"expiration": "2030-01-02T00:00:00Z", "conditions": conditions}))
+    with pytest.raises(errors.AccessDenied, match=f"Extra input fields: {field}"):
+        check_form(policy, fields, "b", 0)
+    loose = parse_policy(
+        _policy(
+            {
+                "expiration": "2030-01-02T00:00:00Z",
+                "conditions": [*conditions, ["starts-with", f"${field}", fields[field][:3]]],
+            }
+        )
+    )
+    with pytest.raises(errors.AccessDenied, match="Policy Condition failed"):
+        check_form(loose, fields, "b", 0)
+    check_form(
+        parse_policy(
+            _policy(
+                {"expiration": "2030-01-02T00:00:00Z", "conditions": [*conditions, {field: fields[field]}]}
+            )
+        ),
+        fields,
+        "b",
+        0,
+    )
+
+
+REGION = "us-east-1"
+SECRET = "test-secret-key"
+
+
+def _v4_form(date: str, credential_date: str, algorithm: str = "AWS4-HMAC-SHA256") -> dict[str, str]:
+    """A SigV4 form signed independently of rs3gw (HMAC chain of AWS's "Calculating a signature")."""
+    policy = _policy({"expiration": "2030-01-01T00:00:00Z", "conditions": []})
+    key = ("AWS4" + SECRET).encode()
+    for part in (credential_date, REGION, "s3", "aws4_request"):
+        key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+    return {
+        "x-amz-algorithm": algorithm,
+        "x-amz-credential": f"AK/{credential_date}/{REGION}/s3/aws4_request",
+        "x-amz-date": date,
+        "policy": policy,
+        "x-amz-signature": hmac.new(key, policy.encode(), hashlib.sha256).hexdigest(),
+    }
+
+
+def _secret_for(access_key: str) -> str | None:
+    return SECRET if access_key == "AK" else None
+
+
+def test_sigv4_form_date_must_match_credential_date() -> None:
+    """The form's x-amz-date is the date the signing key was made for (AWS, "Authenticating
+    Requests: Browser-Based Uploads Using POST"): same day as x-amz-credential, ISO 8601 long form."""
+    auth = authenticate_form(_v4_form("20260301T235959Z", "20260301"), _secret_for, REGION)
+    assert auth is not None and auth.access_key == "AK"
+    for date, message in [
+        ("20260302T000000Z", 'Invalid credential date "20260301". This date is not the same as X-Amz-Date'),
+        ("20260228T120000Z", "not the same as X-Amz-Date"),
+        ("2026-03-01T00:00:00Z", "ISO8601 Long Format"),
+        ("20260301", "ISO8601 Long Format"),
+        ("20260301T250000Z", "ISO8601 Long Format"),
+    ]:
+        with pytest.raises(errors.InvalidArgument, match=message) as e:
+            authenticate_form(_v4_form(date, "20260301"), _secret_for, REGION)
+        assert e.value.extra.get("ArgumentName") == "X-Amz-Date"

@@ -13,6 +13,7 @@ import base64
 import binascii
 import hmac
 import json
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -29,6 +30,14 @@ IGNORE_PREFIX = "x-ignore-"
 _SIGV4_FIELDS = ("x-amz-algorithm", "x-amz-credential", "x-amz-date", "x-amz-signature")
 _SIGV2_FIELDS = ("awsaccesskeyid", "signature")
 _POLICY_LIMIT = 64 * 1024  # decoded policy documents are a few hundred bytes; bound the JSON parse
+# AWS "POST Policy", Conditions: these support exact matching only; a starts-with condition would
+# leave the signing time and credential a form may claim open instead of fixed by its signer.
+EXACT_ONLY = frozenset({"x-amz-algorithm", "x-amz-credential", "x-amz-date"})
+# A starts-with condition on Content-Type reads the value as a comma-separated list: every listed
+# type must start with the prefix (AWS "POST Policy", Condition Matching).
+LIST_FIELDS = frozenset({"content-type"})
+_AMZ_DATE = re.compile(r"[0-9]{8}T[0-9]{6}Z")
+_AMZ_DATE_FORMAT = "%Y%m%dT%H%M%SZ"
 
 
 @dataclass(frozen=True)
@@ -90,10 +99,11 @@ def _sigv4(fields: Mapping[str, str], secret_for: Callable[[str], str | None], r
             ArgumentValue=algorithm,
         )
     credential = _required(fields, "x-amz-credential", "X-Amz-Credential")
-    _required(fields, "x-amz-date", "X-Amz-Date")
+    amz_date = _required(fields, "x-amz-date", "X-Amz-Date")
     provided = _required(fields, "x-amz-signature", "X-Amz-Signature")
     policy = _required(fields, "policy", "Policy")
     access_key, date8 = parse_credential(credential, region, errors.InvalidArgument)
+    _check_amz_date(amz_date, date8)
     secret = secret_for_key(secret_for, access_key)
     expected = sigv4.signature(sigv4.signing_key(secret, date8, region), policy)
     if not hmac.compare_digest(expected.encode(), provided.encode("utf-8", "replace")):
@@ -101,6 +111,35 @@ def _sigv4(fields: Mapping[str, str], secret_for: Callable[[str], str | None], r
             AWSAccessKeyId=access_key, StringToSign=policy, SignatureProvided=provided
         )
     return access_key
+
+
+def _check_amz_date(amz_date: str, date8: str) -> None:
+    """The form's x-amz-date is "the same date used in creating the signing key" (AWS): an ISO 8601
+    long-form time on the credential's day. The policy's own x-amz-date condition (exact, see
+    EXACT_ONLY) then ties the signed policy to that time; the messages are presigned URLs'."""
+    if not _valid_amz_date(amz_date):
+        raise errors.InvalidArgument(
+            "X-Amz-Date must be in the ISO8601 Long Format \"yyyyMMdd'T'HHmmss'Z'\"",
+            ArgumentName="X-Amz-Date",
+            ArgumentValue=amz_date,
+        )
+    if amz_date[:8] != date8:
+        raise errors.InvalidArgument(
+            f'Invalid credential date "{date8}". This date is not the same as X-Amz-Date: "{amz_date[:8]}".',
+            ArgumentName="X-Amz-Date",
+            ArgumentValue=amz_date,
+        )
+
+
+def _valid_amz_date(value: str) -> bool:
+    """Shape and calendar (``20260301T250000Z`` has the shape of a time but is none)."""
+    if _AMZ_DATE.fullmatch(value) is None:
+        return False
+    try:
+        datetime.strptime(value, _AMZ_DATE_FORMAT)
+    except ValueError:
+        return False
+    return True
 
 
 def _sigv2(fields: Mapping[str, str], secret_for: Callable[[str], str | None]) -> str:
@@ -223,8 +262,7 @@ def check_form(policy: PostPolicy, fields: Mapping[str, str], bucket: str, now: 
         raise errors.AccessDenied("Invalid according to Policy: Policy expired.")
     for cond in policy.conditions:
         actual = bucket if cond.field == "bucket" else fields.get(cond.field, "")
-        ok = actual == cond.value if cond.op == "eq" else actual.startswith(cond.value)
-        if not ok:
+        if not _holds(cond, actual):
             raise errors.AccessDenied(
                 f"Invalid according to Policy: Policy Condition failed: {cond.describe()}"
             )
@@ -235,3 +273,16 @@ def check_form(policy: PostPolicy, fields: Mapping[str, str], bucket: str, now: 
     ]
     if extra:
         raise errors.AccessDenied(f"Invalid according to Policy: Extra input fields: {', '.join(extra)}")
+
+
+def _holds(cond: Condition, actual: str) -> bool:
+    """Whether ``actual`` satisfies ``cond``. starts-with is refused outright on the EXACT_ONLY
+    fields, and applies to each value of a LIST_FIELDS list (``image/jpg,text/plain`` fails
+    ``image/``); an exact match always compares the whole value."""
+    if cond.op == "eq":
+        return actual == cond.value
+    if cond.field in EXACT_ONLY:
+        return False
+    if cond.field in LIST_FIELDS:
+        return all(v.strip().startswith(cond.value) for v in actual.split(","))
+    return actual.startswith(cond.value)

@@ -38,7 +38,9 @@ _CONDITION_HEADERS = ("if-match", "if-none-match", "if-modified-since", "if-unmo
 _READ_SSE_HEADERS = (SSE, KMS_KEY, CUSTOMER + "algorithm", CUSTOMER + "key", CUSTOMER + "key-md5")
 
 
-def _put_headers(res: PutResult) -> dict[str, str]:
+def put_headers(res: PutResult) -> dict[str, str]:
+    """A write's response headers (ETag, version, the checksums stored); POST Object answers with
+    the same ones."""
     h = {"etag": f'"{res.etag}"'}
     if res.version_id is not None:
         h["x-amz-version-id"] = res.version_id
@@ -76,7 +78,7 @@ async def put_object(ctx: Ctx) -> Response:
     if ctx.h("content-length") is None and ctx.h("transfer-encoding") is None:
         raise errors.MissingContentLength()
     res, sse = await store_body(ctx, ctx.body())
-    return Response(200, {**_put_headers(res), **sse})
+    return Response(200, {**put_headers(res), **sse})
 
 
 def _part_number(ctx: Ctx) -> int | None:

@@ -19,9 +19,8 @@ from urllib.parse import quote, urlencode, urlsplit
 
 from rs3gw import errors
 from rs3gw.auth.post_policy import check_form, parse_policy
-from rs3gw.engine.core import PutResult
 from rs3gw.protocol.context import Ctx
-from rs3gw.protocol.handlers.objects import store_body
+from rs3gw.protocol.handlers.objects import put_headers, store_body
 from rs3gw.protocol.request import PostForm, Request
 from rs3gw.protocol.response import Response, xml_response
 from rs3gw.protocol.xml_parse import parse_tagging
@@ -40,6 +39,9 @@ _HEADER_FIELDS = frozenset(
         "expires",
     }
 )
+# Request headers a form field stands for that are no object header: the body's digest, which the
+# put path verifies (BadDigest) and Object Lock requires, exactly as PutObject's header.
+_REQUEST_FIELDS = frozenset({"content-md5"})
 # x-amz-* fields that are signature or transport material, not object headers.
 _AUTH_FIELDS = frozenset(
     {
@@ -197,7 +199,11 @@ def form_headers(form: PostForm, host: str) -> dict[str, str]:
     conditions) and the put path read (Content-Type, metadata, tagging, storage class ...)."""
     out = {"host": host}
     for name, value in form.fields.items():
-        if name in _HEADER_FIELDS or (name.startswith("x-amz-") and name not in _AUTH_FIELDS):
+        if (
+            name in _HEADER_FIELDS
+            or name in _REQUEST_FIELDS
+            or (name.startswith("x-amz-") and name not in _AUTH_FIELDS)
+        ):
             out[name] = value
     if "acl" in form.fields:
         out["x-amz-acl"] = form.fields["acl"]
@@ -232,13 +238,6 @@ def _redirect_url(fields: dict[str, str]) -> str | None:
     return url if parts.scheme in ("http", "https") and parts.netloc else None
 
 
-def _result_headers(res: PutResult) -> dict[str, str]:
-    h = {"etag": f'"{res.etag}"'}
-    if res.version_id is not None:
-        h["x-amz-version-id"] = res.version_id
-    return h
-
-
 async def post_object(ctx: Ctx) -> Response:
     """Store the form's file under its key; answer as ``success_action_redirect`` (303) or
     ``success_action_status`` (200, 201 with a PostResponse document, else 204) say."""
@@ -253,7 +252,7 @@ async def post_object(ctx: Ctx) -> Response:
         if policy.length_range is not None:
             low, high = policy.length_range
     res, sse = await store_body(ctx, _bounded(form.file, low, high))
-    headers = {**_result_headers(res), **sse}
+    headers = {**put_headers(res), **sse}
     etag = headers["etag"]
     redirect = _redirect_url(fields)
     if redirect is not None:
