@@ -14,6 +14,8 @@ ensure_postgres
 ensure_debian_clients
 # Azurite (the Azure backend's emulator) from npm into .cache/azurite; without node/npm its tests skip
 .venv/bin/python tests/azurite.py >/dev/null || echo "Azurite unavailable: the azure backend tests will skip" >&2
+# The JavaScript S3 clients (AWS SDK v3, minio-js) from npm into .cache/js-s3-clients; likewise
+.venv/bin/python tests/js_clients.py >/dev/null || echo "JS S3 clients unavailable: their tests will skip" >&2
 .venv/bin/ruff check src tests scripts
 .venv/bin/ruff format --check src tests scripts
 .venv/bin/mypy
