@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from rs3gw.blobs.base import BlobStore
-from rs3gw.blobs.dedup import DedupBlobStore
+from rs3gw.blobs.dedup import HEADER, MAGIC, DedupBlobStore
 from rs3gw.blobs.local import LocalBlobStore
 from rs3gw.config import Settings
 from rs3gw.datadir import DedupStats, Use, dedup_stats
@@ -32,6 +32,9 @@ class Report:
     blobs_checked: int = 0
     chunks_verified: int = 0
     missing: list[dict[str, str]] = field(default_factory=list)  # object data absent or damaged
+    # Dedup manifests whose bytes are unreadable or (tracked ones) disagree with the references
+    # the index records for them: {"blob_id", "tracked", "problem"}.
+    damaged_manifests: list[dict[str, object]] = field(default_factory=list)
     refcount_mismatches: list[dict[str, object]] = field(default_factory=list)
     orphan_blobs: list[str] = field(default_factory=list)
     temp_files: list[str] = field(default_factory=list)
@@ -44,6 +47,7 @@ class Report:
     def clean(self) -> bool:
         return not (
             self.missing
+            or self.damaged_manifests
             or self.refcount_mismatches
             or self.orphan_blobs
             or self.temp_files
@@ -88,6 +92,10 @@ class Checker:
         self.report = Report()
         self.verified: set[bytes] = set()
         self.bad_chunks: dict[bytes, str] = {}
+        self.manifests_read: set[str] = set()  # manifests whose bytes were already judged
+        # Untracked manifests not read to the end: the references of their unread records are
+        # unknown, so no refcount may be lowered on the strength of what was counted.
+        self.unread_untracked: set[str] = set()
 
     async def run(self, repair: bool) -> Report:
         uses = await self.meta.blob_uses()
@@ -144,19 +152,69 @@ class Checker:
             return f"blob is unreadable: {e}"
 
     async def _check_manifest(self, blob_id: str) -> str | None:
+        """Verify every chunk the manifest's records name and judge its bytes (``_judge``), in one
+        pass. A damaged manifest loses its object's data whatever its chunks hold, so that problem
+        is the one reported."""
         assert self.dedup is not None
-        async for recs in self.dedup.manifest_hashes(blob_id):
-            ids = await asyncio.to_thread(self.dedup.index.blob_ids, [h for _, h in recs])
-            for _, h in recs:
-                if h not in ids:
-                    return f"chunk {h.hex()} is not in the chunk index"
-                if h not in self.verified:
-                    self.verified.add(h)
-                    if problem := await self._verify_chunk(ids[h], h):
-                        self.bad_chunks[h] = problem
-                if h in self.bad_chunks:
-                    return f"chunk {h.hex()}: {self.bad_chunks[h]}"
-        return None
+        index = self.dedup.index
+        held = await asyncio.to_thread(index.held_refs, blob_id)
+        info = await asyncio.to_thread(index.manifest, blob_id)
+        released = info[2] if info else 0
+        counts: Counter[bytes] = Counter()
+        problem: str | None = None
+        try:
+            await self._check_header(blob_id)
+            pos = 0
+            async for recs in self.dedup.manifest_hashes(blob_id):
+                counts.update(h for i, (_, h) in enumerate(recs, pos) if i >= released)
+                pos += len(recs)
+                if problem is not None:
+                    continue  # still counted, for the comparison with the index below
+                ids = await asyncio.to_thread(index.blob_ids, [h for _, h in recs])
+                for _, h in recs:
+                    if h not in ids:
+                        problem = f"chunk {h.hex()} is not in the chunk index"
+                        break
+                    if h not in self.verified:
+                        self.verified.add(h)
+                        if bad := await self._verify_chunk(ids[h], h):
+                            self.bad_chunks[h] = bad
+                    if h in self.bad_chunks:
+                        problem = f"chunk {h.hex()}: {self.bad_chunks[h]}"
+                        break
+        except Exception as e:  # truncated, gone, undecodable: the records cannot be trusted
+            damage: str | None = f"manifest is unreadable: {e}"
+        else:
+            damage = _compare(held, counts)
+        self._judge(blob_id, held is not None, damage)
+        return f"damaged manifest: {damage}" if damage else problem
+
+    async def _check_header(self, blob_id: str) -> None:
+        """Reads check the magic first; a manifest whose header is damaged serves nothing."""
+        assert self.dedup is not None
+        head = b"".join([c async for c in self.dedup.inner.read(blob_id, 0, HEADER.size)])
+        if len(head) != HEADER.size or HEADER.unpack(head)[0] != MAGIC:
+            raise ValueError("dedup manifest header is damaged")
+
+    def _judge(self, blob_id: str, tracked: bool, damage: str | None) -> None:
+        """Record the verdict on a manifest's bytes once (objects sharing it, the mark phase)."""
+        if blob_id in self.manifests_read:
+            return
+        self.manifests_read.add(blob_id)
+        if damage:
+            self.report.damaged_manifests.append({"blob_id": blob_id, "tracked": tracked, "problem": damage})
+
+    async def _manifest_counts(self, blob_id: str, start: int) -> tuple[Counter[bytes], str | None]:
+        """The hashes of a manifest's records from ``start`` on, and why reading stopped short."""
+        assert self.dedup is not None
+        counts: Counter[bytes] = Counter()
+        try:
+            await self._check_header(blob_id)
+            async for recs in self.dedup.manifest_hashes(blob_id, start):
+                counts.update(h for _, h in recs)
+        except Exception as e:
+            return counts, f"manifest is unreadable: {e}"
+        return counts, None
 
     async def _verify_chunk(self, chunk_blob: str, h: bytes) -> str | None:
         assert self.dedup is not None
@@ -169,15 +227,31 @@ class Checker:
         return None if digest.digest() == h else "chunk content does not match its SHA-256"
 
     async def _refcounts(self) -> dict[bytes, int]:
-        """Mark: count references from every manifest still holding them and from writers."""
+        """Mark: count references from every manifest still holding them and from writers.
+
+        A tracked manifest holds exactly its ``manifest_refs`` rows (releasing it drops those,
+        whatever its bytes say), so they are what it counts for; its bytes are only checked
+        against them. An untracked (older) manifest is released from its bytes, so those count."""
         if self.dedup is None:
             return {}
         index = self.dedup.index
         want: Counter[bytes] = Counter()
         for b in await asyncio.to_thread(index.manifest_ids):
-            info = index.manifest(b)
-            async for recs in self.dedup.manifest_hashes(b, info[2] if info else 0):
-                want.update(h for _, h in recs)
+            info = await asyncio.to_thread(index.manifest, b)
+            if info is None:
+                continue  # released meanwhile (a running server)
+            held = await asyncio.to_thread(index.held_refs, b)
+            if held is not None:
+                want.update(held)
+                if b not in self.manifests_read:  # no object version uses it: checked here
+                    counts, damage = await self._manifest_counts(b, info[2])
+                    self._judge(b, True, damage or _compare(held, counts))
+                continue
+            counts, damage = await self._manifest_counts(b, info[2])
+            want.update(counts)
+            self._judge(b, False, damage)
+            if damage:
+                self.unread_untracked.add(b)
         for h, n in await asyncio.to_thread(index.writer_refs):
             want[h] += n
         fixes: dict[bytes, int] = {}
@@ -185,7 +259,9 @@ class Checker:
             actual = want.pop(hb, 0)
             if actual != refs:
                 self.report.refcount_mismatches.append({"hash": hb.hex(), "stored": refs, "actual": actual})
-                fixes[hb] = actual
+                # Lowering is only safe when every reference was counted; raising always is.
+                if actual > refs or not self.unread_untracked:
+                    fixes[hb] = actual
         for hb, n in want.items():  # referenced, yet not in the index: the data is gone
             self.report.refcount_mismatches.append({"hash": hb.hex(), "stored": None, "actual": n})
         return fixes
@@ -201,9 +277,17 @@ class Checker:
         if self.dedup is not None and self.report.interrupted_writes:
             await self.dedup.gc(at_start=True)  # rolls back the dead writers, frees their chunks
             self.report.repaired.append(f"rolled back {self.report.interrupted_writes} interrupted writes")
-        if self.report.orphan_blobs:
-            await self.blobs.delete(self.report.orphan_blobs)
-            self.report.repaired.append(f"removed {len(self.report.orphan_blobs)} orphan blobs")
+        if self.unread_untracked:
+            self.report.unrepairable.append(
+                "older (untracked) manifests cannot be read to the end, so their references are "
+                "unknown: no reference count was lowered, and they are left in place"
+            )
+        # Releasing an untracked manifest reads its bytes: one that cannot be read stays.
+        orphans = [b for b in self.report.orphan_blobs if b not in self.unread_untracked]
+        if orphans:
+            # A damaged tracked manifest among them frees exactly the references it holds.
+            await self.blobs.delete(orphans)
+            self.report.repaired.append(f"removed {len(orphans)} orphan blobs")
         if self.report.temp_files and self.local is not None:
             self.local.clean_tmp()
             self.report.repaired.append(f"removed {len(self.report.temp_files)} temp files")
@@ -213,6 +297,24 @@ class Checker:
             self.report.unrepairable.append(_MISSING_ADVICE)
         if any(m["stored"] is None for m in self.report.refcount_mismatches):
             self.report.unrepairable.append("manifests reference chunks absent from the index (data lost)")
+
+
+def _compare(held: dict[bytes, int] | None, counts: Counter[bytes]) -> str | None:
+    """How a tracked manifest's records (``counts``, from the first unreleased one) differ from
+    the references the index holds for it; None when they agree, or for an untracked manifest
+    (nothing to compare with)."""
+    if held is None or counts == Counter(held):
+        return None
+    extra = counts - Counter(held)  # records naming references it never took
+    short = Counter(held) - counts  # references it holds that no record names
+    parts = []
+    if extra:
+        parts.append(f"{sum(extra.values())} records name chunks it does not hold (e.g. {min(extra).hex()})")
+    if short:
+        parts.append(
+            f"{sum(short.values())} references it holds are named by no record (e.g. {min(short).hex()})"
+        )
+    return "its records disagree with the chunk index: " + "; ".join(parts)
 
 
 _MISSING_ADVICE = (
@@ -305,6 +407,9 @@ def _print_report(r: Report) -> None:
     )
     for m in r.missing:
         print(f"MISSING {m['bucket']}/{m['key']} version {m['version_id']}: {m['problem']}")
+    for d in r.damaged_manifests:
+        kind = "" if d["tracked"] else " (untracked)"
+        print(f"DAMAGED manifest {d['blob_id']}{kind}: {d['problem']}")
     for c in r.refcount_mismatches:
         print(f"REFCOUNT chunk {c['hash']}: stored {c['stored']}, actual {c['actual']}")
     for b in r.orphan_blobs:

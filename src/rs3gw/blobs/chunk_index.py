@@ -72,6 +72,11 @@ class ChunkIndex(Protocol):
         """Whether the manifest's references are rows of the index (then ``drop_manifest`` alone
         releases them; its bytes need not be read)."""
 
+    def held_refs(self, blob_id: str) -> dict[bytes, int] | None:
+        """The references a tracked manifest holds (its ``manifest_refs`` rows: hash -> count),
+        None for an untracked manifest or a blob that is no manifest. fsck counts a tracked
+        manifest from these (they are what releasing it drops) and checks its bytes against them."""
+
     def drop_manifest(self, blob_id: str) -> list[str]:
         """Forget a manifest and queue its blob for deletion, releasing in the same transaction
         every reference a tracked manifest still holds; returns the chunk blobs that freed."""
@@ -105,10 +110,12 @@ class ChunkIndex(Protocol):
     def totals(self) -> IndexTotals: ...
 
     def set_refs(self, fixes: dict[bytes, int]) -> list[str]:
-        """fsck: force refcounts; chunks that nothing references are unlinked and queued. fsck counts
-        from manifest bytes: where its count is below the references the index records, the
-        tracked manifests holding that chunk are untracked (released from their bytes from then
-        on, as fsck counted them), so no later release frees a chunk a good manifest holds."""
+        """fsck: force refcounts; chunks that nothing references are unlinked and queued. Where a
+        count is below the references the index records (rows and writers), the tracked
+        manifests holding that chunk are untracked (released from their bytes from then on, as
+        such a count from bytes saw them), so no later release frees a chunk a good manifest
+        holds. fsck itself counts a tracked manifest from its rows (``held_refs``), so its
+        counts never fall below them."""
 
     def swap_chunk(self, h: bytes, old_blob: str, new_blob: str) -> bool:
         """Scrub repair: the chunk's bytes now live in ``new_blob``; ``old_blob`` is queued.

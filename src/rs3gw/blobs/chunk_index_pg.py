@@ -342,6 +342,17 @@ class PostgresChunkIndex:
         rows = self._rows("SELECT tracked FROM dedup_manifests WHERE blob_id = %s", (blob_id,))
         return bool(rows and rows[0][0])
 
+    def held_refs(self, blob_id: str) -> dict[bytes, int] | None:
+        # One statement, so the flag and the rows are one snapshot (a release may run meanwhile).
+        rows = self._rows(
+            "SELECT m.tracked, r.hash, r.n FROM dedup_manifests m LEFT JOIN dedup_manifest_refs r "
+            "ON r.blob_id = m.blob_id WHERE m.blob_id = %s",
+            (blob_id,),
+        )
+        if not rows or not rows[0][0]:
+            return None
+        return {bytes(h): int(n) for _, h, n in rows if h is not None}
+
     def drop_manifest(self, blob_id: str) -> list[str]:
         def run(c: Cur) -> list[str]:
             # The manifest's row first (as release locks it), then its chunks in hash order.

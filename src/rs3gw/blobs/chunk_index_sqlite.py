@@ -180,6 +180,17 @@ class SqliteChunkIndex:
         rows = self.query("SELECT tracked FROM manifests WHERE blob_id=?", (blob_id,))
         return bool(rows and rows[0][0])
 
+    def held_refs(self, blob_id: str) -> dict[bytes, int] | None:
+        # One statement, so the flag and the rows are one snapshot (a release may run meanwhile).
+        rows = self.query(
+            "SELECT m.tracked, r.hash, r.n FROM manifests m LEFT JOIN manifest_refs r "
+            "ON r.blob_id = m.blob_id WHERE m.blob_id=?",
+            (blob_id,),
+        )
+        if not rows or not rows[0][0]:
+            return None
+        return {bytes(h): int(n) for _, h, n in rows if h is not None}  # type: ignore[call-overload]
+
     def drop_manifest(self, blob_id: str) -> list[str]:
         def run(c: sqlite3.Connection) -> list[str]:
             left = c.execute(
