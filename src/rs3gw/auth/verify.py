@@ -33,6 +33,7 @@ MAX_PRESIGN_EXPIRES_S = 7 * 24 * 3600
 _AMZ_DATE_FORMAT = "%Y%m%dT%H%M%SZ"
 _AMZ_DATE_RE = re.compile(r"\d{8}T\d{6}Z", re.ASCII)
 _SHA256_RE = re.compile(r"[0-9a-f]{64}", re.ASCII)
+_DATE_TOKENS_RE = re.compile(r"[\s,]+")
 _PRESIGN_KEYS = (
     "X-Amz-Algorithm",
     "X-Amz-Credential",
@@ -148,6 +149,16 @@ def _header_auth(
         raise InvalidRequest("Missing required header for this request: x-amz-content-sha256")
     mode = payload_mode(declared)
     secret = _secret(secret_for, claim.access_key)
+    # Checked only now, as S3 does: a stale or future x-amz-date is RequestTimeTooSkewed and an
+    # unknown key InvalidAccessKeyId (both 403) even when the credential date or the signed header
+    # list is off too (ceph/s3-tests test_object_create_bad_amz_date_*_aws4 and
+    # test_object_create_bad_authorization_incorrect_aws4 get a 403 from S3, never a 400).
+    if claim.amz_date[:8] != claim.date8:
+        raise AuthorizationHeaderMalformed(
+            f'The authorization header is malformed; Invalid credential date. Date is not the same as X-Amz-Date: "{claim.date8}".'
+        )
+    required = ("host", "x-amz-content-sha256")
+    _require_signed(req.headers, claim.signed_headers, required, AuthorizationHeaderMalformed)
     _verify(req, claim, secret, region, [declared], exclude_query=None)
     return _result(claim, secret, region, mode, declared)
 
@@ -157,16 +168,14 @@ def _parse_auth_header(req: SignedRequest, header: str, region: str) -> _Claim:
     if algorithm != sigv4.ALGORITHM:
         if algorithm.startswith("AWS4-"):
             raise AuthorizationHeaderMalformed(f"Unsupported authorization algorithm '{algorithm}'.")
-        raise InvalidRequest("Please use AWS4-HMAC-SHA256.")
+        # S3's answer to a scheme it does not know ("AWS4 ...", "Bearer ..."): 400 InvalidArgument.
+        raise InvalidArgument(
+            "Unsupported Authorization Type", ArgumentName="Authorization", ArgumentValue=header
+        )
     params = _parse_auth_params(rest)
     access_key, date8 = _parse_credential(params["Credential"], region, AuthorizationHeaderMalformed)
     amz_date = _header_amz_date(req.headers)
-    if amz_date[:8] != date8:
-        raise AuthorizationHeaderMalformed(
-            f'The authorization header is malformed; Invalid credential date. Date is not the same as X-Amz-Date: "{date8}".'
-        )
     signed = _signed_headers(params["SignedHeaders"], AuthorizationHeaderMalformed)
-    _require_signed(req.headers, signed, ("host", "x-amz-content-sha256"), AuthorizationHeaderMalformed)
     return frozen_from(
         _Claim,
         {
@@ -199,7 +208,8 @@ def _header_amz_date(headers: Mapping[str, str]) -> str:
     value = headers.get("x-amz-date")
     if value is not None:
         value = value.strip()
-        if not _valid_amz_date(value):
+        # A date before the epoch is no valid date (AccessDenied, as for SigV2), not a skew.
+        if not _valid_amz_date(value) or _epoch(value) < 0:
             raise _no_date()
         return value
     value = headers.get("date")
@@ -211,11 +221,16 @@ def _header_amz_date(headers: Mapping[str, str]) -> str:
         raise _no_date() from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
+    # email.utils reads any year below 100 as 19xx/20xx, so "0001" would pass for 2001: a year
+    # written with three or more digits must be the year parsed (else: before the epoch, no date).
+    years = [t for t in _DATE_TOKENS_RE.split(value) if t.isdigit() and len(t) >= 3]
+    if years and int(years[0]) != parsed.year:
+        raise _no_date()
     try:
         amz_date = _format_amz(parsed.timestamp())
     except (ValueError, OverflowError, OSError):  # e.g. year 9999 with a negative offset
         raise _no_date() from None
-    if not _valid_amz_date(amz_date):  # strftime does not zero-pad years before 1000
+    if not _valid_amz_date(amz_date) or _epoch(amz_date) < 0:  # strftime does not zero-pad years < 1000
         raise _no_date()
     return amz_date
 
@@ -233,8 +248,12 @@ def _v2_header_auth(
 ) -> AuthResult:
     access_key, sep, provided = header[4:].strip().rpartition(":")
     if not sep or not access_key or not provided:
-        raise AuthorizationHeaderMalformed(
-            "The authorization header is malformed; expected AWS AccessKey:Signature"
+        # S3 answers a SigV2 header without "key:signature" with 400 InvalidArgument
+        # (ceph/s3-tests test_object_create_bad_authorization_invalid_aws2).
+        raise InvalidArgument(
+            "AWS authorization header is invalid.  Expected AwsAccessKeyId:signature",
+            ArgumentName="Authorization",
+            ArgumentValue=header,
         )
     amz_date = req.headers.get("x-amz-date")
     raw_date = amz_date if amz_date is not None else req.headers.get("date", "")
