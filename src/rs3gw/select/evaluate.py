@@ -331,7 +331,10 @@ class Program:
         self.q = q
         self.binding = binding
         self.finals: list[Any] = [None] * len(q.aggregates)
-        c = Compiler(binding, q.alias, self.finals)
+        alias = q.alias
+        if alias is None and not isinstance(binding, TupleBinding):
+            alias = implicit_alias(q.from_path)
+        c = Compiler(binding, alias, self.finals)
         self.where = c.compile(q.where) if q.where is not None else None
         self.accs = [Accumulator(a.name, c.compile(a.arg) if a.arg else None) for a in q.aggregates]
         self.items: list[tuple[str, Fn]] = []
@@ -379,6 +382,21 @@ class Program:
         for i, a in enumerate(self.accs):
             self.finals[i] = a.result()
         return self.names, [f(None) for _, f in self.items]
+
+
+def implicit_alias(path: Sequence[Name | str]) -> str | None:
+    """The name a JSON row goes by when ``FROM S3Object[*].path`` has no alias (AWS's SELECT reference).
+
+    A path ending in a name lets that name stand for the row (``SELECT price FROM
+    S3Object[*].books[*].price``); one ending in a wildcard lets ``_1`` do so (``SELECT _1.price FROM
+    S3Object[*].books[*]``). A bare ``S3Object[*]`` keeps ``_1`` an ordinary attribute name.
+    """
+    if len(path) < 2:
+        return None
+    last = path[-1]
+    if last == "*":
+        return "_1"
+    return last.name if isinstance(last, Name) else None
 
 
 def _default_name(e: Expr, position: int) -> str:

@@ -105,7 +105,7 @@ _TOKEN = re.compile(
     |(?P<str>'(?:[^']|'')*')
     |(?P<qid>"(?:[^"]|"")*")
     |(?P<id>[A-Za-z_][A-Za-z0-9_]*)
-    |(?P<op><>|!=|<=|>=|\|\||[=<>+\-*/%(),.\[\]])
+    |(?P<op><>|!=|<=|>=|\|\||[=<>+\-*/%(),.\[\];])
     """,
     re.VERBOSE,
 )
@@ -210,6 +210,8 @@ class Parser:
                 raise _unexpected(t)
             limit = int(t.text)
         self._reject_unsupported()
+        # PartiQL, which S3 Select's SQL is, ends a statement with one optional ';' (s3-tests send it).
+        self._accept("op", ";")
         if not self._is("eof"):
             raise _unexpected(self.tok)
         return Query(items, from_path, alias, where, limit, tuple(self.aggs))
@@ -292,7 +294,19 @@ class Parser:
         return self._predicate()
 
     def _predicate(self) -> Expr:
+        """Comparisons, IS, LIKE, BETWEEN and IN share one left-associative level, as in PartiQL.
+
+        So ``a = b = TRUE`` is ``(a = b) = TRUE`` and ``a LIKE 'x%' = TRUE`` compares the LIKE's result.
+        """
         left = self._additive()
+        while True:
+            nxt = self._predicate_tail(left)
+            if nxt is None:
+                return left
+            left = nxt
+
+    def _predicate_tail(self, left: Expr) -> Expr | None:
+        """One predicate operator applied to ``left``, or None when the next token starts none."""
         t = self.tok
         if t.kind == "op" and t.text in ("=", "<>", "!=", "<", "<=", ">", ">="):
             self.i += 1
@@ -321,7 +335,7 @@ class Parser:
             return In(left, tuple(items), negate)
         if negate:
             raise _unexpected(self.tok)
-        return left
+        return None
 
     def _additive(self) -> Expr:
         left = self._multiplicative()
