@@ -114,7 +114,13 @@ async def upload_part_copy(ctx: Ctx) -> Response:
         copy_source_sse(ctx),
     )
     x = copy_result("CopyPartResult", part.etag, part.last_modified, part.checksums)
-    named = src_version is not None or src_vid != "null"  # as CopyObject: the source was versioned
+    # As CopyObject: a null source version is reported too once its bucket has had versioning
+    # turned on (S3 sends the header whenever the source bucket is versioned).
+    named = (
+        src_version is not None
+        or src_vid != "null"
+        or bool((await ctx.engine.get_bucket(src_bucket)).versioning)
+    )
     h = {"x-amz-copy-source-version-id": src_vid} if named else {}
     h.update(sse_headers(await ctx.engine.upload_encryption(ctx.bucket, ctx.key, _upload_id(ctx)), sse))
     return xml_response(x, headers=h)
@@ -206,7 +212,13 @@ async def list_multipart_uploads(ctx: Ctx) -> Response:
     for u in res.uploads:
         x.open("Upload").elem("Key", url_encode_key(u.key, enc)).elem("UploadId", u.upload_id)
         _owner_elems(x, owner_of(ctx, u.owner_id))
-        x.elem("StorageClass", u.meta.storage_class).elem("Initiated", iso8601(u.initiated)).close()
+        x.elem("StorageClass", u.meta.storage_class).elem("Initiated", iso8601(u.initiated))
+        # S3's MultipartUpload names the checksum an upload was created with, as ListParts does.
+        for alg in u.meta.checksums:
+            x.elem("ChecksumAlgorithm", alg)
+        if u.meta.checksum_type:
+            x.elem("ChecksumType", u.meta.checksum_type)
+        x.close()
     for p in res.common_prefixes:
         x.open("CommonPrefixes").elem("Prefix", url_encode_key(p, enc)).close()
     return xml_response(x)

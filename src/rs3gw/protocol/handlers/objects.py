@@ -272,4 +272,6 @@ async def copy_object(ctx: Ctx) -> Response:
     if res.version_id is not None:
         h["x-amz-version-id"] = res.version_id
     x = copy_result("CopyObjectResult", res.etag, res.last_modified, res.checksums)
+    if res.checksum_type:  # CopyObjectResult (unlike CopyPartResult) names the checksum's type
+        x.elem("ChecksumType", res.checksum_type)
     return xml_response(x, headers=h)
