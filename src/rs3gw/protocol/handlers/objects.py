@@ -107,6 +107,8 @@ async def _read(ctx: Ctx, head: bool) -> tuple[ReadResult, int, dict[str, str], 
     obj = res.obj
     checksum_mode = (h.get("x-amz-checksum-mode") or "").upper() == "ENABLED"
     headers = object_headers(obj, checksum_mode, res.versioned)
+    if part is None and obj.parts_count:  # AWS sends the parts count only to a partNumber request
+        del headers["x-amz-mp-parts-count"]
     if obj.meta.system:  # SSE response headers come from system metadata only
         headers.update(sse_headers(obj.meta.system, sse))
     if query:  # response-* overrides are query parameters
