@@ -433,6 +433,11 @@ class ObjectEngine:
     async def _resolve(self, bucket: str, key: str, version_id: str | None) -> ObjectVersion:
         return await self._resolve_in(await self.get_bucket(bucket), key, version_id)
 
+    async def resolve_version(self, b: Bucket, key: str, version_id: str | None) -> ObjectVersion:
+        """The version a sub-resource request (ACL, ...) names, with the same answers as GET: a
+        malformed id is InvalidArgument, a delete marker 404 (latest) or 405 (by id) with its headers."""
+        return await self._resolve_in(b, key, version_id)
+
     async def _resolve_in(self, b: Bucket, key: str, version_id: str | None) -> ObjectVersion:
         """The version a read names; a delete marker answers as S3 does (404 latest, 405 by id)."""
         bucket = b.name

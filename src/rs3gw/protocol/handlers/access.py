@@ -114,17 +114,7 @@ async def _requested_acl(ctx: Ctx, resource_owner: str) -> acls.Acl:
 async def _object(ctx: Ctx) -> tuple[ObjectVersion, str]:
     """The addressed object version and its bucket's owner; ACLs never need the data or SSE keys."""
     b = await ctx.engine.get_bucket(ctx.bucket)
-    version_id = ctx.q("versionId")
-    try:
-        obj = await ctx.engine.store.get_object(ctx.bucket, ctx.key, version_id)
-    except errors.S3Error:
-        obj = None
-    if obj is None or obj.delete_marker:
-        if version_id is not None and (obj is None or not obj.delete_marker):
-            raise errors.NoSuchVersion(Key=ctx.key, VersionId=version_id)
-        if obj is not None:  # S3: a delete marker has no ACL
-            raise errors.MethodNotAllowed(Method=ctx.req.method, ResourceType="DeleteMarker")
-        raise errors.NoSuchKey(Key=ctx.key)
+    obj = await ctx.engine.resolve_version(b, ctx.key, ctx.q("versionId"))
     return obj, b.owner_id
 
 
