@@ -25,7 +25,9 @@ def _version(system: dict[str, str], marker: bool = False) -> ObjectVersion:
         (None, None, False, True),
         (None, GOV, False, True),
         (GOV, rules.Retention("GOVERNANCE", NOW + 200), False, True),  # extend
-        (GOV, rules.Retention("COMPLIANCE", NOW + 100), False, True),  # strengthen
+        (GOV, rules.Retention("COMPLIANCE", NOW + 100), False, False),  # a mode change overrides GOVERNANCE
+        (GOV, rules.Retention("COMPLIANCE", NOW + 200), False, False),
+        (GOV, rules.Retention("COMPLIANCE", NOW + 100), True, True),
         (GOV, rules.Retention("GOVERNANCE", NOW + 50), False, False),  # shorten
         (GOV, rules.Retention("GOVERNANCE", NOW + 50), True, True),
         (GOV, None, False, False),  # remove

@@ -227,15 +227,12 @@ def check_removal(obj: ObjectVersion, bypass_governance: bool, now: float | None
 def check_retention_change(
     current: Retention | None, new: Retention | None, bypass_governance: bool, now: float
 ) -> None:
-    """Retention may always be extended; shortening, removing or COMPLIANCE → GOVERNANCE needs an
-    expired retention, or for GOVERNANCE the bypass; COMPLIANCE is never weakened before expiry."""
+    """Retention may always be extended in its own mode; shortening, removing or any change of mode
+    needs an expired retention, or for GOVERNANCE the bypass (as on S3: GOVERNANCE → COMPLIANCE
+    alters the lock settings, so it is an override); COMPLIANCE is never changed before expiry."""
     if current is None or not current.active(now):
         return
-    weaker = (
-        new is None
-        or new.until < current.until
-        or (current.mode == "COMPLIANCE" and new.mode != "COMPLIANCE")
-    )
+    weaker = new is None or new.until < current.until or new.mode != current.mode
     if not weaker:
         return
     if current.mode == "COMPLIANCE" or not bypass_governance:
