@@ -29,6 +29,9 @@ from rs3gw.protocol.xml_write import XmlBuilder
 _INT = re.compile(r"-?[0-9]{1,20}")
 _MAX_INT = 2**31 - 1  # S3's Days fields are 32-bit; larger values fail its schema
 _MAX_SIZE = 2**63 - 1
+_DATE = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}(T[0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,9})?)?(Z|[+-][0-9]{2}:[0-9]{2})?)?"
+)
 
 
 def _int(text: str | None, limit: int = _MAX_INT) -> int | None:
@@ -48,9 +51,15 @@ def _required_int(elem: ET.Element, name: str) -> int:
 
 
 def _date(text: str | None) -> float | None:
-    """ISO 8601 (``2030-01-01T00:00:00.000Z`` as boto3 sends it, or a bare date), as epoch seconds."""
+    """ISO 8601 (``2030-01-01T00:00:00.000Z`` as boto3 sends it, or a bare date), as epoch seconds.
+
+    Only the extended calendar form: ``fromisoformat`` alone would also take the basic form
+    (``20200101``) and week dates, which S3's timestamp type refuses (s3-tests'
+    test_lifecycle_set_invalid_date expects a 400 for ``20200101``)."""
     if text is None:
         return None
+    if not _DATE.fullmatch(text.strip()):
+        raise MalformedXML()
     try:
         parsed = datetime.fromisoformat(text.strip())
     except ValueError:
