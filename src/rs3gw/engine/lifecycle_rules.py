@@ -11,6 +11,7 @@ import json
 import math
 import secrets
 from dataclasses import asdict, dataclass, replace
+from functools import lru_cache
 from typing import Any
 
 from rs3gw import errors
@@ -342,6 +343,55 @@ def due_transition(
         ):
             best = t.storage_class
     return best
+
+
+def expiry_rules(config: LifecycleConfig) -> tuple[LifecycleRule, ...]:
+    """The rules that expire a current version (enabled, Expiration with Days or Date), in document
+    order; ExpiredObjectDeleteMarker-only and noncurrent rules never expire a current version."""
+    return tuple(
+        r
+        for r in config.rules
+        if r.enabled
+        and r.expiration is not None
+        and (r.expiration.days is not None or r.expiration.date is not None)
+    )
+
+
+def object_expiration(
+    rules: tuple[LifecycleRule, ...],
+    key: str,
+    size: int,
+    tags: dict[str, str],
+    last_modified: float,
+    day_seconds: float,
+) -> tuple[float, str] | None:
+    """(when, rule id) of the earliest expiration of a current version that ``rules`` (from
+    ``expiry_rules``) schedule, or None: what x-amz-expiration reports. ``when`` is the time the
+    lifecycle worker's own test (``now >= due_time(...)`` or the rule's Date) first holds, so the
+    header never promises a deletion earlier or later than rs3gw performs it; on a tie the first
+    rule in document order wins, as the worker expires with the first due rule."""
+    best: tuple[float, str] | None = None
+    for r in rules:
+        exp = r.expiration
+        if exp is None or not r.filter.matches(key, size, tags):
+            continue
+        when = exp.date if exp.date is not None else due_time(last_modified, exp.days or 0, day_seconds)
+        if best is None or when < best[0]:
+            best = (when, r.id)
+    return best
+
+
+@lru_cache(maxsize=1024)
+def stored_expiry_rules(text: str) -> tuple[LifecycleRule, ...]:
+    """``expiry_rules`` of a stored document, parsed once per document text: GET/HEAD/PUT answer
+    x-amz-expiration from the text authorization read with the bucket, and parsing it per request
+    would cost more than the rest of a HEAD. A changed document is a new key, so no invalidation is
+    needed. A document that does not load (never written by ``dumps``) schedules nothing here,
+    rather than failing every read of the bucket."""
+    try:
+        return expiry_rules(loads(text))
+    except (ValueError, KeyError, TypeError):
+        return ()
 
 
 # -- storage ------------------------------------------------------------------------------------

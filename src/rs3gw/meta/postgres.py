@@ -50,6 +50,7 @@ from rs3gw.meta.store import (
     MetadataStore,
     VersionQuery,
     WriteCondition,
+    bucket_with_configs_sql,
     check_delete_match,
     check_replacement,
     same_version,
@@ -296,6 +297,16 @@ class PostgresStore(MetadataStore):
         if row is None:
             return None, None
         return Bucket(*row[:5]), (str(row[5]) if row[5] is not None else None)
+
+    async def get_bucket_with_configs(
+        self, bucket: str, names: tuple[str, ...]
+    ) -> tuple[Bucket | None, tuple[str | None, ...]]:
+        """One round trip for the bucket and several of its documents (authorization of
+        GET/HEAD/PUT: the policy and the lifecycle document)."""
+        row = await self._db.one(bucket_with_configs_sql(len(names), "%s"), (*names, bucket))
+        if row is None:
+            return None, (None,) * len(names)
+        return Bucket(*row[:5]), tuple(str(v) if v is not None else None for v in row[5:])
 
     async def get_bucket_configs(self, bucket: str, names: Sequence[str]) -> dict[str, str]:
         """One round trip for the documents a PutObject reads (the base class makes one per name)."""

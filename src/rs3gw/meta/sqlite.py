@@ -32,6 +32,7 @@ from rs3gw.meta.store import (
     MetadataStore,
     VersionQuery,
     WriteCondition,
+    bucket_with_configs_sql,
     check_delete_match,
     check_replacement,
     same_version,
@@ -508,6 +509,16 @@ class SqliteStore(MetadataStore):
             (name, bucket),
         ).fetchone()
         return (Bucket(*row[:5]), row[5]) if row else (None, None)
+
+    async def get_bucket_with_configs(
+        self, bucket: str, names: tuple[str, ...]
+    ) -> tuple[Bucket | None, tuple[str | None, ...]]:
+        """One query for the bucket and several of its documents (authorization of GET/HEAD/PUT:
+        the policy and the lifecycle document), each document a primary-key join."""
+        row = self._r.execute(bucket_with_configs_sql(len(names), "?"), (*names, bucket)).fetchone()
+        if row is None:
+            return None, (None,) * len(names)
+        return Bucket(*row[:5]), tuple(row[5:])
 
     async def get_bucket_configs(self, bucket: str, names: Sequence[str]) -> dict[str, str]:
         """One query for the documents a PutObject reads (instead of one per document)."""

@@ -13,6 +13,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from rs3gw import errors
 from rs3gw.model import (
@@ -29,6 +30,21 @@ from rs3gw.model import (
 )
 
 _HEX = frozenset("0123456789abcdef")
+
+
+@lru_cache(maxsize=16)
+def bucket_with_configs_sql(count: int, mark: str) -> str:
+    """The one-query ``get_bucket_with_configs`` of the SQL stores (``mark``: the driver's
+    placeholder): the bucket row and one LEFT JOIN per document name, each a lookup of
+    bucket_config's primary key (bucket, name); parameters are the names, then the bucket."""
+    joins = " ".join(
+        f"LEFT JOIN bucket_config c{i} ON c{i}.bucket=b.name AND c{i}.name={mark}" for i in range(count)
+    )
+    values = "".join(f", c{i}.value" for i in range(count))
+    return (
+        f"SELECT b.name, b.owner_id, b.created, b.region, b.versioning{values} FROM buckets b {joins} "
+        f"WHERE b.name={mark}"
+    )
 
 
 def same_version(cur: ObjectVersion, expect: ObjectVersion | None) -> bool:
@@ -207,6 +223,18 @@ class MetadataStore(ABC):
         missing): authorization reads both on every request, and a store may answer in one query."""
         rec = await self.get_bucket(bucket)
         return rec, (await self.get_bucket_config(bucket, name) if rec is not None else None)
+
+    async def get_bucket_with_configs(
+        self, bucket: str, names: tuple[str, ...]
+    ) -> tuple[Bucket | None, tuple[str | None, ...]]:
+        """``get_bucket`` and several ``get_bucket_config`` together, the documents in ``names``
+        order (all None when the bucket is missing): the authorization read of GET/HEAD/PUT also
+        needs the lifecycle document (x-amz-expiration), and a store may answer in one query."""
+        rec = await self.get_bucket(bucket)
+        if rec is None:
+            return None, (None,) * len(names)
+        docs = await self.get_bucket_configs(bucket, names)
+        return rec, tuple(docs.get(n) for n in names)
 
     async def get_bucket_configs(self, bucket: str, names: Sequence[str]) -> dict[str, str]:
         """Several configuration documents of one bucket, by name (missing ones absent): every

@@ -28,6 +28,13 @@ from rs3gw.protocol.request import Request
 POLICY = "policy"
 ACL = "acl"
 PUBLIC_ACCESS_BLOCK = "public-access-block"
+LIFECYCLE = "lifecycle"
+# Operations whose response carries x-amz-expiration: their authorization read of the bucket also
+# returns its lifecycle document (one query, see ``Access.bucket``), so the header costs no query.
+EXPIRATION_OPS = frozenset(
+    {"GetObject", "HeadObject", "PutObject", "PostObject", "CopyObject", "CompleteMultipartUpload"}
+)
+_POLICY_AND_LIFECYCLE = (POLICY, LIFECYCLE)
 BYPASS_GOVERNANCE = "s3:BypassGovernanceRetention"
 # The canonical id S3 reports for anonymous requesters.
 ANONYMOUS = Account(Owner("65a011a29cdf8ec533ec3d1ccaae921c", "anonymous"), "", "")
@@ -124,6 +131,8 @@ class Access:
         # Objects read for authorization (existing tags, object ACL), each at most once per request.
         self._objects: dict[tuple[str, str, str | None], ObjectVersion | None] = {}
         self._records: dict[str, Bucket] = {}  # bucket records read here, for the handler (known_bucket)
+        # Lifecycle documents read with those records (EXPIRATION_OPS only), for known_lifecycle.
+        self._lifecycle: dict[str, str | None] = {}
         # PutObjectTagging's body tags, set by the protocol layer before ``authorize`` (None: not read).
         self.body_tags: BodyTags | None = None
 
@@ -223,7 +232,12 @@ class Access:
         if name in self._buckets:
             return self._buckets[name]
         store = self.engine.store
-        rec, text = await store.get_bucket_with_config(name, POLICY)
+        if self.req.operation in EXPIRATION_OPS:
+            rec, (text, lifecycle) = await store.get_bucket_with_configs(name, _POLICY_AND_LIFECYCLE)
+            if rec is not None:
+                self._lifecycle[name] = lifecycle
+        else:
+            rec, text = await store.get_bucket_with_config(name, POLICY)
         found: BucketAccess | None = None
         if rec is not None:
             self._records[name] = rec
@@ -246,6 +260,13 @@ class Access:
         """The bucket record this request's authorization already read (None if it read none):
         the handler passes it to the engine instead of reading the bucket a second time."""
         return self._records.get(name)
+
+    def known_lifecycle(self, name: str) -> tuple[bool, str | None]:
+        """(read, document): the bucket's lifecycle document if this request's authorization read
+        it with the bucket (``EXPIRATION_OPS``), so x-amz-expiration needs no query of its own."""
+        if name in self._lifecycle:
+            return True, self._lifecycle[name]
+        return False, None
 
     async def public_access_block(self, bucket: str) -> acls.PublicAccessBlock:
         return acls.PublicAccessBlock.loads(

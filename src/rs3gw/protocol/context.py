@@ -14,7 +14,7 @@ from rs3gw.codecs.checksums import algorithm_from_header
 from rs3gw.engine import Engine
 from rs3gw.engine.ingest import BodyChecks
 from rs3gw.model import Account, Bucket, Owner
-from rs3gw.protocol.authorize import Access
+from rs3gw.protocol.authorize import LIFECYCLE, Access
 from rs3gw.protocol.request import Request
 from rs3gw.transform import TransformService
 
@@ -60,6 +60,16 @@ class Ctx:
         """The request bucket's record as authorization read it (None if it did not): passed to
         the engine so the hot paths (GET, HEAD, PUT, LIST) read the bucket once per request."""
         return self.access.known_bucket(self.bucket) if self.access is not None else None
+
+    async def lifecycle_doc(self) -> str | None:
+        """The request bucket's stored lifecycle document (x-amz-expiration): as authorization read
+        it with the bucket on GET/HEAD/PUT/Copy/Complete, so the hot paths make no extra query;
+        read here only when authorization did not read it."""
+        if self.access is not None:
+            read, doc = self.access.known_lifecycle(self.bucket)
+            if read:
+                return doc
+        return await self.engine.store.get_bucket_config(self.bucket, LIFECYCLE)
 
     def q(self, name: str, default: str | None = None) -> str | None:
         return self.req.query.get(name, default)

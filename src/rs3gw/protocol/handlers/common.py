@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import math
 import quopri
 import re
 from collections.abc import Mapping
@@ -15,6 +16,7 @@ from rs3gw.engine import object_lock as lock_rules
 from rs3gw.engine import tags as tag_rules
 from rs3gw.engine.archive import restore_header
 from rs3gw.engine.conditions import Conditions
+from rs3gw.engine.lifecycle_rules import LifecycleRule, object_expiration, stored_expiry_rules
 from rs3gw.meta.store import WriteCondition
 from rs3gw.model import STORAGE_CLASSES, ObjectMeta, ObjectVersion
 from rs3gw.protocol.context import Ctx
@@ -211,3 +213,33 @@ def encoding_type(ctx: Ctx) -> bool:
 
 def last_modified_ok(value: str | None) -> float | None:
     return parse_http_date(value) if value else None
+
+
+async def expiry_rules(ctx: Ctx) -> tuple[LifecycleRule, ...]:
+    """The request bucket's rules that expire current versions (none without a lifecycle
+    document): parsed once per document text, from the text authorization already read."""
+    doc = await ctx.lifecycle_doc()
+    return stored_expiry_rules(doc) if doc else ()
+
+
+def expiration_header(
+    ctx: Ctx,
+    rules: tuple[LifecycleRule, ...],
+    key: str,
+    size: int,
+    tags: dict[str, str],
+    last_modified: float,
+) -> dict[str, str]:
+    """x-amz-expiration for the current version described, as S3 sends it on PUT, Copy, Complete,
+    GET and HEAD: ``expiry-date="<HTTP-date>", rule-id="<URL-encoded id>"`` of the earliest
+    applicable rule, or nothing. The date is when rs3gw's lifecycle worker will expire it (its day
+    length and rounding, see ``object_expiration``), rounded up to the whole second the header shows."""
+    if not rules:
+        return {}
+    found = object_expiration(rules, key, size, tags, last_modified, ctx.engine.tiers.day)
+    if found is None:
+        return {}
+    when, rule_id = found
+    return {
+        "x-amz-expiration": f'expiry-date="{http_date(math.ceil(when))}", rule-id="{quote(rule_id, safe="")}"'
+    }

@@ -16,6 +16,8 @@ from rs3gw.protocol.handlers.common import (
     copy_result,
     copy_source,
     encoding_type,
+    expiration_header,
+    expiry_rules,
     int_query,
     meta_from_headers,
     url_encode_key,
@@ -160,7 +162,18 @@ async def complete_multipart_upload(ctx: Ctx) -> Response:
         x.elem("ChecksumType", res.checksum_type)
     h = {"x-amz-version-id": res.version_id} if res.version_id is not None else {}
     h.update(sse_headers(res.encryption))
+    rules = await expiry_rules(ctx)
+    if rules:
+        tags = await _completed_tags(ctx, res.version_id) if any(r.filter.tags for r in rules) else {}
+        h.update(expiration_header(ctx, rules, ctx.key, res.size, tags, res.last_modified))
     return xml_response(x, headers=h)
+
+
+async def _completed_tags(ctx: Ctx, version_id: str | None) -> dict[str, str]:
+    """The completed object's tags (set at CreateMultipartUpload, not known to the handler), read
+    only when a tag-filtered rule could expire it."""
+    obj = await ctx.engine.store.get_object(ctx.bucket, ctx.key, version_id)
+    return obj.meta.tags if obj is not None and not obj.delete_marker else {}
 
 
 async def abort_multipart_upload(ctx: Ctx) -> Response:

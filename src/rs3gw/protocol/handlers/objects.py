@@ -17,6 +17,8 @@ from rs3gw.protocol.handlers.common import (
     authorize_copy_source,
     copy_result,
     copy_source,
+    expiration_header,
+    expiry_rules,
     int_query,
     meta_from_headers,
     object_headers,
@@ -53,8 +55,8 @@ def put_headers(res: PutResult) -> dict[str, str]:
 
 async def store_body(ctx: Ctx, body: AsyncIterator[bytes]) -> tuple[PutResult, dict[str, str]]:
     """PutObject's write of ``body`` under the request's key, with metadata, conditions and SSE from
-    the request's headers (PutObject and POST Object share it); returns the result and the SSE
-    response headers."""
+    the request's headers (PutObject and POST Object share it); returns the result and the response
+    headers beyond ``put_headers``: SSE, and x-amz-expiration when a lifecycle rule will expire it."""
     meta = meta_from_headers(ctx.req.headers)
     config = await ctx.engine.put_config(ctx.bucket)  # read once, for the digest check and the write
     await require_lock_digest(ctx, meta, config.lock_default)
@@ -71,7 +73,9 @@ async def store_body(ctx: Ctx, body: AsyncIterator[bytes]) -> tuple[PutResult, d
         ctx.known_bucket(),
         config,
     )
-    return res, sse_headers(res.encryption, sse)
+    h = sse_headers(res.encryption, sse)
+    h.update(expiration_header(ctx, await expiry_rules(ctx), ctx.key, res.size, meta.tags, res.last_modified))
+    return res, h
 
 
 async def put_object(ctx: Ctx) -> Response:
@@ -111,6 +115,10 @@ async def _read(ctx: Ctx, head: bool) -> tuple[ReadResult, int, dict[str, str], 
         del headers["x-amz-mp-parts-count"]
     if obj.meta.system:  # SSE response headers come from system metadata only
         headers.update(sse_headers(obj.meta.system, sse))
+    if obj.is_latest:  # lifecycle Expiration acts on current versions only
+        rules = await expiry_rules(ctx)  # no query: authorization read the document with the bucket
+        if rules:
+            headers.update(expiration_header(ctx, rules, obj.key, obj.size, obj.meta.tags, obj.last_modified))
     if query:  # response-* overrides are query parameters
         apply_overrides(ctx, headers)
     # S3 answers partNumber=1 of a single-part object as a range covering it all: 206.
@@ -264,6 +272,8 @@ async def copy_object(ctx: Ctx) -> Response:
         checksum_algorithm=_copy_checksum_algorithm(ctx),
     )
     h = sse_headers(res.encryption, sse)
+    tags = requested.tags if tagging == "REPLACE" else src.meta.tags
+    h.update(expiration_header(ctx, await expiry_rules(ctx), ctx.key, res.size, tags, res.last_modified))
     # Like GET, a null source version is reported once its bucket has had versioning turned on.
     if (
         src.version_id != NULL_VERSION
