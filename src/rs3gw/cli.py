@@ -95,6 +95,8 @@ _FLAG_KEYS = (
     "lifecycle_day_seconds",
     "lifecycle_interval",
     "iam_refresh_interval",
+    "http_header_timeout",
+    "http_body_timeout",
     "metrics_public",
     "metrics_refresh",
     "scrub_interval",
@@ -141,6 +143,10 @@ precedence is: flag > environment > config file > built-in default.
   --lifecycle-interval S     RS3GW_LIFECYCLE_INTERVAL     [lifecycle] interval (default 60)
   --iam-refresh-interval S   RS3GW_IAM_REFRESH_INTERVAL   [iam] refresh_interval (default 10): store
                      users' key changes made elsewhere are in force here within this long
+  --http-header-timeout S    RS3GW_HTTP_HEADER_TIMEOUT    [http] header_timeout (default 60): a request
+                     head not complete this long after its first byte (or the connect) is dropped
+  --http-body-timeout S      RS3GW_HTTP_BODY_TIMEOUT      [http] body_timeout (default 60): a request body
+                     with no byte for this long fails with 400 RequestTimeout, connection closed
   --backend T        RS3GW_BACKEND_TYPE   [backend] type = "local" | "s3" | "gcs" | "azure"
   --backend-endpoint RS3GW_BACKEND_ENDPOINT [backend] endpoint = "http(s)://HOST:PORT"
   --backend-bucket   RS3GW_BACKEND_BUCKET [backend] bucket (and prefix, region,
@@ -323,6 +329,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--iam-refresh-interval",
         metavar="S",
         help="seconds before key changes made on other gateways or by the CLI apply here (default 10)",
+    )
+    serve.add_argument(
+        "--http-header-timeout",
+        metavar="S",
+        help="seconds a client may take to send a request's head before the connection is dropped (60)",
+    )
+    serve.add_argument(
+        "--http-body-timeout",
+        metavar="S",
+        help="seconds a request body may go without a byte: then 400 RequestTimeout, connection closed (60)",
     )
     _add_backend_args(serve)
     _add_ops_args(serve)
@@ -617,9 +633,11 @@ def _cmd_serve(args: argparse.Namespace) -> int:
                 shutil.rmtree(made, ignore_errors=True)
         return 0
 
+    from rs3gw.httpserver import set_client_timeouts
     from rs3gw.wiring import build_app  # type: ignore[import-not-found,unused-ignore]
 
     app = build_app(settings)
+    set_client_timeouts(settings.http_header_timeout, settings.http_body_timeout)
     server = uvicorn.Server(uvicorn.Config(app, **options))
     _announce(settings)
     # uvicorn owns SIGINT/SIGTERM here: it stops accepting, drains in-flight requests, runs lifespan

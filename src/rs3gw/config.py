@@ -145,6 +145,10 @@ class Settings:
     lifecycle_day_seconds: float = 86400.0  # [lifecycle] day_seconds: length of a lifecycle "day"
     lifecycle_interval: float = 60.0  # [lifecycle] interval: seconds between lifecycle passes
     iam_refresh_interval: float = 10.0  # [iam] refresh_interval: seconds to see other gateways' key changes
+    # [http] header_timeout / body_timeout: seconds a client may take to send a request head, and may
+    # leave a request body without a byte, before the connection is cut (rs3gw.httpserver); nginx's 60 s.
+    http_header_timeout: float = 60.0
+    http_body_timeout: float = 60.0
     encryption_cipher: str = (
         "aes-256-gcm"  # [encryption] cipher of new encrypted blobs (or chacha20-poly1305)
     )
@@ -508,6 +512,8 @@ _OPTIONS: tuple[_Option, ...] = (
     _Option("lifecycle_day_seconds", "--lifecycle-day-seconds", _parse_seconds),
     _Option("lifecycle_interval", "--lifecycle-interval", _parse_seconds),
     _Option("iam_refresh_interval", "--iam-refresh-interval", _parse_seconds),
+    _Option("http_header_timeout", "--http-header-timeout", _parse_seconds),
+    _Option("http_body_timeout", "--http-body-timeout", _parse_seconds),
     _Option("encryption_cipher", "--encryption-cipher", _parse_cipher),
     _Option("encryption_default", "--encryption-default", _parse_sse_default),
     _Option("encryption_sse_c_over_http", "--sse-c-over-http", _parse_bool, bool),
@@ -550,6 +556,7 @@ _TOP_TABLES["backend"] = (
 )
 _TOP_TABLES["lifecycle"] = ("lifecycle_", ("day_seconds", "interval"))
 _TOP_TABLES["iam"] = ("iam_", ("refresh_interval",))
+_TOP_TABLES["http"] = ("http_", ("header_timeout", "body_timeout"))
 _TOP_TABLES["encryption"] = ("encryption_", ("cipher", "default", "sse_c_over_http"))
 _FILE_NAMES.update({p + k: f"{t}.{k}" for t, (p, keys) in _TOP_TABLES.items() for k in keys})
 _FILE_KEYS = (frozenset(_OPTION_BY_KEY) - frozenset(_FILE_NAMES)) | {"users", "storage", *_TOP_TABLES}
@@ -939,6 +946,8 @@ def load_settings(flags: Mapping[str, object], env: Mapping[str, str], config_fi
         lifecycle_day_seconds=pick("lifecycle_day_seconds", base.lifecycle_day_seconds),
         lifecycle_interval=pick("lifecycle_interval", base.lifecycle_interval),
         iam_refresh_interval=pick("iam_refresh_interval", base.iam_refresh_interval),
+        http_header_timeout=pick("http_header_timeout", base.http_header_timeout),
+        http_body_timeout=pick("http_body_timeout", base.http_body_timeout),
         encryption_cipher=pick("encryption_cipher", base.encryption_cipher),
         encryption_default=pick("encryption_default", base.encryption_default),
         encryption_sse_c_over_http=pick("encryption_sse_c_over_http", base.encryption_sse_c_over_http),
@@ -1121,6 +1130,8 @@ def settings_from_json(text: str) -> Settings:
         lifecycle_day_seconds=get("lifecycle_day_seconds", _parse_seconds),
         lifecycle_interval=get("lifecycle_interval", _parse_seconds),
         iam_refresh_interval=get("iam_refresh_interval", _parse_seconds),
+        http_header_timeout=get("http_header_timeout", _parse_seconds),
+        http_body_timeout=get("http_body_timeout", _parse_seconds),
         encryption_cipher=get("encryption_cipher", _parse_cipher),
         encryption_default=get("encryption_default", _parse_sse_default),
         encryption_sse_c_over_http=get("encryption_sse_c_over_http", _parse_bool),

@@ -10,23 +10,37 @@ be copied through user space twice. On plain-HTTP connections the scope advertis
 ``http.response.zerocopy`` extension; its message (``file``, ``offset``, ``count``, after
 ``http.response.start``) is sent with ``sendfile(2)`` on the socket and completes the response. TLS connections do not advertise it: the bytes must be encrypted in user
 space anyway, so the app streams them as usual.
+
+Slow and stalled clients: uvicorn waits forever for a request head that never ends, and for a body
+whose client stopped sending (a PUT held its blob writer and temp file open indefinitely). A head
+not complete ``header_timeout`` seconds after its first byte (or the connect) now drops the
+connection; a body with no byte for ``body_timeout`` seconds ends, for the app, in an
+``http.disconnect`` marked ``BODY_TIMEOUT``: the request reader raises RequestTimeout, the writer is
+aborted, the client gets AWS's 400 RequestTimeout and the connection is closed. Both are checked by
+one timer per server (``_Sweeper``) against a timestamp each ``data_received`` stores: no timer per
+chunk or per request on the hot path.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import select
+import weakref
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
+from time import monotonic as _monotonic
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
+from uvicorn.server import ServerState
 
 from rs3gw.protocol.metrics import ZEROCOPY_SENT
 
 ZEROCOPY = "http.response.zerocopy"  # the same name as rs3gw.protocol.response.ZEROCOPY
 CORK = "rs3gw.cork"  # the same name as rs3gw.protocol.response.CORK
+BODY_TIMEOUT = "rs3gw.body_timeout"  # the same name as rs3gw.protocol.request.BODY_TIMEOUT
 
 
 SEND_TIMEOUT = 60.0  # seconds a client may keep the socket unwritable before the response is cut
@@ -97,6 +111,10 @@ def _corked_send(
     return corked_send
 
 
+def _peer(proto: HttpToolsProtocol) -> str:
+    return f"{proto.client[0]}:{proto.client[1]}" if proto.client else "client"
+
+
 def _wait_writable(fd: int) -> None:
     p = select.poll()
     p.register(fd, select.POLLOUT)
@@ -145,7 +163,151 @@ class _Cork:
         return getattr(self.real, name)
 
 
+DEFAULT_CLIENT_TIMEOUT = 60.0  # seconds, for heads and stalled bodies alike: nginx's default
+_timeouts: tuple[float, float] | None = None  # (header, body) for this process; see client_timeouts()
+
+
+def set_client_timeouts(header: float, body: float) -> None:
+    """The header and body timeouts of connections accepted from now on (``rs3gw serve``)."""
+    global _timeouts
+    _timeouts = (float(header), float(body))
+
+
+def client_timeouts() -> tuple[float, float]:
+    """(header, body) seconds. A ``--workers N`` child never ran ``set_client_timeouts``: uvicorn
+    builds its protocol from the class alone, so the values come from the settings its parent
+    exported (RS3GW_SETTINGS_JSON, already validated there), once per process."""
+    global _timeouts
+    if _timeouts is None:
+        header = body = DEFAULT_CLIENT_TIMEOUT
+        from rs3gw.config import SETTINGS_JSON_ENV
+
+        text = os.environ.get(SETTINGS_JSON_ENV)
+        if text:
+            try:
+                data = json.loads(text)
+                header = float(data.get("http_header_timeout") or header)
+                body = float(data.get("http_body_timeout") or body)
+            except (ValueError, TypeError, AttributeError):
+                pass  # the worker's own settings_from_json reports a broken value
+        _timeouts = (header, body)
+    return _timeouts
+
+
+class _Sweeper:
+    """One timer per server that checks every connection's deadlines, every ``period`` seconds
+    (a quarter of the shorter timeout, at most 5 s): a stalled body is cut between T and T + period
+    after its last byte; a head, which the sweep notices at most a period after its first byte,
+    between T and T + 2 periods after it.
+    It stops when the server has no connections and the next connection starts it again."""
+
+    __slots__ = ("connections", "handle", "loop", "period")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, connections: set[Any], period: float) -> None:
+        self.loop = loop
+        self.connections = connections
+        self.period = period
+        self.handle: asyncio.TimerHandle | None = None
+
+    def ensure(self, period: float) -> None:
+        if period < self.period:
+            self.period = period
+            if self.handle is not None:
+                self.handle.cancel()
+                self.handle = None
+        if self.handle is None:
+            self.handle = self.loop.call_later(self.period, self.tick)
+
+    def tick(self) -> None:
+        self.handle = None
+        if not self.connections:
+            return
+        now = _monotonic()
+        for conn in tuple(self.connections):
+            if isinstance(conn, GracefulHttpToolsProtocol):
+                try:
+                    conn.check_deadlines(now)
+                except Exception:  # one odd connection must not end the checks for all others
+                    conn.logger.exception("checking a connection's timeouts failed")
+        self.handle = self.loop.call_later(self.period, self.tick)
+
+
+_BODY_METHODS = frozenset({"PUT", "POST"})  # S3 requests that carry a body, answerable on a stall
+_SWEEPERS: weakref.WeakKeyDictionary[ServerState, _Sweeper] = weakref.WeakKeyDictionary()
+
+
 class GracefulHttpToolsProtocol(HttpToolsProtocol):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.header_timeout, self.body_timeout = client_timeouts()
+        self.rx_at = 0.0  # time.monotonic() of the last bytes received
+        # The head being read: its scope (uvicorn makes one per request at its first byte; None
+        # before any) and when the sweep first saw it (the connect, for the first).
+        self.head_scope: Any = None
+        self.head_since = 0.0
+        self.answerable: RequestResponseCycle | None = None  # its receive is _timed_receive's
+        self.stalled: RequestResponseCycle | None = None  # the request whose body timed out
+        self.stalled_at = 0.0
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self.rx_at = self.head_since = _monotonic()
+        period = min(5.0, max(0.05, min(self.header_timeout, self.body_timeout) / 4))
+        sweeper = _SWEEPERS.get(self.server_state)
+        if sweeper is None or sweeper.loop is not self.loop:
+            sweeper = _SWEEPERS[self.server_state] = _Sweeper(self.loop, self.connections, period)
+        sweeper.ensure(period)
+
+    def data_received(self, data: bytes) -> None:
+        # The whole per-chunk cost of both timeouts (~0.15 us: the base class is called directly,
+        # no super() object; time.monotonic is a C function). Nothing is added per request.
+        self.rx_at = _monotonic()
+        HttpToolsProtocol.data_received(self, data)
+
+    def check_deadlines(self, now: float) -> None:
+        """Called by the server's ``_Sweeper``: cut a connection whose head or body is overdue."""
+        if self.transport.is_closing():
+            return
+        cycle, scope = self.cycle, self.scope
+        if cycle is None or scope is not cycle.scope:  # a head is being read, or none came yet
+            if cycle is not None and not cycle.response_complete:
+                self.head_since = now  # a pipelined head waits for the response before it: not late
+            elif scope is not self.head_scope:  # its first byte came since the last sweep
+                self.head_scope, self.head_since = scope, now
+            elif now - self.head_since >= self.header_timeout:
+                self._head_timed_out()
+            return
+        if cycle.response_complete or not cycle.more_body:
+            return  # idle keep-alive (uvicorn's own timeout), or the body is all here
+        if self.stalled is cycle:
+            if now - self.stalled_at >= self.body_timeout:  # the app never answered: cut it
+                self.transport.abort()
+            return
+        if self.flow.read_paused or cycle.waiting_for_100_continue:
+            self.rx_at = now  # the app is not reading yet: the silence is ours, not the client's
+            return
+        if now - self.rx_at >= self.body_timeout:
+            self._body_timed_out(cycle, now)
+
+    def _head_timed_out(self) -> None:
+        what = "no request" if self.scope is None else "request head incomplete"  # debug: scanners do this
+        self.logger.debug("%s: %s after %.3g s, connection dropped", _peer(self), what, self.header_timeout)
+        # Nothing is owed to the client (every earlier response is complete); abort, not close: over
+        # TLS a close would wait for the stalled client's close_notify.
+        self.transport.abort()
+
+    def _body_timed_out(self, cycle: RequestResponseCycle, now: float) -> None:
+        self.logger.info("%s: request body stalled %.3g s: RequestTimeout", _peer(self), self.body_timeout)
+        if cycle.response_started or cycle is not self.answerable:
+            self.transport.abort()  # nothing can be answered: the app sees the connection go
+            return
+        # The app's receive() returns http.disconnect marked BODY_TIMEOUT (see _start_asgi_task); its
+        # error response goes out as usual, then uvicorn closes the connection (keep_alive off).
+        self.stalled, self.stalled_at = cycle, now
+        cycle.keep_alive = False
+        self.flow.pause_reading()  # whatever the client sends now belongs to no request
+        cycle.message_event.set()
+
     def shutdown(self) -> None:
         if self.cycle is None or self.cycle.response_complete:
             self.transport.abort()
@@ -160,7 +322,23 @@ class GracefulHttpToolsProtocol(HttpToolsProtocol):
             cycle.scope["extensions"] = extensions
             send = self._zerocopy_send(cycle, send)
         cycle.send = _corked_send(cycle, send)  # type: ignore[method-assign, assignment]
+        if cycle.more_body and cycle.scope["method"] in _BODY_METHODS:
+            cycle.receive = self._timed_receive(cycle)  # type: ignore[method-assign, assignment]
+            self.answerable = cycle
         super()._start_asgi_task(cycle, app)
+
+    def _timed_receive(self, cycle: RequestResponseCycle) -> Callable[[], Awaitable[Any]]:
+        """uvicorn's receive, except that once the body stalled (``_body_timed_out``) it answers
+        ``http.disconnect`` marked ``BODY_TIMEOUT``, while the response can still be sent."""
+        receive = cycle.receive
+
+        async def timed_receive() -> Any:
+            message = await receive()
+            if self.stalled is cycle:
+                return {"type": "http.disconnect", BODY_TIMEOUT: True}
+            return message
+
+        return timed_receive
 
     def _zerocopy_send(
         self, cycle: RequestResponseCycle, send: Callable[[Any], Awaitable[None]]

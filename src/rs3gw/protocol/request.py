@@ -14,6 +14,14 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
+# Marks the http.disconnect the server hands the app when a request body stalled past its timeout
+# (the same name as rs3gw.httpserver.BODY_TIMEOUT): AWS's 400 RequestTimeout, not a vanished client.
+BODY_TIMEOUT = "rs3gw.body_timeout"
+_REQUEST_TIMEOUT = (  # AWS's words, closing sentence included
+    "Your socket connection to the server was not read from or written to within the timeout period."
+    " Idle connections will be closed."
+)
+
 
 @dataclass
 class PostForm:
@@ -56,6 +64,8 @@ class Request:
         while True:
             msg = await self.receive()
             if msg["type"] == "http.disconnect":
+                if msg.get(BODY_TIMEOUT):
+                    raise errors.error_class("RequestTimeout")(_REQUEST_TIMEOUT)
                 raise errors.IncompleteBody()
             chunk = msg.get("body", b"")
             if chunk:
