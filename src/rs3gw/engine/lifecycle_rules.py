@@ -394,6 +394,44 @@ def stored_expiry_rules(text: str) -> tuple[LifecycleRule, ...]:
         return ()
 
 
+def abort_rules(config: LifecycleConfig) -> tuple[LifecycleRule, ...]:
+    """The rules that abort incomplete multipart uploads (enabled, AbortIncompleteMultipartUpload),
+    in document order: the only rules the lifecycle worker's upload pass consults."""
+    return tuple(r for r in config.rules if r.enabled and r.abort_days is not None)
+
+
+def upload_abort(
+    rules: tuple[LifecycleRule, ...], key: str, initiated: float, day_seconds: float
+) -> tuple[float, str] | None:
+    """(when, rule id) of the earliest abort of an upload of ``key`` initiated at ``initiated``
+    that ``rules`` (from ``abort_rules``) schedule, or None: what x-amz-abort-date and
+    x-amz-abort-rule-id report. Matching is by prefix only, exactly as the worker's upload pass
+    matches (an upload has no tags or size yet; validation refuses tag filters with this action),
+    and ``when`` is the time the worker's test ``now >= due_time(initiated, days)`` first holds,
+    so the header never promises an abort earlier or later than rs3gw performs it. The worker
+    aborts when any rule is due, so the earliest rule is the one reported; on a tie, the first in
+    document order."""
+    best: tuple[float, str] | None = None
+    for r in rules:
+        if r.abort_days is None or not key.startswith(r.filter.prefix):
+            continue
+        when = due_time(initiated, r.abort_days, day_seconds)
+        if best is None or when < best[0]:
+            best = (when, r.id)
+    return best
+
+
+@lru_cache(maxsize=1024)
+def stored_abort_rules(text: str) -> tuple[LifecycleRule, ...]:
+    """``abort_rules`` of a stored document, parsed once per document text (a changed document is a
+    new key, so no invalidation is needed). A document that does not load schedules nothing here,
+    rather than failing every CreateMultipartUpload and ListParts of the bucket."""
+    try:
+        return abort_rules(loads(text))
+    except (ValueError, KeyError, TypeError):
+        return ()
+
+
 # -- storage ------------------------------------------------------------------------------------
 def dumps(config: LifecycleConfig) -> str:
     """The stored form (bucket_config "lifecycle")."""

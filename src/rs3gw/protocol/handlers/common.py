@@ -16,7 +16,13 @@ from rs3gw.engine import object_lock as lock_rules
 from rs3gw.engine import tags as tag_rules
 from rs3gw.engine.archive import restore_header
 from rs3gw.engine.conditions import Conditions
-from rs3gw.engine.lifecycle_rules import LifecycleRule, object_expiration, stored_expiry_rules
+from rs3gw.engine.lifecycle_rules import (
+    LifecycleRule,
+    object_expiration,
+    stored_abort_rules,
+    stored_expiry_rules,
+    upload_abort,
+)
 from rs3gw.meta.store import WriteCondition
 from rs3gw.model import STORAGE_CLASSES, ObjectMeta, ObjectVersion
 from rs3gw.protocol.context import Ctx
@@ -243,3 +249,30 @@ def expiration_header(
     return {
         "x-amz-expiration": f'expiry-date="{http_date(math.ceil(when))}", rule-id="{quote(rule_id, safe="")}"'
     }
+
+
+async def abort_headers(ctx: Ctx, key: str, initiated: float) -> dict[str, str]:
+    """x-amz-abort-date and x-amz-abort-rule-id for an incomplete upload of ``key`` initiated at
+    ``initiated``, as S3 sends them on CreateMultipartUpload and ListParts when an enabled
+    AbortIncompleteMultipartUpload rule's prefix matches the key, or nothing. The date is when
+    rs3gw's lifecycle worker will abort the upload (its day length and rounding, see
+    ``upload_abort``), rounded up to the whole second the header shows. Neither operation is a hot
+    path, so the lifecycle document is read here; its rules are parsed once per document text."""
+    doc = await ctx.lifecycle_doc()
+    rules = stored_abort_rules(doc) if doc else ()
+    if not rules:
+        return {}
+    found = upload_abort(rules, key, initiated, ctx.engine.tiers.day)
+    if found is None:
+        return {}
+    when, rule_id = found
+    return {"x-amz-abort-date": http_date(math.ceil(when)), "x-amz-abort-rule-id": _header_text(rule_id)}
+
+
+def _header_text(value: str) -> str:
+    """``value`` as a header value: verbatim when it is printable ASCII (rule IDs usually are),
+    else RFC 2047 B-encoded as S3 sends non-ASCII metadata, because a rule ID is free text and a
+    raw control character (CR/LF) or non-Latin-1 character cannot travel in a header intact."""
+    if all(" " <= c <= "~" for c in value):
+        return value
+    return f"=?UTF-8?B?{base64.b64encode(value.encode()).decode()}?="

@@ -12,6 +12,7 @@ from rs3gw.engine.multipart import CompletedPartRef
 from rs3gw.model import Owner
 from rs3gw.protocol.context import Ctx
 from rs3gw.protocol.handlers.common import (
+    abort_headers,
     authorize_copy_source,
     copy_result,
     copy_source,
@@ -80,6 +81,7 @@ async def create_multipart_upload(ctx: Ctx) -> Response:
     x.elem("Bucket", ctx.bucket).elem("Key", ctx.key).elem("UploadId", up.upload_id)
     h = {"x-amz-checksum-algorithm": alg, "x-amz-checksum-type": ctype} if alg else {}
     h.update(sse_headers(up.meta.system, sse))
+    h.update(await abort_headers(ctx, ctx.key, up.initiated))
     return xml_response(x, headers=h)
 
 
@@ -201,7 +203,9 @@ async def list_parts(ctx: Ctx) -> Response:
         for alg, value in p.checksums.items():
             x.elem(f"Checksum{alg}", value)
         x.close()
-    return xml_response(x)
+    # The current lifecycle rules decide, as they do for the worker (a rule added or removed since
+    # CreateMultipartUpload moves the date).
+    return xml_response(x, headers=await abort_headers(ctx, up.key, up.initiated))
 
 
 async def list_multipart_uploads(ctx: Ctx) -> Response:
