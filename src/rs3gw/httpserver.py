@@ -33,7 +33,7 @@ from concurrent.futures import ThreadPoolExecutor
 from time import monotonic as _monotonic
 from typing import Any
 
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol, RequestResponseCycle
 from uvicorn.server import ServerState
 
 from rs3gw.protocol.metrics import ZEROCOPY_SENT
@@ -248,6 +248,7 @@ class GracefulHttpToolsProtocol(HttpToolsProtocol):
         self.answerable: RequestResponseCycle | None = None  # its receive is _timed_receive's
         self.stalled: RequestResponseCycle | None = None  # the request whose body timed out
         self.stalled_at = 0.0
+        self.unparsable = False  # bytes after an unanswered request were not HTTP: BadRequest after it
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -307,6 +308,47 @@ class GracefulHttpToolsProtocol(HttpToolsProtocol):
         cycle.keep_alive = False
         self.flow.pause_reading()  # whatever the client sends now belongs to no request
         cycle.message_event.set()
+
+    def send_400_response(self, msg: str) -> None:
+        """Bytes that are not HTTP (a bad Content-Length, control characters in a header, a body
+        longer than its Content-Length read as the next request): S3 answers 400 BadRequest in its
+        XML error format, not uvicorn's text/plain line. A complete request still being answered when
+        the bad bytes arrive (pipelined, or the tail of a body longer than declared) gets its own
+        response first: uvicorn would have cut it off and answered its 400 in that response's place."""
+        cycle = self.cycle
+        if cycle is not None and not cycle.response_complete and not cycle.more_body:
+            self.unparsable = True
+            self.flow.pause_reading()
+            return
+        self._bad_request()
+
+    def _bad_request(self) -> None:
+        held = self.cycle.transport if self.cycle is not None else None
+        if isinstance(held, _Cork):  # the response just completed is still corked: it goes first
+            held.release()
+        request_id = os.urandom(8).hex().upper()
+        body = (
+            '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>BadRequest</Code>'
+            "<Message>An error occurred when parsing the HTTP request.</Message>"
+            f"<RequestId>{request_id}</RequestId></Error>"
+        ).encode()
+        head = [STATUS_LINE[400]]
+        for name, value in self.server_state.default_headers:
+            head += [name, b": ", value, b"\r\n"]
+        head.append(
+            b"content-type: application/xml\r\ncontent-length: %d\r\nx-amz-request-id: %s\r\n"
+            b"connection: close\r\n\r\n" % (len(body), request_id.encode())
+        )
+        self.transport.write(b"".join(head) + body)
+        self.transport.close()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if self.unparsable and not self.pipeline and not self.transport.is_closing():
+            if self.timeout_keep_alive_task is not None:
+                self.timeout_keep_alive_task.cancel()
+                self.timeout_keep_alive_task = None
+            self._bad_request()
 
     def shutdown(self) -> None:
         if self.cycle is None or self.cycle.response_complete:
