@@ -173,7 +173,8 @@ same place. If none is configured anywhere, a key pair is generated on first sta
 DATA_DIR/.rs3gw/credentials.json (mode 0600) and printed once; later starts reuse it. Extra
 accounts come from [[users]] tables and repeated --user flags (both are used).
 
-Workers: with --workers N > 1, uvicorn starts N processes that share the listening socket; the
+Workers: with --workers N > 1, uvicorn starts N processes, each listening on its own SO_REUSEPORT
+socket on the address (the kernel spreads connections over them); the
 resolved settings reach them through the RS3GW_SETTINGS_JSON environment variable (it holds the
 secret keys, so it is only set in the gateway's own process environment).
 
@@ -626,9 +627,24 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         os.environ[SETTINGS_JSON_ENV] = settings_to_json(settings)
         made = _metrics_dir()
         _announce(settings)
+        from uvicorn.supervisors import Multiprocess
+
+        from rs3gw.httpserver import worker_listener
+
+        config = uvicorn.Config("rs3gw.wiring:app_factory", factory=True, workers=settings.workers, **options)
         try:
-            uvicorn.run("rs3gw.wiring:app_factory", factory=True, workers=settings.workers, **options)
+            listener = worker_listener(settings.host, settings.port)
+        except OSError as exc:
+            raise ConfigError(
+                f"config error: address: cannot listen on {settings.host}:{settings.port}: {exc}"
+            ) from None
+        try:
+            # uvicorn.run's own multi-worker path, with one listening socket per worker (SO_REUSEPORT)
+            Multiprocess(config, sockets=[listener]).run()
+        except KeyboardInterrupt:
+            pass
         finally:
+            listener.close()
             if made is not None:
                 shutil.rmtree(made, ignore_errors=True)
         return 0

@@ -27,6 +27,7 @@ import asyncio
 import json
 import os
 import select
+import socket
 import weakref
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -411,3 +412,39 @@ class GracefulHttpToolsProtocol(HttpToolsProtocol):
             await send({"type": "http.response.body", "body": b"", "more_body": False})
 
         return zerocopy_send
+
+
+class _WorkerListener(socket.socket):
+    """The listening socket ``--workers N`` hands each worker: pickled for a spawned worker, it
+    becomes that worker's own ``SO_REUSEPORT`` socket on the same address instead of a copy of one
+    shared socket.
+
+    With one shared socket every idle worker wakes for each connection and the first to call
+    accept(2) takes it, so a client's pool of keep-alive connections, opened at once, landed as
+    unevenly as 16/0 or 15/1 on two workers (counted with ``ss -tnp`` under s3bench at c=16) and one
+    core did all the work. With a socket per worker the kernel spreads connections by their address
+    hash. The parent's socket is bound and never listens: it only holds the port (so that the bind
+    of a busy port fails in the parent, with its clear message) and is never handed connections."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_reuseport_socket, (self.family, self.getsockname()))
+
+
+def _reuseport_socket(family: int, address: tuple[Any, ...], cls: type[socket.socket] = socket.socket) -> Any:
+    sock = cls(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    try:
+        sock.bind(address)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def worker_listener(host: str, port: int) -> socket.socket:
+    """The socket to give uvicorn's ``Multiprocess`` for ``--workers N`` (see ``_WorkerListener``)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock: socket.socket = _reuseport_socket(family, (host, port), _WorkerListener)
+    sock.set_inheritable(True)
+    return sock

@@ -214,8 +214,18 @@ def test_serve_workers_pass_settings_json(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    calls: list[tuple[Any, dict[str, Any]]] = []
-    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: calls.append((app, kw)))
+    import uvicorn.supervisors
+
+    calls: list[tuple[Any, list[Any]]] = []
+
+    class _Supervisor:  # uvicorn's Multiprocess, recorded instead of started
+        def __init__(self, config: Any, sockets: list[Any]) -> None:
+            calls.append((config, sockets))
+
+        def run(self) -> None:
+            pass
+
+    monkeypatch.setattr(uvicorn.supervisors, "Multiprocess", _Supervisor)
     monkeypatch.setenv(SETTINGS_JSON_ENV, "")
     # serve --workers points this at a directory it removes on exit; undone here so that servers
     # started later in this pytest process do not inherit a deleted metrics directory.
@@ -223,9 +233,10 @@ def test_serve_workers_pass_settings_json(
     monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path / "metrics"))
     argv = ["serve", "--data-dir", str(tmp_path / "d"), "--workers", "3", "--user", "bob:BOBKEY:bobsecret"]
     assert cli.main(argv) == 0
-    [(app, kw)] = calls
-    assert app == "rs3gw.wiring:app_factory"
-    assert kw["factory"] is True and kw["workers"] == 3 and kw["loop"] in ("uvloop", "auto")
+    [(config, sockets)] = calls
+    assert config.app == "rs3gw.wiring:app_factory"
+    assert config.factory is True and config.workers == 3 and config.loop in ("uvloop", "auto")
+    assert len(sockets) == 1 and sockets[0].fileno() == -1  # the port holder, closed on return
     settings = settings_from_json(os.environ[SETTINGS_JSON_ENV])
     assert settings.workers == 3 and [u.name for u in settings.users] == ["admin", "bob"]
     assert "3 workers" in capsys.readouterr().err
