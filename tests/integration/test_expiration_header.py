@@ -297,7 +297,8 @@ def test_header_agrees_with_when_the_worker_expires(accelerated: Server) -> None
         assert got is not None
         when, rule = got
         lm = _lm(s3, b, "k")
-        assert rule == "fast" and when == _due(lm, 3, ACCEL_DAY)
+        # LastModified shows whole seconds; the worker counts from the exact time, within [lm, lm + 1).
+        assert rule == "fast" and when in (_due(lm, 3, ACCEL_DAY), _due(lm + 0.999, 3, ACCEL_DAY))
         assert lm + 3 * ACCEL_DAY <= when < lm + 4 * ACCEL_DAY + 1
         assert _expiration(s3.head_object(Bucket=b, Key="k")) == got
         gone_at = None
