@@ -9,7 +9,6 @@ reaches a real ``rs3gw serve`` exactly as written (the suite's boto2 flavour did
 from __future__ import annotations
 
 import hashlib
-import http.client
 import uuid
 import xml.etree.ElementTree as ET
 
@@ -17,6 +16,7 @@ import pytest
 from botocore.auth import HmacV1Auth, S3SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
+from test_conformance_objects import _raw  # one HTTP request exactly as given
 
 from conftest import ACCESS_KEY, SECRET_KEY, Server
 
@@ -25,21 +25,8 @@ UNKNOWN_KEY = "AKIAIGR7ZNNBHC5BKSUB"  # the suite's made-up access key
 
 def _send(server: Server, method: str, path: str, headers: dict[str, str], body: bytes) -> tuple[int, str]:
     """One request exactly as given; returns the status and the S3 error code ("" on success)."""
-    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
-    try:
-        conn.putrequest(method, path, skip_host=True, skip_accept_encoding=True)
-        for name, value in headers.items():
-            conn.putheader(name, value)
-        conn.endheaders()
-        if body:
-            conn.send(body)
-        resp = conn.getresponse()
-        data = resp.read()
-    finally:
-        conn.close()
-    if resp.status < 300:
-        return resp.status, ""
-    return resp.status, ET.fromstring(data).findtext("Code") or ""
+    status, data = _raw(server, method, path, headers, body)
+    return status, "" if status < 300 else ET.fromstring(data).findtext("Code") or ""
 
 
 def _put(

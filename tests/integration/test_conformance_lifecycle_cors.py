@@ -7,40 +7,14 @@ already behaved as S3 does (see tests/integration/test_lifecycle_config.py and t
 
 from __future__ import annotations
 
-import base64
 import datetime
-import hashlib
-import urllib.error
-import urllib.request
 from typing import Any
 
 import pytest
-from botocore.auth import S3SigV4Auth
-from botocore.awsrequest import AWSRequest
-from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
+from test_lifecycle_config import _code, _raw_put  # SigV4-signed PUT ?lifecycle of hand-written XML
 
-from conftest import ACCESS_KEY, SECRET_KEY, Server
-
-
-def _put_lifecycle(server: Server, bucket: str, xml: str) -> tuple[int, str]:
-    """PUT ?lifecycle with a hand-written body: boto3 rewrites any Date it is given into the
-    extended ISO 8601 form, so the server never sees the raw spelling s3-tests means to send."""
-    body = xml.encode()
-    headers = {"Content-MD5": base64.b64encode(hashlib.md5(body).digest()).decode()}
-    req = AWSRequest(method="PUT", url=f"{server.endpoint}/{bucket}?lifecycle", data=body, headers=headers)
-    req.headers["x-amz-content-sha256"] = hashlib.sha256(body).hexdigest()
-    S3SigV4Auth(Credentials(ACCESS_KEY, SECRET_KEY), "s3", "us-east-1").add_auth(req)
-    prepared = urllib.request.Request(req.url, data=body, headers=dict(req.headers.items()), method="PUT")
-    try:
-        with urllib.request.urlopen(prepared, timeout=10) as resp:
-            return resp.status, resp.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode()
-
-
-def _code(text: str) -> str:
-    return text.split("<Code>", 1)[1].split("</Code>", 1)[0] if "<Code>" in text else ""
+from conftest import Server
 
 
 def _rule_xml(action: str) -> str:
@@ -81,12 +55,12 @@ def test_lifecycle_date_not_extended_iso8601_is_refused(
     """A Date outside ISO 8601's extended calendar form is a schema error and nothing is stored
     (before, ``20200101`` was read as 2020-01-01 and the rule accepted); the same date spelled in
     the extended form is still accepted and reads back as midnight UTC."""
-    status, text = _put_lifecycle(server, bucket, xml)
+    status, text = _raw_put(server, bucket, xml)
     assert (status, _code(text)) == (400, "MalformedXML"), text
     with pytest.raises(ClientError) as e:
         s3.get_bucket_lifecycle_configuration(Bucket=bucket)
     assert e.value.response["Error"]["Code"] == "NoSuchLifecycleConfiguration"
-    status, text = _put_lifecycle(server, bucket, good)
+    status, text = _raw_put(server, bucket, good)
     assert status == 200, text
     rule = s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"][0]
     dates = [rule["Expiration"]["Date"], *(t["Date"] for t in rule.get("Transitions", []))]
