@@ -96,6 +96,9 @@ class Server:
 def start_server(
     data_dir: Path, *extra_args: str, tls: tuple[Path, Path] | None = None, env: dict[str, str] | None = None
 ) -> Server:
+    # The metadata and backend services first: starting PostgreSQL (or SeaweedFS) may take the port
+    # free_port() just found free, and the server then fails to bind (seen once in CI).
+    services = [*metadata_args(data_dir, extra_args), *backend_args(data_dir, extra_args, env)]
     port = free_port()
     args = [
         sys.executable,
@@ -113,8 +116,7 @@ def start_server(
         "--user",
         ":".join(USER2),
         *extra_args,
-        *metadata_args(data_dir, extra_args),
-        *backend_args(data_dir, extra_args, env),
+        *services,
     ]
     scheme = "http"
     if tls:
