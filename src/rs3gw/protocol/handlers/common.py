@@ -83,11 +83,14 @@ def _decode_meta(v: str) -> str:
         return v
 
 
+def _rfc2047(v: str) -> str:
+    """``v`` B-encoded (RFC 2047), the "mail-safe" form S3 sends text a header cannot carry as is."""
+    return f"=?UTF-8?B?{base64.b64encode(v.encode()).decode()}?="
+
+
 def _encode_meta(v: str) -> str:
     """Non-ASCII values go back RFC 2047 B-encoded, as S3 sends them ("mail-safe")."""
-    if v.isascii():
-        return v
-    return f"=?UTF-8?B?{base64.b64encode(v.encode()).decode()}?="
+    return v if v.isascii() else _rfc2047(v)
 
 
 def object_headers(obj: ObjectVersion, checksum_mode: bool, versioned: bool) -> dict[str, str]:
@@ -273,6 +276,4 @@ def _header_text(value: str) -> str:
     """``value`` as a header value: verbatim when it is printable ASCII (rule IDs usually are),
     else RFC 2047 B-encoded as S3 sends non-ASCII metadata, because a rule ID is free text and a
     raw control character (CR/LF) or non-Latin-1 character cannot travel in a header intact."""
-    if all(" " <= c <= "~" for c in value):
-        return value
-    return f"=?UTF-8?B?{base64.b64encode(value.encode()).decode()}?="
+    return value if all(" " <= c <= "~" for c in value) else _rfc2047(value)
