@@ -48,7 +48,8 @@ class SmallPack:
         self.path = path
         self.fsync = fsync
         self._local = threading.local()
-        self._wlock = threading.Lock()
+        self._wlock = threading.Lock()  # the write connection; held through a commit (and its fsync)
+        self._qlock = threading.Lock()  # the queue and the draining flag only: never held across I/O
         self._w = self._connect()
         self._w.execute("CREATE TABLE IF NOT EXISTS small (blob_id TEXT PRIMARY KEY, data BLOB NOT NULL)")
         self._queue: deque[_Job] = deque()
@@ -109,8 +110,9 @@ class SmallPack:
             return
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[None] = loop.create_future()
-        self._queue.append((kind, items, fut, loop))
-        with self._wlock:
+        # The event loop must not wait for a commit in progress here: ``_qlock``, not ``_wlock``.
+        with self._qlock:
+            self._queue.append((kind, items, fut, loop))
             start, self._draining = not self._draining, True
         if start:
             if self._pool is None:
@@ -127,7 +129,7 @@ class SmallPack:
     def _drain(self) -> None:
         """Writer thread: everything queued goes in one transaction, one commit, one fsync."""
         while True:
-            with self._wlock:
+            with self._qlock:
                 if not self._queue:
                     self._draining = False
                     return
