@@ -7,6 +7,7 @@ Kept framework-free on purpose: a framework in the data path measurably costs th
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import logging
 import random
@@ -43,6 +44,22 @@ def _signed(scope: Scope) -> bool:
         return True
     qs: bytes = scope.get("query_string", b"")
     return b"X-Amz-Credential=" in qs or b"Signature=" in qs
+
+
+def _settle_heap() -> None:
+    """Move what start-up allocated (modules, caches, the botocore-sized service tables) out of
+    the collector's sight and collect the young generation less often.
+
+    Why: each request allocates a few hundred container objects; with the default threshold a
+    young collection ran every couple of requests and each full one walked ~50,000 long-lived
+    objects (3 % of a small-PUT server's time, measured with ``gc.callbacks``). Frozen objects
+    are never scanned; nothing is leaked, cycles made later are still collected."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, 20, 20)
+
+
+GC_YOUNG_THRESHOLD = 20_000
 
 
 class S3App:
@@ -91,6 +108,7 @@ class S3App:
                 except Exception as e:
                     await send({"type": "lifespan.startup.failed", "message": str(e)})
                     return
+                _settle_heap()
                 self.ready = True
                 await send({"type": "lifespan.startup.complete"})
             elif msg["type"] == "lifespan.shutdown":
