@@ -25,9 +25,14 @@ def _allowed(text: str) -> bool:
 
 
 def validate(pairs: list[tuple[str, str]], limit: int, kind: str = "Object") -> dict[str, str]:
-    """The tag set as a dict, or InvalidTag naming the first rule broken (AWS's messages)."""
+    """The tag set as a dict, or InvalidTag naming the first rule broken (AWS's messages).
+
+    Too many tags is 400 BadRequest, not InvalidTag: AWS answers "Object tags cannot be greater
+    than 10" (boto/boto3#1213) and "Bucket tag count cannot be greater than 50" (versitygw's tests
+    against S3); InvalidTag is for one bad key, value or a duplicate."""
     if len(pairs) > limit:
-        raise errors.InvalidTag(f"{kind} tags cannot be greater than {limit}")
+        what = "tag count" if kind == "Bucket" else "tags"
+        raise errors.BadRequest(f"{kind} {what} cannot be greater than {limit}")
     out: dict[str, str] = {}
     for key, value in pairs:
         if not key or not _allowed(key):

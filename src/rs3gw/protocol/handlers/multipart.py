@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from urllib.parse import quote
 
@@ -183,14 +184,44 @@ async def abort_multipart_upload(ctx: Ctx) -> Response:
     return Response(204)
 
 
+_INT32 = re.compile(r"[+-]?[0-9]+")
+_INT32_MAX = 2**31 - 1
+
+
+def _list_parts_number(ctx: Ctx, name: str, default: int) -> int:
+    """max-parts or part-number-marker as S3 reads them (a Java int): text that is not an integer,
+    or one outside the int range, is "not an integer or within integer range"; a negative int is
+    "must be an integer between 0 and 2147483647". Both are 400 InvalidArgument naming the value.
+    The shared ``int_query`` gives one message for both, so ListParts parses its own."""
+    value = ctx.q(name)
+    if value is None or value == "":
+        return default
+    n = int(value) if _INT32.fullmatch(value) else None
+    if n is None or not -_INT32_MAX - 1 <= n <= _INT32_MAX:
+        raise errors.InvalidArgument(
+            f"Provided {name} not an integer or within integer range", ArgumentName=name, ArgumentValue=value
+        )
+    if n < 0:
+        raise errors.InvalidArgument(
+            f"Argument {name} must be an integer between 0 and {_INT32_MAX}",
+            ArgumentName=name,
+            ArgumentValue=value,
+        )
+    return n
+
+
 async def list_parts(ctx: Ctx) -> Response:
-    marker = int_query(ctx, "part-number-marker", 0)
-    max_parts = int_query(ctx, "max-parts", 1000)
+    marker = _list_parts_number(ctx, "part-number-marker", 0)
+    max_parts = _list_parts_number(ctx, "max-parts", 1000)
     up, res = await ctx.engine.list_parts(ctx.bucket, ctx.key, _upload_id(ctx), marker, min(max_parts, 1000))
+    # A max-parts=0 page is empty and final (as MinIO answers, and as max-uploads=0 is here): a
+    # truncated empty page would name the request's own marker as the next one, which no client
+    # can advance from (botocore's paginator fails on the repeated token).
+    truncated = res.is_truncated and max_parts > 0
     x = XmlBuilder("ListPartsResult")
     x.elem("Bucket", ctx.bucket).elem("Key", ctx.key).elem("UploadId", up.upload_id)
     x.elem("PartNumberMarker", marker).elem("NextPartNumberMarker", res.next_part_number_marker)
-    x.elem("MaxParts", max_parts).elem("IsTruncated", res.is_truncated)
+    x.elem("MaxParts", max_parts).elem("IsTruncated", truncated)
     _owner_elems(x, owner_of(ctx, up.owner_id))
     x.elem("StorageClass", up.meta.storage_class)
     for alg in up.meta.checksums:

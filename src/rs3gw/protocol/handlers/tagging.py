@@ -81,9 +81,12 @@ async def delete_object_tagging(ctx: Ctx) -> Response:
 
 
 async def put_bucket_tagging(ctx: Ctx) -> Response:
+    """S3's answers at the edges: more than 50 tags is 400 BadRequest (not InvalidTag, which is for
+    a bad key, value or duplicate), and an empty TagSet is accepted and leaves the bucket without a
+    tag set, so GetBucketTagging then answers NoSuchTagSet as after DeleteBucketTagging."""
     pairs = parse_tagging(await ctx.read_body(BODY_LIMIT))
     tags = tag_rules.validate(pairs, tag_rules.MAX_BUCKET_TAGS, kind="Bucket")
-    await ctx.engine.put_bucket_config(ctx.bucket, "tagging", tag_rules.dumps(tags))
+    await ctx.engine.put_bucket_config(ctx.bucket, "tagging", tag_rules.dumps(tags) if tags else None)
     return Response(204)
 
 
