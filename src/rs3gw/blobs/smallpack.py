@@ -26,6 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from rs3gw import errors
+from rs3gw.write_turn import WriteTurn
 
 SMALL_MAX = 32 << 10  # blobs up to this size (never flushed to a file before close) become rows
 
@@ -50,6 +51,7 @@ class SmallPack:
         self._local = threading.local()
         self._wlock = threading.Lock()  # the write connection; held through a commit (and its fsync)
         self._qlock = threading.Lock()  # the queue and the draining flag only: never held across I/O
+        self._turn = WriteTurn(path)  # the other worker processes' writers to this file
         self._w = self._connect()
         self._w.execute("CREATE TABLE IF NOT EXISTS small (blob_id TEXT PRIMARY KEY, data BLOB NOT NULL)")
         self._queue: deque[_Job] = deque()
@@ -91,7 +93,7 @@ class SmallPack:
 
     def replace_sync(self, blob_id: str, data: bytes) -> None:
         """Overwrite a row in place (key rotation re-wraps a header); durable when fsync is on."""
-        with self._wlock:
+        with self._wlock, self._turn:
             self._w.execute("UPDATE small SET data=? WHERE blob_id=?", (data, blob_id))
 
     async def put(self, blob_id: str, data: bytes) -> None:
@@ -103,7 +105,7 @@ class SmallPack:
     async def _apply(self, kind: str, items: list[tuple[str, bytes]] | list[str]) -> None:
         if not self.fsync:
             try:
-                with self._wlock:
+                with self._wlock, self._turn:
                     self._run(kind, items)
             except (sqlite3.Error, OSError) as e:
                 raise self._error(e) from None
@@ -136,7 +138,7 @@ class SmallPack:
                 batch = list(self._queue)
                 self._queue.clear()
             outcome: BaseException | None = None
-            with self._wlock:
+            with self._wlock, self._turn:
                 try:
                     self._w.execute("BEGIN IMMEDIATE")
                     for kind, items, _, _ in batch:
@@ -160,6 +162,7 @@ class SmallPack:
             self._pool.shutdown(wait=True)
         with self._wlock:
             self._w.close()
+            self._turn.close()
 
 
 def _settle(fut: asyncio.Future[None], outcome: BaseException | None) -> None:

@@ -51,6 +51,7 @@ from rs3gw.model import (
     UploadListing,
     VersionListing,
 )
+from rs3gw.write_turn import WriteTurn
 
 R = TypeVar("R")
 _Row = tuple[Any, ...]  # a raw result row, converted to a record only when returned
@@ -304,6 +305,7 @@ class SqliteStore(MetadataStore):
         self._path = path
         self._fsync = fsync
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rs3gw-sqlite-writer")
+        self._turn = WriteTurn(path)
         self._wconn: sqlite3.Connection | None = None
         self._local = threading.local()
         self._last_seq = 0
@@ -364,45 +366,46 @@ class SqliteStore(MetadataStore):
             self._wconn = self._connect()
         conn = self._wconn
         outcomes: list[tuple[bool, Any]] = []
-        try:
-            conn.execute("BEGIN IMMEDIATE")
+        with self._turn:  # other worker processes' writers queue here, not in a busy wait
             try:
-                if finished:
-                    conn.executemany("DELETE FROM blob_gc WHERE blob_id=?", [(b,) for b in finished])
-                # A lone write needs no savepoint (two statements less): if it fails, the whole
-                # transaction is rolled back below and the error is its alone anyway.
-                isolate = len(batch) > 1
-                for fn, _, _ in batch:
-                    if isolate:
-                        conn.execute("SAVEPOINT w")
-                    try:
-                        result = fn(conn)
-                        if isinstance(result, sqlite3.Cursor):
-                            # Closed here, on the writer thread: a cursor finalized later by the
-                            # event loop's garbage collection would race this connection's next
-                            # statement ("bad parameter or other API misuse").
-                            result.close()
-                            result = None
-                        outcomes.append((True, result))
-                    except BaseException as e:  # delivered to that caller alone
-                        # Not isolated, or SQLite rolled it all back (SQLITE_FULL, ...): all of it.
-                        if not isolate or not conn.in_transaction:
-                            raise
-                        conn.execute("ROLLBACK TO w")
-                        outcomes.append((False, _storage_error(e)))
-                    if isolate:
-                        conn.execute("RELEASE w")
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
-        except BaseException as e:  # nothing committed: all callers get it
-            outcomes = [(False, _storage_error(e))] * len(batch)
-            if conn.in_transaction:  # ROLLBACK failed too: a fresh connection, not a wedged one
-                self._wconn = None
-                with contextlib.suppress(sqlite3.Error):
-                    conn.close()
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    if finished:
+                        conn.executemany("DELETE FROM blob_gc WHERE blob_id=?", [(b,) for b in finished])
+                    # A lone write needs no savepoint (two statements less): if it fails, the whole
+                    # transaction is rolled back below and the error is its alone anyway.
+                    isolate = len(batch) > 1
+                    for fn, _, _ in batch:
+                        if isolate:
+                            conn.execute("SAVEPOINT w")
+                        try:
+                            result = fn(conn)
+                            if isinstance(result, sqlite3.Cursor):
+                                # Closed here, on the writer thread: a cursor finalized later by the
+                                # event loop's garbage collection would race this connection's next
+                                # statement ("bad parameter or other API misuse").
+                                result.close()
+                                result = None
+                            outcomes.append((True, result))
+                        except BaseException as e:  # delivered to that caller alone
+                            # Not isolated, or SQLite rolled it all back (SQLITE_FULL, ...): all of it.
+                            if not isolate or not conn.in_transaction:
+                                raise
+                            conn.execute("ROLLBACK TO w")
+                            outcomes.append((False, _storage_error(e)))
+                        if isolate:
+                            conn.execute("RELEASE w")
+                    conn.execute("COMMIT")
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise
+            except BaseException as e:  # nothing committed: all callers get it
+                outcomes = [(False, _storage_error(e))] * len(batch)
+                if conn.in_transaction:  # ROLLBACK failed too: a fresh connection, not a wedged one
+                    self._wconn = None
+                    with contextlib.suppress(sqlite3.Error):
+                        conn.close()
         for (_, fut, loop), outcome in zip(batch, outcomes, strict=True):
             try:
                 loop.call_soon_threadsafe(_settle, fut, outcome)
@@ -423,9 +426,10 @@ class SqliteStore(MetadataStore):
                 )
 
         def run() -> None:
-            self._wconn = self._connect()
-            self._wconn.executescript("PRAGMA journal_mode=WAL;")
-            init(self._wconn)
+            with self._turn:  # workers starting together take turns at the schema
+                self._wconn = self._connect()
+                self._wconn.executescript("PRAGMA journal_mode=WAL;")
+                init(self._wconn)
 
         await asyncio.get_running_loop().run_in_executor(self._writer, run)
 
@@ -435,6 +439,7 @@ class SqliteStore(MetadataStore):
             if self._wconn is not None:
                 self._wconn.close()
                 self._wconn = None
+            self._turn.close()
 
         await asyncio.get_running_loop().run_in_executor(self._writer, shut)
         self._writer.shutdown(wait=True)

@@ -1,0 +1,63 @@
+"""One SQLite writer at a time across the processes sharing a database file, queued in the kernel.
+
+Why: with ``--workers N`` every worker process has its own group-commit writer on the same
+``meta.db`` and ``smallblobs.db``. SQLite makes a writer that finds the file locked *sleep and
+retry* (its busy handler waits 1, 2, 5, 10 … up to 100 ms between tries), so under load a commit
+waits far longer than the commit in its way takes: measured on 2 cores, 4 KiB PUTs at
+concurrency 16 fell from 730/s (1 worker) to 371/s with 8 workers, p99 from 41 ms to 452 ms.
+An ``flock`` taken before ``BEGIN IMMEDIATE`` and dropped after ``COMMIT`` makes the next writer
+wake the moment the lock is free, in arrival order, and SQLite never sees a busy file.
+
+Within a process the callers already serialize their writes (one writer thread, or a lock), so
+one descriptor per database is enough: ``flock`` does not block a holder of the same open file.
+Writers that do not take the turn (the CLI, fsck) still work: they meet SQLite's busy handler,
+and so does this one if the lock file cannot be made (a full or read-only disk): the turn is an
+optimisation, never a reason for a write to fail.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from pathlib import Path
+from types import TracebackType
+
+
+class WriteTurn:
+    """Context manager: the exclusive turn to write ``db`` (a lock file beside it, ``<db>-turn``)."""
+
+    def __init__(self, db: Path) -> None:
+        self.path = db.with_name(db.name + "-turn")
+        self._fd: int | None = None
+        self._held = False
+        self._open()  # at start-up, while there is room for a new file
+
+    def _open(self) -> int | None:
+        if self._fd is None:
+            try:
+                self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            except OSError:
+                return None
+        return self._fd
+
+    def __enter__(self) -> WriteTurn:
+        fd = self._open()
+        if fd is not None:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)  # releases the GIL while it waits
+                self._held = True
+            except OSError:
+                pass
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._held and self._fd is not None:
+            self._held = False
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
