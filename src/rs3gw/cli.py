@@ -38,6 +38,7 @@ from rs3gw.keyrotate import add_key_commands
 from rs3gw.meta.store import MetadataStore
 from rs3gw.registry_cli import add_commands as add_registry_commands
 from rs3gw.storage_report_cli import add_commands as add_storage_commands
+from rs3gw.worker_parent import PARENT_PID_ENV
 
 __all__ = [
     "EXIT_CONFIG",
@@ -126,7 +127,7 @@ precedence is: flag > environment > config file > built-in default.
   --metadata         RS3GW_METADATA       metadata
   --log-level        RS3GW_LOG_LEVEL      log_level
   --log-format F     RS3GW_LOG_FORMAT     log_format = "text" (default) | "json" (+ access lines)
-  --workers          RS3GW_WORKERS        workers
+  --workers N|auto   RS3GW_WORKERS        workers (default 1; auto: one per CPU this process may use)
   --max-object-size  RS3GW_MAX_OBJECT_SIZE max_object_size
   --no-fsync         RS3GW_FSYNC=false    fsync = false
   --user N:AK:SK     -                    [[users]] name/access_key/secret_key (+ optional id/display_name)
@@ -142,7 +143,7 @@ precedence is: flag > environment > config file > built-in default.
   --lifecycle-day-seconds S  RS3GW_LIFECYCLE_DAY_SECONDS  [lifecycle] day_seconds (default 86400)
   --lifecycle-interval S     RS3GW_LIFECYCLE_INTERVAL     [lifecycle] interval (default 60)
   --iam-refresh-interval S   RS3GW_IAM_REFRESH_INTERVAL   [iam] refresh_interval (default 10): store
-                     users' key changes made elsewhere are in force here within this long
+                     users' key changes made on other hosts are in force here within this long
   --http-header-timeout S    RS3GW_HTTP_HEADER_TIMEOUT    [http] header_timeout (default 60): a request
                      head not complete this long after its first byte (or the connect) is dropped
   --http-body-timeout S      RS3GW_HTTP_BODY_TIMEOUT      [http] body_timeout (default 60): a request body
@@ -176,7 +177,10 @@ accounts come from [[users]] tables and repeated --user flags (both are used).
 Workers: with --workers N > 1, uvicorn starts N processes, each listening on its own SO_REUSEPORT
 socket on the address (the kernel spreads connections over them); the
 resolved settings reach them through the RS3GW_SETTINGS_JSON environment variable (it holds the
-secret keys, so it is only set in the gateway's own process environment).
+secret keys, so it is only set in the gateway's own process environment). "auto" is the number of
+CPUs this process may run on (its affinity mask). A user, key or policy change made in one worker,
+or by `rs3gw admin user|key` on the same data dir, is in force in every worker for the next request.
+Workers exit when the parent does, even when it is killed (SIGKILL).
 
 Stop with SIGTERM or Ctrl-C: in-flight requests finish (up to 30 s) before the process exits.
 """
@@ -281,7 +285,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--workers",
         metavar="N",
-        help="number of server processes (default 1); N > 1 passes settings via RS3GW_SETTINGS_JSON",
+        help='number of server processes, or "auto": one per CPU this process may use (default 1); '
+        "N > 1 passes settings via RS3GW_SETTINGS_JSON",
     )
     serve.add_argument(
         "--max-object-size", metavar="BYTES", help="largest accepted object in bytes (default 5 TiB)"
@@ -329,7 +334,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--iam-refresh-interval",
         metavar="S",
-        help="seconds before key changes made on other gateways or by the CLI apply here (default 10)",
+        help="seconds before IAM changes made by gateways on other hosts apply here (default 10; "
+        "changes made on this host's data dir apply at once)",
     )
     serve.add_argument(
         "--http-header-timeout",
@@ -625,6 +631,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
             raise ConfigError("config error: workers: rs3gw.wiring has no app_factory, use --workers 1")
         # Children are spawned fresh; they rebuild Settings from this instead of re-resolving flags.
         os.environ[SETTINGS_JSON_ENV] = settings_to_json(settings)
+        # ... and end with this process, even a killed one (rs3gw.worker_parent, in app_factory).
+        os.environ[PARENT_PID_ENV] = str(os.getpid())
         made = _metrics_dir()
         _announce(settings)
         from uvicorn.supervisors import Multiprocess

@@ -256,6 +256,27 @@ def _parse_int(value: object, label: str, minimum: int) -> int:
     return value
 
 
+#: ``workers = "auto"``: as many server processes as this process may use CPUs.
+WORKERS_AUTO = "auto"
+
+
+def usable_cpus() -> int:
+    """CPUs this process may run on: its affinity mask, which a container's cpuset or ``taskset``
+    narrows, rather than ``os.cpu_count()``'s whole machine."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # no sched_getaffinity on this platform
+        return max(1, os.cpu_count() or 1)
+
+
+def _parse_workers(value: object, label: str) -> int:
+    """A worker count, or "auto" (any case) for usable_cpus(), resolved here so that workers,
+    the banner and the settings hand-off all see the number."""
+    if isinstance(value, str) and value.strip().lower() == WORKERS_AUTO:
+        return usable_cpus()
+    return _parse_int(value, label, 1)
+
+
 def _parse_bool(value: object, label: str) -> bool:
     if isinstance(value, bool):
         return value
@@ -448,6 +469,7 @@ class _Option:
     flag: str  # how the command line spells it, for error messages
     parse: Callable[[object, str], object]
     toml_type: type = str  # TOML is typed, so a quoted number or boolean there is a mistake
+    toml_words: tuple[str, ...] = ()  # strings the file may still give for a non-string option
 
     @property
     def env(self) -> str:
@@ -464,7 +486,7 @@ _OPTIONS: tuple[_Option, ...] = (
     _Option("metadata", "--metadata", _parse_metadata),
     _Option("log_level", "--log-level", _parse_log_level),
     _Option("log_format", "--log-format", _parse_log_format),
-    _Option("workers", "--workers", lambda v, lbl: _parse_int(v, lbl, 1), int),
+    _Option("workers", "--workers", _parse_workers, int, (WORKERS_AUTO,)),
     _Option("max_object_size", "--max-object-size", lambda v, lbl: _parse_int(v, lbl, 1), int),
     _Option("fsync", "--no-fsync", _parse_bool, bool),
     _Option("access_key", "--access-key", _check_access_key),
@@ -593,9 +615,11 @@ class _Sources:
             return env_value, opt.env, "environment"
         if opt.key in self.file_data:
             value, label = self.file_data[opt.key], f"{self.file_label}: {_FILE_NAMES.get(opt.key, opt.key)}"
-            if opt.toml_type is not str and (
-                type(value) is not opt.toml_type
-            ):  # bool is an int subclass, so compare exactly
+            if (
+                opt.toml_type is not str
+                and type(value) is not opt.toml_type  # bool is an int subclass, so compare exactly
+                and not (isinstance(value, str) and value in opt.toml_words)
+            ):
                 want = "an integer" if opt.toml_type is int else "true or false"
                 raise _fail(label, f"expected {want}, got {type(value).__name__} {_show(value)}")
             return value, label, "config file"

@@ -1,8 +1,10 @@
 """``rs3gw admin user …`` and ``rs3gw admin key …``: store-managed users and access keys, offline.
 
 They work on the metadata store that --data-dir/--config name (SQLite or PostgreSQL), exactly like
-the admin API; a running gateway sees their changes within its key refresh interval (at once for a
-new key, since an unknown key triggers a reload). ``--json`` prints machine-readable output.
+the admin API; every gateway process on the same data dir sees their changes before its next request
+(they bump the data dir's IAM generation, ``auth/generation.py``); gateways on other hosts sharing a
+PostgreSQL store see them within their key refresh interval (at once for a new key, since an
+unknown key triggers a reload). ``--json`` prints machine-readable output.
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from rs3gw.analytics.recorder import RequestAnalytics
 from rs3gw.analytics.routes import AnalyticsApi
+from rs3gw.auth.generation import open_generation
 from rs3gw.auth.users import Iam, KeyRing
 from rs3gw.blobs.base import BlobStore
 from rs3gw.blobs.compressed import CompressedBlobStore, parse_compression
@@ -38,6 +39,7 @@ from rs3gw.protocol.admin_users import user_routes
 from rs3gw.protocol.app import S3App
 from rs3gw.tracing import build_tracer
 from rs3gw.transform import TransformService
+from rs3gw.worker_parent import die_with_parent
 
 
 def accounts(settings: Settings) -> list[Account]:
@@ -346,13 +348,16 @@ def with_lifecycle(app: S3App, settings: Settings) -> None:
 
 
 def build_iam(store: MetadataStore, settings: Settings) -> Iam:
-    """Store-managed users; secrets sealed under the local key provider's ``rs3gw/iam`` key."""
+    """Store-managed users; secrets sealed under the local key provider's ``rs3gw/iam`` key.
+    Changes bump the data dir's IAM generation, which every serving process of it watches (the
+    admin API in any worker and the ``rs3gw admin user|key`` commands all build their Iam here)."""
     configured = accounts(settings)
     return Iam(
         store,
         LocalKeyProvider(settings.data_dir),
         [a.owner.display_name for a in configured],
         [a.access_key for a in configured],
+        open_generation(settings.data_dir),
     )
 
 
@@ -381,5 +386,7 @@ def with_audit(app: S3App, settings: Settings) -> None:
 
 
 def app_factory() -> S3App:
-    """For ``uvicorn --factory`` with several workers: settings travel in the environment."""
+    """For ``uvicorn --factory`` with several workers: settings travel in the environment. Runs
+    first in each worker, so the worker is bound to its parent's life before it builds anything."""
+    die_with_parent()
     return build_app(settings_from_json(os.environ[SETTINGS_JSON_ENV]))

@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from rs3gw import errors
+from rs3gw.auth.generation import IamGeneration
 from rs3gw.blobs.keys import KeyError_, KeyProvider
 from rs3gw.meta.store import MetadataStore
 from rs3gw.model import Account, Owner
@@ -115,7 +116,11 @@ def new_secret_key() -> str:
 
 
 class Iam:
-    """User and key operations shared by the admin API and the ``rs3gw admin user|key`` commands."""
+    """User and key operations shared by the admin API and the ``rs3gw admin user|key`` commands.
+
+    Every change bumps ``generation`` (the data dir's IAM counter, when given) after its store
+    write, so each serving process of that data dir reloads its key map before its next request,
+    whichever process (a worker, the CLI) made the change."""
 
     def __init__(
         self,
@@ -123,11 +128,23 @@ class Iam:
         provider: KeyProvider,
         configured_names: Iterable[str] = (),
         configured_keys: Iterable[str] = (),
+        generation: IamGeneration | None = None,
     ) -> None:
         self.store = store
         self.provider = provider
         self.configured_names = frozenset(configured_names)
         self.configured_keys = frozenset(configured_keys)
+        self.generation = generation
+
+    def _changed(self) -> None:
+        """Tell the other processes of this data dir; the change itself is committed already, so
+        a counter that cannot be written costs only promptness (the periodic reload still runs)."""
+        if self.generation is None:
+            return
+        try:
+            self.generation.bump()
+        except OSError as exc:
+            log.warning("IAM generation %s not bumped (%s)", self.generation.path, exc)
 
     # -- users -------------------------------------------------------------------------------------
     async def create_user(self, name: str) -> User:
@@ -142,6 +159,7 @@ class Iam:
         user = User(name, time.time(), True)
         if not await self.store.put_server_doc(USER_DOC, name, _user_doc(user), create=True):
             raise errors.EntityAlreadyExists(f"user {name!r} already exists")
+        self._changed()
         return user
 
     async def get_user(self, name: str) -> User:
@@ -158,16 +176,20 @@ class Iam:
         user = await self.get_user(name)
         user = User(user.name, user.created, enabled)
         await self.store.put_server_doc(USER_DOC, name, _user_doc(user))
+        self._changed()
         return user
 
     async def delete_user(self, name: str) -> list[str]:
         """Deletes the user's keys first, so no key outlives its user; returns their ids."""
         await self.get_user(name)
         gone = [k.access_key for k in await self.list_keys(name)]
-        for ak in gone:
-            await self.store.put_server_doc(KEY_DOC, ak, None)
-        await self.store.put_server_doc(POLICY_DOC, name, None)
-        await self.store.put_server_doc(USER_DOC, name, None)
+        try:
+            for ak in gone:
+                await self.store.put_server_doc(KEY_DOC, ak, None)
+            await self.store.put_server_doc(POLICY_DOC, name, None)
+            await self.store.put_server_doc(USER_DOC, name, None)
+        finally:  # keys already deleted when a later write fails must stop working everywhere too
+            self._changed()
         return gone
 
     # -- identity policies ---------------------------------------------------------------------------
@@ -179,6 +201,7 @@ class Iam:
         """Stores an already validated policy document (the caller parses it: auth cannot)."""
         await self._check_policy_owner(name)
         await self.store.put_server_doc(POLICY_DOC, name, text)
+        self._changed()
 
     async def get_user_policy(self, name: str) -> str:
         await self._check_policy_owner(name)
@@ -190,6 +213,7 @@ class Iam:
     async def delete_user_policy(self, name: str) -> None:
         await self.get_user_policy(name)
         await self.store.put_server_doc(POLICY_DOC, name, None)
+        self._changed()
 
     async def list_user_policies(self) -> dict[str, str]:
         return await self.store.list_server_docs(POLICY_DOC)
@@ -206,6 +230,7 @@ class Iam:
             if ak not in self.configured_keys and await self.store.put_server_doc(
                 KEY_DOC, ak, _key_doc(key), create=True
             ):
+                self._changed()
                 return key, secret
 
     async def get_key(self, access_key: str) -> AccessKey:
@@ -227,11 +252,13 @@ class Iam:
         k = await self.get_key(access_key)
         k = AccessKey(k.access_key, k.user, k.created, enabled, k.kek_ref, k.sealed)
         await self.store.put_server_doc(KEY_DOC, access_key, _key_doc(k))
+        self._changed()
         return k
 
     async def delete_key(self, access_key: str) -> None:
         await self.get_key(access_key)
         await self.store.put_server_doc(KEY_DOC, access_key, None)
+        self._changed()
 
     async def rotate_key(self, access_key: str) -> tuple[AccessKey, str]:
         """AWS's rotation: a second key for the same user; the old one stays valid until it is
@@ -247,9 +274,11 @@ class Iam:
 class KeyRing:
     """The request path's view of store keys: a dict swapped whole on each reload.
 
-    Reloaded right after a change made through this process (the admin API), every ``interval``
-    seconds (--iam-refresh-interval) and, at most once a second, when a request names an unknown
-    key: a key made on another gateway works at once, one disabled there stops within the interval."""
+    Reloaded right after a change made through this process (the admin API), before the next
+    signature check after another process of the same data dir (a ``--workers`` sibling, the
+    ``rs3gw admin`` commands) bumped the IAM generation, every ``interval`` seconds
+    (--iam-refresh-interval) and, at most once a second, when a request names an unknown key: a key
+    made on another gateway works at once, one disabled on another host stops within the interval."""
 
     def __init__(self, iam: Iam, owners: dict[str, Owner], interval: float = REFRESH_SECONDS) -> None:
         self.iam = iam
@@ -261,6 +290,7 @@ class KeyRing:
         self._last_miss = 0.0
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
+        self._generation = -1  # the IAM generation the current map was loaded at; -1: never loaded
         # Told the store users' canonical ids after each reload (background workers that walk
         # every owner's buckets, such as lifecycle).
         self.on_refresh: list[Callable[[list[str]], None]] = []
@@ -268,37 +298,57 @@ class KeyRing:
     def get(self, access_key: str) -> Account | None:
         return self._accounts.get(access_key)
 
-    async def refresh(self) -> None:
+    def stale(self) -> bool:
+        """Whether another process of this data dir changed IAM state since the map was loaded:
+        one read of a mapped page, cheap enough for every request."""
+        gen = self.iam.generation
+        return gen is not None and gen.current() != self._generation
+
+    async def catch_up(self) -> None:
+        """Reload for a generation bump. Requests arriving during the reload wait for it instead of
+        each starting another; a failed reload leaves the map stale, so the next request retries."""
         async with self._lock:
-            users = {u.name: u for u in await self.iam.list_users()}
-            accounts: dict[str, Account] = {}
-            for key in await self.iam.list_keys():
-                user = users.get(key.user)
-                if (
-                    not key.enabled
-                    or user is None
-                    or not user.enabled
-                    or user.name in self.iam.configured_names
-                ):
-                    continue  # a store user named like a configured account never acts as it
-                try:
-                    secret = self.iam.secret_of(key)
-                except (KeyError_, ValueError) as exc:
-                    log.warning(
-                        "access key %s: stored secret does not open (%s); key ignored", key.access_key, exc
-                    )
-                    continue
-                accounts[key.access_key] = Account(Owner.for_account(key.user), key.access_key, secret)
-            ids = []
-            for name in users:
-                owner = Owner.for_account(name)
-                self.owners.setdefault(owner.id, owner)
-                ids.append(owner.id)
-            policies = {Owner.for_account(n).id: t for n, t in (await self.iam.list_user_policies()).items()}
-            self._accounts = accounts
-            self.policies = policies
+            if not self.stale():
+                return
+            ids = await self._load()
         for hook in self.on_refresh:
             hook(ids)
+
+    async def refresh(self) -> None:
+        async with self._lock:
+            ids = await self._load()
+        for hook in self.on_refresh:
+            hook(ids)
+
+    async def _load(self) -> list[str]:
+        """Read users, keys and policies and swap them in; returns the store users' canonical ids.
+        The generation is read first, so a change committed during the load is seen as a new one."""
+        gen = self.iam.generation
+        loading = gen.current() if gen is not None else 0
+        users = {u.name: u for u in await self.iam.list_users()}
+        accounts: dict[str, Account] = {}
+        for key in await self.iam.list_keys():
+            user = users.get(key.user)
+            if not key.enabled or user is None or not user.enabled or user.name in self.iam.configured_names:
+                continue  # a store user named like a configured account never acts as it
+            try:
+                secret = self.iam.secret_of(key)
+            except (KeyError_, ValueError) as exc:
+                log.warning(
+                    "access key %s: stored secret does not open (%s); key ignored", key.access_key, exc
+                )
+                continue
+            accounts[key.access_key] = Account(Owner.for_account(key.user), key.access_key, secret)
+        ids = []
+        for name in users:
+            owner = Owner.for_account(name)
+            self.owners.setdefault(owner.id, owner)
+            ids.append(owner.id)
+        policies = {Owner.for_account(n).id: t for n, t in (await self.iam.list_user_policies()).items()}
+        self._accounts = accounts
+        self.policies = policies
+        self._generation = loading
+        return ids
 
     async def refresh_on_miss(self) -> bool:
         """Reload for an access key nobody here knows; False when a reload ran too recently."""

@@ -16,7 +16,9 @@
     POST   keys/AK/enable|disable
     POST   keys/AK/rotate             a second key for the same user; the old one stays valid
 
-Each change reloads this gateway's key map before answering, so it is in force for the next request.
+Each change reloads this process's key map before answering, and bumps the data dir's IAM
+generation (``Iam``, ``auth.generation``) so the other ``--workers`` processes reload before their
+next request: it is in force for the next request on every worker.
 """
 
 from __future__ import annotations

@@ -352,6 +352,8 @@ class S3App:
 
     async def _fresh(self, check: Callable[[], AuthResult | None]) -> AuthResult | None:
         """``check`` once more after reloading store keys, when it names a key unknown here."""
+        if self.key_ring is not None and self.key_ring.stale():  # IAM changed in a sibling process
+            await self.key_ring.catch_up()
         try:
             return check()
         except errors.InvalidAccessKeyId:
