@@ -646,16 +646,19 @@ def _cmd_serve(args: argparse.Namespace) -> int:
             raise ConfigError(
                 f"config error: address: cannot listen on {settings.host}:{settings.port}: {exc}"
             ) from None
+        supervisor = Multiprocess(config, sockets=[listener])
         try:
             # uvicorn.run's own multi-worker path, with one listening socket per worker (SO_REUSEPORT)
-            Multiprocess(config, sockets=[listener]).run()
+            supervisor.run()
         except KeyboardInterrupt:
             pass
         finally:
             listener.close()
             if made is not None:
                 shutil.rmtree(made, ignore_errors=True)
-        return 0
+        # A worker that could not start (exit status 3, as app_factory exits on a bad setting or an
+        # unreachable store) stopped the supervisor: the same status as a single-process serve.
+        return 3 if any(p.exitcode == 3 for p in supervisor.processes) else 0
 
     from rs3gw.httpserver import set_client_timeouts
     from rs3gw.wiring import build_app  # type: ignore[import-not-found,unused-ignore]

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
+import sys
 import tempfile
 from dataclasses import replace
 from pathlib import Path
+
+from uvicorn.config import STARTUP_FAILURE
 
 from rs3gw.analytics.recorder import RequestAnalytics
 from rs3gw.analytics.routes import AnalyticsApi
@@ -21,7 +25,7 @@ from rs3gw.blobs.keys import LocalKeyProvider
 from rs3gw.blobs.local import LocalBlobStore
 from rs3gw.blobs.predictive_cache import PredictiveCacheStore
 from rs3gw.blobs.tiered import TieredBlobStore
-from rs3gw.config import SETTINGS_JSON_ENV, Settings, settings_from_json
+from rs3gw.config import SETTINGS_JSON_ENV, ConfigError, Settings, settings_from_json
 from rs3gw.console import ConsoleSite
 from rs3gw.engine import Engine
 from rs3gw.engine.lifecycle import LifecycleWorker
@@ -389,4 +393,20 @@ def app_factory() -> S3App:
     """For ``uvicorn --factory`` with several workers: settings travel in the environment. Runs
     first in each worker, so the worker is bound to its parent's life before it builds anything."""
     die_with_parent()
-    return build_app(settings_from_json(os.environ[SETTINGS_JSON_ENV]))
+    try:
+        return build_app(settings_from_json(os.environ[SETTINGS_JSON_ENV]))
+    except ConfigError as exc:
+        # uvicorn respawns a worker that exits with any other status, forever: exit with the one
+        # its supervisor reads as "cannot start", which stops the parent too (rs3gw serve then
+        # exits non-zero). The message is the one line a single-process serve prints.
+        print(f"rs3gw: {exc}", file=sys.stderr, flush=True)
+        raise SystemExit(STARTUP_FAILURE) from None
+    except SystemExit as exc:  # a refusal with its message (e.g. a dedup.db beside PostgreSQL)
+        if exc.code in (None, 0, STARTUP_FAILURE):
+            raise
+        if isinstance(exc.code, str):
+            print(exc.code, file=sys.stderr, flush=True)
+        raise SystemExit(STARTUP_FAILURE) from None
+    except Exception:
+        logging.getLogger("rs3gw").exception("worker could not build the application")
+        raise SystemExit(STARTUP_FAILURE) from None
