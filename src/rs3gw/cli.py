@@ -658,7 +658,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
                 shutil.rmtree(made, ignore_errors=True)
         # A worker that could not start (exit status 3, as app_factory exits on a bad setting or an
         # unreachable store) stopped the supervisor: the same status as a single-process serve.
-        return 3 if any(p.exitcode == 3 for p in supervisor.processes) else 0
+        return 3 if any(p.exitcode == 3 for p in getattr(supervisor, "processes", ())) else 0
 
     from rs3gw.httpserver import set_client_timeouts
     from rs3gw.wiring import build_app  # type: ignore[import-not-found,unused-ignore]
