@@ -10,7 +10,7 @@ import asyncio
 import logging
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from rs3gw import errors
@@ -256,7 +256,11 @@ class ObjectEngine:
     async def put_config(self, bucket: str) -> PutConfig:
         """The configuration a PutObject into ``bucket`` needs, in one store read; per request, so a
         change applies at once in every worker process (as ``write_options`` is)."""
-        docs = await self.store.get_bucket_configs(bucket, PUT_CONFIGS)
+        return self.put_config_of(await self.store.get_bucket_configs(bucket, PUT_CONFIGS))
+
+    @staticmethod
+    def put_config_of(docs: Mapping[str, str]) -> PutConfig:
+        """``put_config`` from the ``PUT_CONFIGS`` documents already read (name -> text)."""
         lock = docs.get(lock_rules.CONFIG)
         return PutConfig(
             None if lock is None else LockConfig.loads(lock),

@@ -22,6 +22,7 @@ from rs3gw.access.policy import S3_ARN, Facts, Policy, Requester, load, load_ide
 from rs3gw.auth.verify import AuthResult, PayloadMode, payload_mode
 from rs3gw.engine import Engine
 from rs3gw.engine import tags as tag_rules
+from rs3gw.engine.core import PUT_CONFIGS
 from rs3gw.model import Account, Bucket, ObjectVersion, Owner
 from rs3gw.protocol.request import Request
 
@@ -35,6 +36,10 @@ EXPIRATION_OPS = frozenset(
     {"GetObject", "HeadObject", "PutObject", "PostObject", "CopyObject", "CompleteMultipartUpload"}
 )
 _POLICY_AND_LIFECYCLE = (POLICY, LIFECYCLE)
+# PutObject and POST Object read the documents the write needs (Object Lock default, default
+# encryption, compression) in that same query: a small PUT then reads its bucket once, not twice.
+WRITE_OPS = frozenset({"PutObject", "PostObject"})
+_WRITE_DOCS = (*_POLICY_AND_LIFECYCLE, *PUT_CONFIGS)
 BYPASS_GOVERNANCE = "s3:BypassGovernanceRetention"
 # The canonical id S3 reports for anonymous requesters.
 ANONYMOUS = Account(Owner("65a011a29cdf8ec533ec3d1ccaae921c", "anonymous"), "", "")
@@ -133,6 +138,8 @@ class Access:
         self._records: dict[str, Bucket] = {}  # bucket records read here, for the handler (known_bucket)
         # Lifecycle documents read with those records (EXPIRATION_OPS only), for known_lifecycle.
         self._lifecycle: dict[str, str | None] = {}
+        # The write documents read with those records (WRITE_OPS only), for known_write_docs.
+        self._write_docs: dict[str, dict[str, str]] = {}
         # PutObjectTagging's body tags, set by the protocol layer before ``authorize`` (None: not read).
         self.body_tags: BodyTags | None = None
 
@@ -232,7 +239,15 @@ class Access:
         if name in self._buckets:
             return self._buckets[name]
         store = self.engine.store
-        if self.req.operation in EXPIRATION_OPS:
+        if self.req.operation in WRITE_OPS:
+            rec, docs = await store.get_bucket_with_configs(name, _WRITE_DOCS)
+            text = docs[0]
+            if rec is not None:
+                self._lifecycle[name] = docs[1]
+                self._write_docs[name] = {
+                    n: v for n, v in zip(PUT_CONFIGS, docs[2:], strict=True) if v is not None
+                }
+        elif self.req.operation in EXPIRATION_OPS:
             rec, (text, lifecycle) = await store.get_bucket_with_configs(name, _POLICY_AND_LIFECYCLE)
             if rec is not None:
                 self._lifecycle[name] = lifecycle
@@ -267,6 +282,11 @@ class Access:
         if name in self._lifecycle:
             return True, self._lifecycle[name]
         return False, None
+
+    def known_write_docs(self, name: str) -> dict[str, str] | None:
+        """The bucket's ``PUT_CONFIGS`` documents (name -> text, absent ones left out) if this
+        request's authorization read them with the bucket (``WRITE_OPS``), else None."""
+        return self._write_docs.get(name)
 
     async def public_access_block(self, bucket: str) -> acls.PublicAccessBlock:
         return acls.PublicAccessBlock.loads(

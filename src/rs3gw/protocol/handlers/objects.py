@@ -58,7 +58,9 @@ async def store_body(ctx: Ctx, body: AsyncIterator[bytes]) -> tuple[PutResult, d
     the request's headers (PutObject and POST Object share it); returns the result and the response
     headers beyond ``put_headers``: SSE, and x-amz-expiration when a lifecycle rule will expire it."""
     meta = meta_from_headers(ctx.req.headers)
-    config = await ctx.engine.put_config(ctx.bucket)  # read once, for the digest check and the write
+    # Read once, for the digest check and the write; usually with the bucket, by authorization.
+    docs = ctx.access.known_write_docs(ctx.bucket) if ctx.access is not None else None
+    config = ctx.engine.put_config_of(docs) if docs is not None else await ctx.engine.put_config(ctx.bucket)
     await require_lock_digest(ctx, meta, config.lock_default)
     sse = request_sse(ctx)
     res = await ctx.engine.put_object(
