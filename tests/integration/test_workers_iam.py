@@ -30,24 +30,7 @@ from botocore.credentials import Credentials
 from admin_http import ROOT
 from conftest import ACCESS_KEY, SECRET_KEY, Server, start_server
 from pg_cluster import metadata_args
-
-LISTEN = "0A"  # TCP state as /proc/net/tcp writes it
-
-
-def _children(pid: int) -> list[int]:
-    """The server's worker processes (spawn also starts a resource tracker, which is not one)."""
-    kids = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
-        except OSError:
-            continue
-        if int(stat.rsplit(")", 1)[1].split()[1]) == pid and b"resource_tracker" not in cmdline:
-            kids.append(int(entry))
-    return sorted(kids)
+from worker_procs import LISTEN, children, socket_inodes, sockets_held
 
 
 def _alive(pid: int) -> bool:
@@ -58,39 +41,16 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def _sockets(port: int, state: str | None = None, peer_port: int | None = None) -> set[str]:
-    """Inodes of local TCP sockets on ``port``, optionally in ``state`` / connected from ``peer_port``."""
-    found = set()
-    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
-        fields = line.split()
-        if int(fields[1].split(":")[1], 16) != port:
-            continue
-        if state is not None and fields[3] != state:
-            continue
-        if peer_port is not None and int(fields[2].split(":")[1], 16) != peer_port:
-            continue
-        found.add(fields[9])
-    return found
-
-
 def _holder(pids: list[int], inodes: set[str]) -> int | None:
-    for pid in pids:
-        for fd in os.listdir(f"/proc/{pid}/fd"):
-            try:
-                target = os.readlink(f"/proc/{pid}/fd/{fd}")
-            except OSError:
-                continue
-            if target.startswith("socket:[") and target[8:-1] in inodes:
-                return pid
-    return None
+    return next((pid for pid in pids if sockets_held(pid, inodes)), None)
 
 
 def _wait_workers(srv: Server, n: int = 2) -> list[int]:
     """/ready answers once one worker is up: wait until all ``n`` hold their listening socket."""
     deadline = time.time() + 30
     while True:
-        workers = _children(srv.proc.pid)
-        if len(workers) == n and all(_holder([w], _sockets(srv.port, LISTEN)) for w in workers):
+        workers = children(srv.proc.pid)
+        if len(workers) == n and all(_holder([w], socket_inodes(srv.port, LISTEN)) for w in workers):
             return workers
         assert time.time() < deadline, workers
         time.sleep(0.1)
@@ -120,7 +80,7 @@ def on_every_worker(
             conn.request("GET", "/health")  # the connection is accepted once this is answered
             conn.getresponse().read()
             peer = conn.sock.getsockname()[1]
-            worker = _holder(workers, _sockets(srv.port, peer_port=peer))
+            worker = _holder(workers, socket_inodes(srv.port, peer_port=peer))
             if worker is None or worker in answers:
                 continue
             conn.request(method, path, headers=_signed_headers(srv, creds, method, path))
@@ -258,7 +218,7 @@ def test_workers_die_with_a_killed_parent(tmp_path: Path) -> None:
             time.sleep(0.05)
         took = time.monotonic() - killed
         assert took < 3, f"workers outlived their parent by {took:.1f} s"
-        assert not _sockets(srv.port, LISTEN)  # nobody listens on the port any more
+        assert not socket_inodes(srv.port, LISTEN)  # nobody listens on the port any more
         with (
             pytest.raises(ConnectionRefusedError),
             socket.create_connection(("127.0.0.1", srv.port), timeout=2),
