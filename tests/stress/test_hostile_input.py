@@ -29,7 +29,7 @@ from conftest import ACCESS_KEY, SECRET_KEY, Server
 KNOWN_ENTRIES = {
     "blobs", "tmp", "meta.db", "meta.db-wal", "meta.db-shm", "blobs.lock", "blobs.gate",
     ".rs3gw", "audit", "tiers", "keys.json", "keys.json.lock",
-    "smallblobs.db", "smallblobs.db-wal", "smallblobs.db-shm",
+    "smallblobs.db", "smallblobs.db-wal", "smallblobs.db-shm", "meta.db-turn", "smallblobs.db-turn",
 }  # fmt: skip
 
 
