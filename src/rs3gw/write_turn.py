@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import weakref
 from pathlib import Path
 from types import TracebackType
 
@@ -30,14 +31,18 @@ class WriteTurn:
         self.path = db.with_name(db.name + "-turn")
         self._fd: int | None = None
         self._held = False
+        self._closed = False
+        self._finalizer: weakref.finalize[[int], WriteTurn] | None = None
         self._open()  # at start-up, while there is room for a new file
 
     def _open(self) -> int | None:
-        if self._fd is None:
+        if self._fd is None and not self._closed:
             try:
                 self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
             except OSError:
                 return None
+            # A store built and dropped without close() must not keep the descriptor.
+            self._finalizer = weakref.finalize(self, os.close, self._fd)
         return self._fd
 
     def __enter__(self) -> WriteTurn:
@@ -58,6 +63,9 @@ class WriteTurn:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
 
     def close(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
+        """Final: a write after its store closed goes on without the turn, not with a new file."""
+        self._closed = True
+        if self._finalizer is not None:
+            self._finalizer()  # closes the descriptor once
+            self._finalizer = None
+        self._fd = None

@@ -291,6 +291,8 @@ class KeyRing:
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
         self._generation = -1  # the IAM generation the current map was loaded at; -1: never loaded
+        self._retry_after = 0.0  # a failed catch-up reload is not retried before this (monotonic)
+        self._reload_failing = False  # logged once per run of failures
         # Told the store users' canonical ids after each reload (background workers that walk
         # every owner's buckets, such as lifecycle).
         self.on_refresh: list[Callable[[list[str]], None]] = []
@@ -306,11 +308,24 @@ class KeyRing:
 
     async def catch_up(self) -> None:
         """Reload for a generation bump. Requests arriving during the reload wait for it instead of
-        each starting another; a failed reload leaves the map stale, so the next request retries."""
+        each starting another. A failed reload keeps the previous map (as the periodic reload does)
+        and is not retried for ``MISS_REFRESH_SECONDS``: the requests waiting for it, and those in
+        the next second, go on with that map rather than each adding a reload (and a traceback) to
+        a store that is failing."""
         async with self._lock:
-            if not self.stale():
+            if not self.stale() or time.monotonic() < self._retry_after:
                 return
-            ids = await self._load()
+            try:
+                ids = await self._load()
+            except Exception as exc:
+                self._retry_after = time.monotonic() + MISS_REFRESH_SECONDS
+                if not self._reload_failing:
+                    log.warning(
+                        "reloading access keys after an IAM change failed (%s); keeping the previous set", exc
+                    )
+                self._reload_failing = True
+                return
+            self._reload_failing = False
         for hook in self.on_refresh:
             hook(ids)
 
