@@ -18,10 +18,13 @@ optimisation, never a reason for a write to fail.
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import weakref
 from pathlib import Path
 from types import TracebackType
+
+log = logging.getLogger("rs3gw.store")
 
 
 class WriteTurn:
@@ -32,18 +35,36 @@ class WriteTurn:
         self._fd: int | None = None
         self._held = False
         self._closed = False
+        self._warned = False
         self._finalizer: weakref.finalize[[int], WriteTurn] | None = None
-        self._open()  # at start-up, while there is room for a new file
+        self._open(warn=False)  # at start-up, while there is room (the directory may not exist yet)
 
-    def _open(self) -> int | None:
+    def _open(self, warn: bool = True) -> int | None:
         if self._fd is None and not self._closed:
             try:
                 self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-            except OSError:
+            except OSError as exc:
+                if warn and not self._warned:
+                    self._warned = True
+                    log.warning(
+                        "write turn %s unusable (%s): writers wait in SQLite's busy handler", self.path, exc
+                    )
                 return None
+            self._owned_like_db()
             # A store built and dropped without close() must not keep the descriptor.
             self._finalizer = weakref.finalize(self, os.close, self._fd)
         return self._fd
+
+    def _owned_like_db(self) -> None:
+        """Made by root (``rs3gw admin`` run as root), the file goes to the database's owner, as
+        SQLite does with its -wal and -shm files, so a server running as that user can open it."""
+        if self._fd is None or os.geteuid() != 0:
+            return
+        try:
+            st = os.stat(self.path.with_name(self.path.name.removesuffix("-turn")))
+            os.fchown(self._fd, st.st_uid, st.st_gid)
+        except OSError:
+            pass
 
     def __enter__(self) -> WriteTurn:
         fd = self._open()
