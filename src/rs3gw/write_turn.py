@@ -13,6 +13,10 @@ one descriptor per database is enough: ``flock`` does not block a holder of the 
 Writers that do not take the turn (the CLI, fsck) still work: they meet SQLite's busy handler,
 and so does this one if the lock file cannot be made (a full or read-only disk): the turn is an
 optimisation, never a reason for a write to fail.
+
+The wait has no timeout: a holder that dies (even by SIGKILL) releases the turn at once, but one
+that is stopped (SIGSTOP, a frozen cgroup) holds up the other workers' writes until it runs again,
+where SQLite's busy handler would have given up after 30 s with "database is locked".
 """
 
 from __future__ import annotations
