@@ -15,13 +15,13 @@ import time
 from collections.abc import Iterator
 from datetime import datetime
 from email.utils import parsedate_to_datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
+from test_expiration_header import ACCEL_DAY, accelerated  # noqa: F401 - its accelerated-lifecycle server fixture
 
-from conftest import Server, fresh_bucket, start_server
+from conftest import Server, fresh_bucket
 
 DAY = 86400
 HEADERS = ("x-amz-abort-date", "x-amz-abort-rule-id")
@@ -152,18 +152,7 @@ def test_non_ascii_rule_id_travels_mail_safe(s3: Any, bkt: str) -> None:
     assert base64.b64decode(encoded[10:-2]).decode() == "règle"
 
 
-ACCEL_DAY = 2  # seconds per lifecycle day (whole seconds, so the header's second is exact)
-
-
-@pytest.fixture(scope="module")
-def accelerated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    data: Path = tmp_path_factory.mktemp("abrt-accel") / "data"
-    srv = start_server(data, "--lifecycle-day-seconds", str(ACCEL_DAY), "--lifecycle-interval", "0.1")
-    yield srv
-    srv.stop()
-
-
-def test_header_agrees_with_when_the_worker_aborts(accelerated: Server) -> None:
+def test_header_agrees_with_when_the_worker_aborts(accelerated: Server) -> None:  # noqa: F811
     """With --lifecycle-day-seconds the headers report the worker's (accelerated) due time, and the
     upload disappears at that time: not before it, and soon after."""
     s3 = accelerated.client()
