@@ -239,18 +239,17 @@ class Access:
         if name in self._buckets:
             return self._buckets[name]
         store = self.engine.store
-        if self.req.operation in WRITE_OPS:
-            rec, docs = await store.get_bucket_with_configs(name, _WRITE_DOCS)
+        op = self.req.operation
+        if op in EXPIRATION_OPS:  # WRITE_OPS are among them
+            names = _WRITE_DOCS if op in WRITE_OPS else _POLICY_AND_LIFECYCLE
+            rec, docs = await store.get_bucket_with_configs(name, names)
             text = docs[0]
             if rec is not None:
                 self._lifecycle[name] = docs[1]
-                self._write_docs[name] = {
-                    n: v for n, v in zip(PUT_CONFIGS, docs[2:], strict=True) if v is not None
-                }
-        elif self.req.operation in EXPIRATION_OPS:
-            rec, (text, lifecycle) = await store.get_bucket_with_configs(name, _POLICY_AND_LIFECYCLE)
-            if rec is not None:
-                self._lifecycle[name] = lifecycle
+                if op in WRITE_OPS:
+                    self._write_docs[name] = {
+                        n: v for n, v in zip(PUT_CONFIGS, docs[2:], strict=True) if v is not None
+                    }
         else:
             rec, text = await store.get_bucket_with_config(name, POLICY)
         found: BucketAccess | None = None
