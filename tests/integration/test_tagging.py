@@ -42,6 +42,17 @@ def test_object_tagging_roundtrip(s3: Any, bucket: str) -> None:
     assert s3.get_object(Bucket=bucket, Key="k")["Body"].read() == b"x"  # data untouched
 
 
+def test_tag_set_comes_back_in_key_order(s3: Any, bucket: str) -> None:
+    """ceph/s3-tests (test_put_obj_with_tags) compares the TagSet with a list sorted by key."""
+    s3.put_object(Bucket=bucket, Key="t", Body=b"x", Tagging="foo=bar&bar")
+    got = s3.get_object_tagging(Bucket=bucket, Key="t")["TagSet"]
+    assert got == [{"Key": "bar", "Value": ""}, {"Key": "foo", "Value": "bar"}]
+    s3.put_object_tagging(Bucket=bucket, Key="t", Tagging=_tagset({"z": "1", "a": "2", "m": "3"}))
+    assert [t["Key"] for t in s3.get_object_tagging(Bucket=bucket, Key="t")["TagSet"]] == ["a", "m", "z"]
+    s3.put_bucket_tagging(Bucket=bucket, Tagging=_tagset({"y": "1", "b": "2"}))
+    assert [t["Key"] for t in s3.get_bucket_tagging(Bucket=bucket)["TagSet"]] == ["b", "y"]
+
+
 def test_tagging_missing_object(s3: Any, bucket: str) -> None:
     for call in (
         lambda: s3.get_object_tagging(Bucket=bucket, Key="nope"),

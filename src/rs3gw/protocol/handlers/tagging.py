@@ -19,8 +19,10 @@ BODY_LIMIT = 64 * 1024
 
 
 def _tagging_xml(tags: dict[str, str]) -> XmlBuilder:
+    """In key order: S3 defines none, and clients (ceph/s3-tests among them) compare the TagSet
+    with a list sorted by key, as RGW and Ozone answer."""
     x = XmlBuilder("Tagging").open("TagSet")
-    for k, v in tags.items():
+    for k, v in sorted(tags.items()):
         x.open("Tag").elem("Key", k).elem("Value", v).close()
     return x
 
