@@ -20,7 +20,8 @@ from access_helpers import ARN, outcome, policy
 from conftest import USER2, Server, cleanup_bucket
 from rs3gw.model import Owner
 
-TAGS_PUBLIC = {"TagSet": [{"Key": "security", "Value": "public"}, {"Key": "foo", "Value": "bar"}]}
+# In key order, as GetObjectTagging answers.
+TAGS_PUBLIC = {"TagSet": [{"Key": "foo", "Value": "bar"}, {"Key": "security", "Value": "public"}]}
 TAGS_PRIVATE = {"TagSet": [{"Key": "security", "Value": "private"}]}
 TAGS_INVALID = {"TagSet": [{"Key": "security1", "Value": "public"}]}
 
