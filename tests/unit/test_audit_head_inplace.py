@@ -53,3 +53,34 @@ def test_records_of_a_burst_share_one_batch(tmp_path: Path, monkeypatch: pytest.
     assert batches == [10]
     rep = verify_log(tmp_path, key)
     assert rep.ok and rep.last_seq == 10, rep.problems
+
+
+def test_flush_cuts_a_lingering_batch_short(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A query's flush must not wait out the linger: it ends the open batch at once."""
+    monkeypatch.setattr(writer_mod, "LINGER", 30.0)
+    batches: list[int] = []
+    key = load_or_create_key(tmp_path)
+    w = ChainWriter(
+        tmp_path,
+        key,
+        rotate_bytes=1 << 30,
+        rotate_seconds=0,
+        compression="none",
+        fsync=False,
+        queue_size=100,
+        on_written=lambda batch: batches.append(len(batch)),
+    )
+    w.start()
+    rec: dict[str, Any] = {"type": "request", "action": "HeadObject", "ts": time.time()}
+    w.submit(dict(rec))
+    time.sleep(0.05)  # the writer holds the batch open now
+    w.submit(dict(rec))
+    started = time.monotonic()
+    assert w.flush(20)
+    assert time.monotonic() - started < 10  # not the 30 s linger
+    assert batches == [2]
+    started = time.monotonic()
+    w.submit(dict(rec))
+    w.close(20)  # close ends a lingering batch too, and writes it
+    assert time.monotonic() - started < 10
+    assert not w.is_alive() and batches == [2, 1]

@@ -41,7 +41,12 @@ BATCH_MAX = 1000
 # Group commit: a batch stays open this long after its first record, so the records of a burst share
 # one append, fsync and head write. Without it a busy server wrote batches of one or two records, and
 # that per-batch work (about 0.3 ms of CPU each, fsync included) cost more than the request itself.
-LINGER = 0.005
+# 50 ms rather than 5: each batch also wakes this thread, which then takes the GIL from the event
+# loop, and at a few thousand requests per second 200 such wake-ups a second cost the loop more than
+# the records' encoding did (HEAD 4 KiB at c=16, medians of 8 runs: 2,864/s at 5 ms, 3,287 at
+# 20 ms, 3,416 at 50 ms, 3,589 at 100 ms; docs/benchmarks.md). Records reach the disk at most this
+# much later; queries and ``flush`` do not wait for it (a flush marker starts a batch at once).
+LINGER = 0.05
 _TAIL_READ = 1 << 20
 
 Record = dict[str, Any]
@@ -92,6 +97,7 @@ class ChainWriter(threading.Thread):
         self.queue_size = queue_size
         self._pending: deque[Item] = deque()
         self._wake = threading.Event()
+        self._urgent = threading.Event()  # a flush or close: cut the current linger short
         self.dropped = 0
         self.written = 0
         self.errors = 0
@@ -126,11 +132,13 @@ class ChainWriter(threading.Thread):
             return not self._pending
         marker = threading.Event()
         self._pending.append(marker)
+        self._urgent.set()
         self._wake.set()
         return marker.wait(timeout)
 
     def close(self, timeout: float = 10.0) -> None:
         self._pending.append(None)
+        self._urgent.set()
         self._wake.set()
         self.join(timeout)
 
@@ -143,7 +151,9 @@ class ChainWriter(threading.Thread):
                 wake.wait()
             first = pending[0] if pending else None
             if first is not None and not isinstance(first, threading.Event) and len(pending) < BATCH_MAX:
-                time.sleep(LINGER)  # no wake-up per record meanwhile: submits only append
+                # No wake-up per record meanwhile (submits only append); a flush or close ends it.
+                self._urgent.wait(LINGER)
+            self._urgent.clear()
             batch: list[Record | RequestLike] = []
             markers: list[threading.Event] = []
             while pending and len(batch) < BATCH_MAX:
