@@ -30,6 +30,7 @@ KNOWN_ENTRIES = {
     "blobs", "tmp", "meta.db", "meta.db-wal", "meta.db-shm", "blobs.lock", "blobs.gate",
     ".rs3gw", "audit", "tiers", "keys.json", "keys.json.lock",
     "smallblobs.db", "smallblobs.db-wal", "smallblobs.db-shm", "meta.db-turn", "smallblobs.db-turn",
+    "meta.db-buckets",
 }  # fmt: skip
 
 

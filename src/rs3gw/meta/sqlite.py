@@ -19,9 +19,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import fields, replace
 from importlib import resources
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from rs3gw import errors
+from rs3gw.meta.bucket_reads import MISS, BucketReads
 from rs3gw.meta.listing import Cursor, Fetch, ScanResult, Seek, key_successor, scan
 from rs3gw.meta.store import (
     AccessHit,
@@ -306,6 +307,7 @@ class SqliteStore(MetadataStore):
         self._fsync = fsync
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rs3gw-sqlite-writer")
         self._turn = WriteTurn(path)
+        self._reads = BucketReads()  # opened with the store
         self._wconn: sqlite3.Connection | None = None
         self._local = threading.local()
         self._last_seq = 0
@@ -432,6 +434,7 @@ class SqliteStore(MetadataStore):
                 init(self._wconn)
 
         await asyncio.get_running_loop().run_in_executor(self._writer, run)
+        self._reads.open(self._path)
 
     async def close(self) -> None:
         def shut() -> None:
@@ -443,6 +446,7 @@ class SqliteStore(MetadataStore):
 
         await asyncio.get_running_loop().run_in_executor(self._writer, shut)
         self._writer.shutdown(wait=True)
+        self._reads.close()
 
     def _next_seq(self, conn: sqlite3.Connection, bucket: str, key: bytes) -> int:
         row = conn.execute("SELECT max(seq) FROM objects WHERE bucket=? AND key=?", (bucket, key)).fetchone()
@@ -462,7 +466,10 @@ class SqliteStore(MetadataStore):
                 (bucket.name, bucket.owner_id, bucket.created, bucket.region, bucket.versioning),
             )
 
-        await self._write(fn)
+        try:
+            await self._write(fn)
+        finally:
+            self._reads.changed()
 
     async def get_bucket(self, name: str) -> Bucket | None:
         row = self._r.execute(
@@ -495,35 +502,50 @@ class SqliteStore(MetadataStore):
             conn.execute("DELETE FROM object_access WHERE bucket=?", (name,))  # none left: belt and braces
             return freed
 
-        return await self._write(fn)
+        try:
+            return await self._write(fn)
+        finally:
+            self._reads.changed()
 
     async def set_versioning(self, name: str, status: str) -> None:
-        await self._write(lambda c: c.execute("UPDATE buckets SET versioning=? WHERE name=?", (status, name)))
+        try:
+            await self._write(
+                lambda c: c.execute("UPDATE buckets SET versioning=? WHERE name=?", (status, name))
+            )
+        finally:
+            self._reads.changed()
 
     async def get_bucket_config(self, bucket: str, name: str) -> str | None:
+        key, gen = ("doc", bucket, name), self._reads.generation()
+        if (hit := self._reads.get(key, gen)) is not MISS:
+            return cast("str | None", hit)
         row = self._r.execute(
             "SELECT value FROM bucket_config WHERE bucket=? AND name=?", (bucket, name)
         ).fetchone()
-        return row[0] if row else None
+        value = row[0] if row else None
+        self._reads.put(key, gen, value)
+        return value
 
     async def get_bucket_with_config(self, bucket: str, name: str) -> tuple[Bucket | None, str | None]:
         """One query instead of two: the per-request authorization read (bucket + its policy)."""
-        row = self._r.execute(
-            "SELECT b.name, b.owner_id, b.created, b.region, b.versioning, c.value FROM buckets b "
-            "LEFT JOIN bucket_config c ON c.bucket=b.name AND c.name=? WHERE b.name=?",
-            (name, bucket),
-        ).fetchone()
-        return (Bucket(*row[:5]), row[5]) if row else (None, None)
+        rec, docs = await self.get_bucket_with_configs(bucket, (name,))
+        return rec, docs[0]
 
     async def get_bucket_with_configs(
         self, bucket: str, names: tuple[str, ...]
     ) -> tuple[Bucket | None, tuple[str | None, ...]]:
         """One query for the bucket and several of its documents (authorization of GET/HEAD/PUT:
-        the policy and the lifecycle document), each document a primary-key join."""
+        the policy and the lifecycle document), each document a primary-key join; none at all
+        while the process's memo of them holds (``bucket_reads``)."""
+        key, gen = (bucket, names), self._reads.generation()
+        if (hit := self._reads.get(key, gen)) is not MISS:
+            return cast("tuple[Bucket | None, tuple[str | None, ...]]", hit)
         row = self._r.execute(bucket_with_configs_sql(len(names), "?"), (*names, bucket)).fetchone()
-        if row is None:
-            return None, (None,) * len(names)
-        return Bucket(*row[:5]), tuple(row[5:])
+        result: tuple[Bucket | None, tuple[str | None, ...]] = (
+            (None, (None,) * len(names)) if row is None else (Bucket(*row[:5]), tuple(row[5:]))
+        )
+        self._reads.put(key, gen, result)
+        return result
 
     async def get_bucket_configs(self, bucket: str, names: Sequence[str]) -> dict[str, str]:
         """One query for the documents a PutObject reads (instead of one per document)."""
@@ -540,7 +562,10 @@ class SqliteStore(MetadataStore):
             else:
                 conn.execute("INSERT OR REPLACE INTO bucket_config VALUES (?,?,?)", (bucket, name, value))
 
-        await self._write(fn)
+        try:
+            await self._write(fn)
+        finally:
+            self._reads.changed()
 
     async def get_server_doc(self, kind: str, name: str) -> str | None:
         row = self._r.execute(

@@ -1,0 +1,114 @@
+"""The bucket read memo of the SQLite store: another process's change is seen by the next read."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+
+from rs3gw import errors
+from rs3gw.meta import bucket_reads
+from rs3gw.meta.sqlite import SqliteStore
+from rs3gw.model import Bucket
+
+NAMES = ("policy", "lifecycle")
+
+
+async def _two(path: Path) -> tuple[SqliteStore, SqliteStore]:
+    a, b = SqliteStore(path, fsync=False), SqliteStore(path, fsync=False)  # two workers' stores
+    await a.open()
+    await b.open()
+    return a, b
+
+
+def test_a_change_in_one_store_is_read_by_the_other(tmp_path: Path) -> None:
+    async def main() -> None:
+        a, b = await _two(tmp_path / "meta.db")
+        try:
+            assert await a.get_bucket_with_configs("bkt", NAMES) == (None, (None, None))
+            await b.create_bucket(Bucket("bkt", "owner", time.time(), "us-east-1"))
+            rec, docs = await a.get_bucket_with_configs("bkt", NAMES)
+            assert rec is not None and rec.versioning == "" and docs == (None, None)
+            assert await a.get_bucket_config("bkt", "policy") is None
+
+            await b.put_bucket_config("bkt", "policy", '{"v": 1}')
+            assert (await a.get_bucket_with_configs("bkt", NAMES))[1] == ('{"v": 1}', None)
+            assert await a.get_bucket_with_config("bkt", "policy") == (rec, '{"v": 1}')
+            assert await a.get_bucket_config("bkt", "policy") == '{"v": 1}'
+
+            await b.set_versioning("bkt", "Enabled")
+            rec2, _ = await a.get_bucket_with_configs("bkt", NAMES)
+            assert rec2 is not None and rec2.versioning == "Enabled"
+
+            await b.put_bucket_config("bkt", "policy", None)
+            assert await a.get_bucket_config("bkt", "policy") is None
+            await b.delete_bucket("bkt")
+            assert await a.get_bucket_with_configs("bkt", NAMES) == (None, (None, None))
+            # A failed write bumps too (harmless), and nothing it did not do is seen.
+            with pytest.raises(errors.NoSuchBucket):
+                await b.put_bucket_config("bkt", "policy", "{}")
+            assert await a.get_bucket_config("bkt", "policy") is None
+        finally:
+            await a.close()
+            await b.close()
+
+    asyncio.run(main())
+
+
+def test_repeated_reads_are_answered_from_memory(tmp_path: Path) -> None:
+    async def main() -> None:
+        a, b = await _two(tmp_path / "meta.db")
+        try:
+            await b.create_bucket(Bucket("bkt", "owner", time.time(), "us-east-1"))
+            first = await a.get_bucket_with_configs("bkt", NAMES)
+            # Changed behind the stores' back (no bump): the memo answers until its TTL runs out.
+            with sqlite3.connect(tmp_path / "meta.db") as conn:
+                conn.execute("INSERT INTO bucket_config VALUES ('bkt', 'policy', 'sneaked')")
+            assert await a.get_bucket_with_configs("bkt", NAMES) == first
+        finally:
+            await a.close()
+            await b.close()
+
+    asyncio.run(main())
+
+
+def test_a_missed_bump_is_stale_for_at_most_the_ttl(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A process killed between its commit and its bump: the others catch up within TTL."""
+    monkeypatch.setattr(bucket_reads, "TTL", 0.2)
+
+    async def main() -> None:
+        a, b = await _two(tmp_path / "meta.db")
+        try:
+            await b.create_bucket(Bucket("bkt", "owner", time.time(), "us-east-1"))
+            assert (await a.get_bucket_with_configs("bkt", NAMES))[1] == (None, None)
+            with sqlite3.connect(tmp_path / "meta.db") as conn:
+                conn.execute("INSERT INTO bucket_config VALUES ('bkt', 'policy', 'late')")
+            await asyncio.sleep(0.3)
+            assert (await a.get_bucket_with_configs("bkt", NAMES))[1] == ("late", None)
+        finally:
+            await a.close()
+            await b.close()
+
+    asyncio.run(main())
+
+
+def test_no_counter_means_no_memo(tmp_path: Path) -> None:
+    """Where the counter file cannot be made, every read goes to the database."""
+
+    async def main() -> None:
+        store = SqliteStore(tmp_path / "meta.db", fsync=False)
+        await store.open()
+        try:
+            store._reads.close()  # as if the counter could not be mapped
+            await store.create_bucket(Bucket("bkt", "owner", time.time(), "us-east-1"))
+            assert (await store.get_bucket_with_configs("bkt", NAMES))[1] == (None, None)
+            with sqlite3.connect(tmp_path / "meta.db") as conn:
+                conn.execute("INSERT INTO bucket_config VALUES ('bkt', 'policy', 'direct')")
+            assert (await store.get_bucket_with_configs("bkt", NAMES))[1] == ("direct", None)
+        finally:
+            await store.close()
+
+    asyncio.run(main())
