@@ -26,13 +26,20 @@ _COUNTER = struct.Struct("<Q")
 class SharedCounter:
     """``current()`` for readers, ``bump()`` for writers (8 bytes, little-endian)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, owner_like: Path | None = None) -> None:
+        """``owner_like``: made by root (``rs3gw admin`` run as root), the file goes to that
+        file's owner (the database's, the data directory's), so a server running as that user can
+        open it too."""
         self.path = path
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
             with _locked(fd):
                 if os.fstat(fd).st_size < _COUNTER.size:  # new (or cut short): zeros, then counted up
                     os.ftruncate(fd, _COUNTER.size)
+                if owner_like is not None and os.geteuid() == 0:
+                    with contextlib.suppress(OSError):
+                        st = os.stat(owner_like)
+                        os.fchown(fd, st.st_uid, st.st_gid)
             self._map = mmap.mmap(fd, _COUNTER.size, mmap.MAP_SHARED, mmap.PROT_READ)
         finally:
             os.close(fd)  # the mapping keeps the file open

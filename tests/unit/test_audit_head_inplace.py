@@ -84,3 +84,33 @@ def test_flush_cuts_a_lingering_batch_short(tmp_path: Path, monkeypatch: pytest.
     w.close(20)  # close ends a lingering batch too, and writes it
     assert time.monotonic() - started < 10
     assert not w.is_alive() and batches == [2, 1]
+
+
+def test_a_filling_queue_cuts_the_linger_short(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Records arriving faster than a linger's worth of queue: written, not dropped."""
+    monkeypatch.setattr(writer_mod, "LINGER", 30.0)
+    key = load_or_create_key(tmp_path)
+    w = ChainWriter(
+        tmp_path,
+        key,
+        rotate_bytes=1 << 30,
+        rotate_seconds=0,
+        compression="none",
+        fsync=False,
+        queue_size=100,
+        on_written=lambda batch: None,
+    )
+    w.start()
+    rec: dict[str, Any] = {"type": "request", "action": "HeadObject", "ts": time.time()}
+    deadline = time.monotonic() + 10
+    sent = 0
+    while sent < 500 and time.monotonic() < deadline:
+        if w.queued() < 90:
+            w.submit(dict(rec))
+            sent += 1
+        else:
+            time.sleep(0.001)
+    assert sent == 500  # the writer kept draining: never 30 s of linger with a full queue
+    assert w.flush(10)
+    w.close()
+    assert w.dropped == 0 and w.written == 500

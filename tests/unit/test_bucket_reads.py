@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import fcntl
+import os
 import sqlite3
 import time
 from pathlib import Path
@@ -13,6 +15,7 @@ from rs3gw import errors
 from rs3gw.meta import bucket_reads
 from rs3gw.meta.sqlite import SqliteStore
 from rs3gw.model import Bucket
+from rs3gw.shared_counter import SharedCounter
 
 NAMES = ("policy", "lifecycle")
 
@@ -112,3 +115,65 @@ def test_no_counter_means_no_memo(tmp_path: Path) -> None:
             await store.close()
 
     asyncio.run(main())
+
+
+def test_a_cancelled_write_is_counted_when_it_commits(tmp_path: Path) -> None:
+    """The caller gave up waiting (shutdown, a client gone) while the write was queued: the write
+    still commits, and the other process must not keep the old value under a bump made earlier."""
+
+    async def main() -> None:
+        a, b = await _two(tmp_path / "meta.db")
+        try:
+            await b.create_bucket(Bucket("bkt", "owner", time.time(), "us-east-1"))
+            await b.put_bucket_config("bkt", "policy", "old")
+            assert await a.get_bucket_config("bkt", "policy") == "old"
+            turn = os.open(tmp_path / "meta.db-turn", os.O_RDWR)  # as another process would hold it
+            fcntl.flock(turn, fcntl.LOCK_EX)  # b's writer thread waits: the write stays queued
+            task = asyncio.ensure_future(b.put_bucket_config("bkt", "policy", "new"))
+            await asyncio.sleep(0.1)
+            task.cancel()
+            await asyncio.sleep(0.05)
+            assert await a.get_bucket_config("bkt", "policy") == "old"  # not committed yet
+            os.close(turn)  # the write commits now, and only then is counted
+            for _ in range(200):
+                await asyncio.sleep(0.01)
+                with sqlite3.connect(tmp_path / "meta.db") as conn:
+                    row = conn.execute("SELECT value FROM bucket_config WHERE name='policy'").fetchone()
+                if row[0] == "new":
+                    break
+            await asyncio.sleep(0.05)  # the bump follows the commit on the same thread
+            assert await a.get_bucket_config("bkt", "policy") == "new"  # well within the 1 s TTL
+        finally:
+            await a.close()
+            await b.close()
+
+    asyncio.run(main())
+
+
+def test_answers_for_names_no_bucket_can_have_are_not_kept(tmp_path: Path) -> None:
+    async def main() -> None:
+        store = SqliteStore(tmp_path / "meta.db", fsync=False)
+        await store.open()
+        try:
+            for i in range(50):
+                assert await store.get_bucket_with_configs("x" * 64 + str(i), NAMES) == (None, (None, None))
+            assert await store.get_bucket_with_configs("short", NAMES) == (None, (None, None))
+            assert len(store._reads._memo) == 1
+        finally:
+            await store.close()
+
+    asyncio.run(main())
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root hands a file to another owner")
+def test_a_counter_made_by_root_goes_to_the_database_owner(tmp_path: Path) -> None:
+    """`sudo rs3gw admin ...` may create the counter first: the server's user must open it later."""
+    db = tmp_path / "meta.db"
+    db.touch()
+    os.chown(db, 65534, 65534)
+    counter = SharedCounter(tmp_path / "meta.db-buckets", owner_like=db)
+    try:
+        st = (tmp_path / "meta.db-buckets").stat()
+        assert (st.st_uid, st.st_gid) == (65534, 65534)
+    finally:
+        counter.close()

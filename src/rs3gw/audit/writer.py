@@ -97,7 +97,8 @@ class ChainWriter(threading.Thread):
         self.queue_size = queue_size
         self._pending: deque[Item] = deque()
         self._wake = threading.Event()
-        self._urgent = threading.Event()  # a flush or close: cut the current linger short
+        self._urgent = threading.Event()  # a flush, a close or a filling queue: cut the linger short
+        self._hurry_at = max(1, min(BATCH_MAX, queue_size // 2))
         self.dropped = 0
         self.written = 0
         self.errors = 0
@@ -115,10 +116,13 @@ class ChainWriter(threading.Thread):
         """Never blocks: a full queue drops the record and counts it. ``record`` is a record dict or
         a request event (its record is built and encoded on the writer thread, not the caller's)."""
         pending = self._pending
-        if len(pending) >= self.queue_size:
+        n = len(pending)
+        if n >= self.queue_size:
             self.dropped += 1
             return False
         pending.append(record)
+        if n >= self._hurry_at and not self._urgent.is_set():  # a full queue must not wait out the linger
+            self._urgent.set()
         if not self._wake.is_set():
             self._wake.set()
         return True

@@ -29,7 +29,7 @@ class IamGeneration(SharedCounter):
     def __init__(self, data_dir: Path) -> None:
         path = data_dir / GENERATION_RELPATH
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        super().__init__(path)
+        super().__init__(path, owner_like=data_dir)
 
 
 def open_generation(data_dir: Path) -> IamGeneration | None:

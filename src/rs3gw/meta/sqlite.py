@@ -313,7 +313,7 @@ class SqliteStore(MetadataStore):
         self._last_seq = 0
         self._pending_lock = threading.Lock()
         self._pending: list[
-            tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any], asyncio.AbstractEventLoop]
+            tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any], asyncio.AbstractEventLoop, bool]
         ] = []
         # Blobs deleted (``gc_done``) whose queue rows the next group commit removes (under
         # ``_pending_lock``): a commit of their own per overwrite cost a writer hop (and with fsync
@@ -338,12 +338,14 @@ class SqliteStore(MetadataStore):
             self._local.conn = conn
         return conn
 
-    async def _write(self, fn: Callable[[sqlite3.Connection], R]) -> R:
-        """Queue ``fn`` for the next group commit; resolves only once its transaction has committed."""
+    async def _write(self, fn: Callable[[sqlite3.Connection], R], buckets: bool = False) -> R:
+        """Queue ``fn`` for the next group commit; resolves only once its transaction has committed.
+        ``buckets``: ``fn`` writes bucket rows or documents, so the writer thread bumps the bucket
+        read counter (``bucket_reads``) after the commit and before ``fn``'s caller hears of it."""
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[R] = loop.create_future()
         with self._pending_lock:
-            self._pending.append((fn, fut, loop))
+            self._pending.append((fn, fut, loop, buckets))
             # A drain submitted but not yet started takes this write too: one wake of the writer
             # thread per batch rather than per write (each costs context switches on the loop).
             submit, self._drain_queued = not self._drain_queued, True
@@ -377,7 +379,7 @@ class SqliteStore(MetadataStore):
                     # A lone write needs no savepoint (two statements less): if it fails, the whole
                     # transaction is rolled back below and the error is its alone anyway.
                     isolate = len(batch) > 1
-                    for fn, _, _ in batch:
+                    for fn, _, _, _ in batch:
                         if isolate:
                             conn.execute("SAVEPOINT w")
                         try:
@@ -408,7 +410,9 @@ class SqliteStore(MetadataStore):
                     self._wconn = None
                     with contextlib.suppress(sqlite3.Error):
                         conn.close()
-        for (_, fut, loop), outcome in zip(batch, outcomes, strict=True):
+        if any(job[3] for job in batch):
+            self._reads.changed()
+        for (_, fut, loop, _), outcome in zip(batch, outcomes, strict=True):
             try:
                 loop.call_soon_threadsafe(_settle, fut, outcome)
             except RuntimeError:  # that caller's event loop is closed: nobody is waiting
@@ -466,10 +470,7 @@ class SqliteStore(MetadataStore):
                 (bucket.name, bucket.owner_id, bucket.created, bucket.region, bucket.versioning),
             )
 
-        try:
-            await self._write(fn)
-        finally:
-            self._reads.changed()
+        await self._write(fn, buckets=True)
 
     async def get_bucket(self, name: str) -> Bucket | None:
         row = self._r.execute(
@@ -502,18 +503,12 @@ class SqliteStore(MetadataStore):
             conn.execute("DELETE FROM object_access WHERE bucket=?", (name,))  # none left: belt and braces
             return freed
 
-        try:
-            return await self._write(fn)
-        finally:
-            self._reads.changed()
+        return await self._write(fn, buckets=True)
 
     async def set_versioning(self, name: str, status: str) -> None:
-        try:
-            await self._write(
-                lambda c: c.execute("UPDATE buckets SET versioning=? WHERE name=?", (status, name))
-            )
-        finally:
-            self._reads.changed()
+        await self._write(
+            lambda c: c.execute("UPDATE buckets SET versioning=? WHERE name=?", (status, name)), buckets=True
+        )
 
     async def get_bucket_config(self, bucket: str, name: str) -> str | None:
         key, gen = ("doc", bucket, name), self._reads.generation()
@@ -523,7 +518,7 @@ class SqliteStore(MetadataStore):
             "SELECT value FROM bucket_config WHERE bucket=? AND name=?", (bucket, name)
         ).fetchone()
         value = row[0] if row else None
-        self._reads.put(key, gen, value)
+        self._reads.put(bucket, key, gen, value)
         return value
 
     async def get_bucket_with_config(self, bucket: str, name: str) -> tuple[Bucket | None, str | None]:
@@ -544,7 +539,7 @@ class SqliteStore(MetadataStore):
         result: tuple[Bucket | None, tuple[str | None, ...]] = (
             (None, (None,) * len(names)) if row is None else (Bucket(*row[:5]), tuple(row[5:]))
         )
-        self._reads.put(key, gen, result)
+        self._reads.put(bucket, key, gen, result)
         return result
 
     async def get_bucket_configs(self, bucket: str, names: Sequence[str]) -> dict[str, str]:
@@ -562,10 +557,7 @@ class SqliteStore(MetadataStore):
             else:
                 conn.execute("INSERT OR REPLACE INTO bucket_config VALUES (?,?,?)", (bucket, name, value))
 
-        try:
-            await self._write(fn)
-        finally:
-            self._reads.changed()
+        await self._write(fn, buckets=True)
 
     async def get_server_doc(self, kind: str, name: str) -> str | None:
         row = self._r.execute(
