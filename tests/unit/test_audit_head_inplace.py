@@ -14,6 +14,23 @@ from rs3gw.audit.verify import verify_log
 from rs3gw.audit.writer import ChainWriter
 
 
+def _writer(tmp_path: Path, batches: list[int] | None = None) -> tuple[ChainWriter, bytes]:
+    """A started writer over ``tmp_path`` (queue of 100); ``batches`` collects each batch's size."""
+    key = load_or_create_key(tmp_path)
+    w = ChainWriter(
+        tmp_path,
+        key,
+        rotate_bytes=1 << 30,
+        rotate_seconds=0,
+        compression="none",
+        fsync=False,
+        queue_size=100,
+        on_written=lambda batch: batches.append(len(batch)) if batches is not None else None,
+    )
+    w.start()
+    return w, key
+
+
 def test_head_rewritten_in_place_over_a_longer_file(tmp_path: Path) -> None:
     key = load_or_create_key(tmp_path)
     (tmp_path / HEAD).write_text(
@@ -31,18 +48,7 @@ def test_head_rewritten_in_place_over_a_longer_file(tmp_path: Path) -> None:
 def test_records_of_a_burst_share_one_batch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(writer_mod, "LINGER", 0.5)  # wide margin: a busy box may stall the test thread
     batches: list[int] = []
-    key = load_or_create_key(tmp_path)
-    w = ChainWriter(
-        tmp_path,
-        key,
-        rotate_bytes=1 << 30,
-        rotate_seconds=0,
-        compression="none",
-        fsync=False,
-        queue_size=100,
-        on_written=lambda batch: batches.append(len(batch)),
-    )
-    w.start()
+    w, key = _writer(tmp_path, batches)
     rec: dict[str, Any] = {"type": "request", "action": "HeadObject", "ts": time.time()}
     w.submit(dict(rec))
     time.sleep(0.05)  # the writer has taken the first record and is holding its batch open
@@ -59,18 +65,7 @@ def test_flush_cuts_a_lingering_batch_short(tmp_path: Path, monkeypatch: pytest.
     """A query's flush must not wait out the linger: it ends the open batch at once."""
     monkeypatch.setattr(writer_mod, "LINGER", 30.0)
     batches: list[int] = []
-    key = load_or_create_key(tmp_path)
-    w = ChainWriter(
-        tmp_path,
-        key,
-        rotate_bytes=1 << 30,
-        rotate_seconds=0,
-        compression="none",
-        fsync=False,
-        queue_size=100,
-        on_written=lambda batch: batches.append(len(batch)),
-    )
-    w.start()
+    w, _ = _writer(tmp_path, batches)
     rec: dict[str, Any] = {"type": "request", "action": "HeadObject", "ts": time.time()}
     w.submit(dict(rec))
     time.sleep(0.05)  # the writer holds the batch open now
@@ -89,18 +84,7 @@ def test_flush_cuts_a_lingering_batch_short(tmp_path: Path, monkeypatch: pytest.
 def test_a_filling_queue_cuts_the_linger_short(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Records arriving faster than a linger's worth of queue: written, not dropped."""
     monkeypatch.setattr(writer_mod, "LINGER", 30.0)
-    key = load_or_create_key(tmp_path)
-    w = ChainWriter(
-        tmp_path,
-        key,
-        rotate_bytes=1 << 30,
-        rotate_seconds=0,
-        compression="none",
-        fsync=False,
-        queue_size=100,
-        on_written=lambda batch: None,
-    )
-    w.start()
+    w, _ = _writer(tmp_path)
     rec: dict[str, Any] = {"type": "request", "action": "HeadObject", "ts": time.time()}
     deadline = time.monotonic() + 10
     sent = 0
