@@ -164,6 +164,9 @@ class _Cork:
         return getattr(self.real, name)
 
 
+# A request line plus headers larger than this is refused (400 RequestHeaderSectionTooLarge). AWS
+# documents 8 KB of headers; 64 KiB leaves room for long presigned URLs and session tokens.
+MAX_HEAD_BYTES = 64 << 10
 DEFAULT_CLIENT_TIMEOUT = 60.0  # seconds, for heads and stalled bodies alike: nginx's default
 _timeouts: tuple[float, float] | None = None  # (header, body) for this process; see client_timeouts()
 
@@ -250,6 +253,8 @@ class GracefulHttpToolsProtocol(HttpToolsProtocol):
         self.stalled: RequestResponseCycle | None = None  # the request whose body timed out
         self.stalled_at = 0.0
         self.unparsable = False  # bytes after an unanswered request were not HTTP: BadRequest after it
+        self.head_open = False  # a request line and headers are being received
+        self.head_bytes = 0  # bytes received since they began
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -265,6 +270,25 @@ class GracefulHttpToolsProtocol(HttpToolsProtocol):
         # no super() object; time.monotonic is a C function). Nothing is added per request.
         self.rx_at = _monotonic()
         HttpToolsProtocol.data_received(self, data)
+        if self.head_open:
+            # The parser keeps a header it has not seen the end of: without a cap, one endless
+            # header line (or URL) would grow until the process runs out of memory.
+            self.head_bytes += len(data)
+            if self.head_bytes > MAX_HEAD_BYTES and not self.transport.is_closing():
+                self.logger.info("%s: request head over %d bytes: refused", _peer(self), MAX_HEAD_BYTES)
+                self.head_open = False
+                self._bad_request(
+                    "RequestHeaderSectionTooLarge",
+                    "Your request header section exceeds the maximum allowed size.",
+                )
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self.head_open, self.head_bytes = True, 0
+
+    def on_headers_complete(self) -> None:
+        self.head_open = False
+        super().on_headers_complete()
 
     def check_deadlines(self, now: float) -> None:
         """Called by the server's ``_Sweeper``: cut a connection whose head or body is overdue."""
@@ -323,14 +347,16 @@ class GracefulHttpToolsProtocol(HttpToolsProtocol):
             return
         self._bad_request()
 
-    def _bad_request(self) -> None:
+    def _bad_request(
+        self, code: str = "BadRequest", message: str = "An error occurred when parsing the HTTP request."
+    ) -> None:
         held = self.cycle.transport if self.cycle is not None else None
         if isinstance(held, _Cork):  # the response just completed is still corked: it goes first
             held.release()
         request_id = os.urandom(8).hex().upper()
         body = (
-            '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>BadRequest</Code>'
-            "<Message>An error occurred when parsing the HTTP request.</Message>"
+            f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code>'
+            f"<Message>{message}</Message>"
             f"<RequestId>{request_id}</RequestId></Error>"
         ).encode()
         head = [STATUS_LINE[400]]

@@ -83,3 +83,28 @@ def test_body_longer_than_content_length(server: Server, s3: Any, bucket: str) -
 def test_server_still_serves(s3: Any, bucket: str) -> None:
     s3.put_object(Bucket=bucket, Key="after", Body=b"ok")
     assert s3.get_object(Bucket=bucket, Key="after")["Body"].read() == b"ok"
+
+
+def test_endless_header_is_refused_and_the_server_keeps_serving(server: Server, s3: Any, bucket: str) -> None:
+    """One header line that never ends must not grow the server's memory: past 64 KiB of request
+    head the connection gets 400 RequestHeaderSectionTooLarge and is closed."""
+    u = urlparse(server.endpoint)
+    with socket.create_connection((u.hostname, u.port), timeout=10) as sock:
+        sock.sendall(f"GET /{bucket}/k HTTP/1.1\r\nHost: {_host(server)}\r\nX-Amz-Meta-A: ".encode())
+        data = b""
+        try:
+            for _ in range(64):  # 2 MiB in 32 KiB writes: the answer comes long before the end
+                sock.sendall(b"a" * 32768)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        try:
+            while chunk := sock.recv(65536):
+                data += chunk
+        except ConnectionResetError:
+            pass
+    if data:  # the reset of a peer still sending may overtake the answer; when it arrives, it is this
+        status, headers, body = _responses(data)[0]
+        assert status == 400 and headers["connection"] == "close"
+        assert ET.fromstring(body).findtext("Code") == "RequestHeaderSectionTooLarge"
+    s3.put_object(Bucket=bucket, Key="after", Body=b"ok")
+    assert s3.get_object(Bucket=bucket, Key="after")["Body"].read() == b"ok"

@@ -29,14 +29,21 @@ def uri_encode(value: str | bytes, *, keep_slash: bool = False) -> str:
     return quote(value, safe="/" if keep_slash else "")
 
 
-@lru_cache(maxsize=4096)
 def canonical_uri(raw_path: str) -> str:
     """Re-encode the decoded path so clients that escape more or less than AWS still agree with us.
 
-    Cached: hot keys are requested over and over, and quote() is pure Python."""
+    Cached: hot keys are requested over and over, and quote() is pure Python. Not for long paths
+    (no S3 key is over 1,024 bytes, ~3 KiB escaped): 4,096 kept 64 KiB paths would be 0.5 GiB."""
+    return _canonical_uri_cached(raw_path) if len(raw_path) <= 4096 else _canonical_uri(raw_path)
+
+
+def _canonical_uri(raw_path: str) -> str:
     if not raw_path:
         return "/"
     return uri_encode(unquote_to_bytes(raw_path), keep_slash=True)
+
+
+_canonical_uri_cached = lru_cache(maxsize=4096)(_canonical_uri)
 
 
 def canonical_query(pairs: Iterable[tuple[str, str]]) -> str:

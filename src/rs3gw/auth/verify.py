@@ -435,13 +435,21 @@ def _signed_headers(value: str, err: type[S3Error]) -> list[str]:
     return list(names)
 
 
-@lru_cache(maxsize=256)
 def _signed_names(value: str) -> tuple[str, ...] | None:
-    """Cached: a client sends the same SignedHeaders list with every request (a pure function of it)."""
+    """Cached: a client sends the same SignedHeaders list with every request (a pure function of
+    it). Not for long lists: a request head may hold 64 KiB, and 256 of those kept would be 16 MiB."""
+    return _signed_names_cached(value) if len(value) <= _CACHED_MAX else _parse_signed_names(value)
+
+
+def _parse_signed_names(value: str) -> tuple[str, ...] | None:
     names = [n.strip().lower() for n in value.split(";")]
     if not all(names):
         return None
     return tuple(sorted(set(names)))
+
+
+_CACHED_MAX = 2048  # longest argument the lru_caches here keep (request-controlled strings)
+_signed_names_cached = lru_cache(maxsize=256)(_parse_signed_names)
 
 
 def _require_signed(
@@ -510,10 +518,15 @@ def _result(claim: _Claim, secret: str, region: str, mode: PayloadMode, declared
     )
 
 
-@lru_cache(maxsize=4096)
 def _amz_epoch(value: str) -> float | None:
     """Cached: strptime was the costliest step of a HEAD, and a client repeats each second's
-    timestamp (and each day's credential date) across many requests."""
+    timestamp (and each day's credential date) across many requests. Only values of a date's
+    length are looked up: a cache of 4,096 arbitrary header values could hold 256 MiB."""
+    return _amz_epoch_cached(value) if len(value) == len("20260101T000000Z") else None
+
+
+@lru_cache(maxsize=4096)
+def _amz_epoch_cached(value: str) -> float | None:
     if not _AMZ_DATE_RE.fullmatch(value):
         return None
     try:
