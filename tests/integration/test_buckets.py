@@ -94,6 +94,18 @@ def test_create_with_location_constraint(s3: Any) -> None:
         s3.head_bucket(Bucket=name)
 
 
+def test_create_with_us_east_1_constraint_is_invalid(s3: Any) -> None:
+    """AWS refuses LocationConstraint=us-east-1 even in us-east-1: the classic region is the
+    absence of a constraint (tools such as velero and minio-py omit it for that reason)."""
+    name = _name()
+    with pytest.raises(ClientError) as e:
+        s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": "us-east-1"})
+    assert _code(e) == ("InvalidLocationConstraint", 400)
+    assert e.value.response["Error"].get("LocationConstraint") == "us-east-1"
+    s3.create_bucket(Bucket=name)  # without the constraint: created in us-east-1
+    assert s3.get_bucket_location(Bucket=name).get("LocationConstraint") in (None, "")
+
+
 def test_create_malformed_body(server: Server) -> None:
     s3 = server.client()
     name = _name()

@@ -61,6 +61,7 @@ from rs3gw.timefmt import http_date
 
 log = logging.getLogger("rs3gw.engine")
 MAX_OBJECT_SIZE = 5 * 1024**4
+CLASSIC_REGION = "us-east-1"  # AWS's default region, whose buckets have no LocationConstraint
 NO_CONDITION = WriteCondition()
 COMPRESSION = "compression"  # bucket config: a bucket's compression override (``write_options``)
 # The bucket configuration documents every PutObject reads, fetched together (``put_config``).
@@ -202,6 +203,10 @@ class ObjectEngine:
     ) -> Bucket:
         """``object_lock``: x-amz-bucket-object-lock-enabled, which also enables versioning."""
         check_bucket_name(name)
+        if location == CLASSIC_REGION:
+            # us-east-1 is never a LocationConstraint on AWS (the classic region is the absence of
+            # one): 400 InvalidLocationConstraint, even on a us-east-1 endpoint. Tools then omit it.
+            raise errors.InvalidLocationConstraint(LocationConstraint=location)
         if location and location != self.region:
             raise errors.error_class("IllegalLocationConstraintException")(
                 f"The {location} location constraint is incompatible for the region specific endpoint "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rs3gw import errors
 from rs3gw.access import acl as acl_rules
+from rs3gw.engine.core import CLASSIC_REGION
 from rs3gw.protocol.context import Ctx
 from rs3gw.protocol.handlers.common import int_query
 from rs3gw.protocol.handlers.listing import continuation_token, parse_continuation_token
@@ -67,7 +68,7 @@ async def get_bucket_location(ctx: Ctx) -> Response:
     b = await ctx.engine.get_bucket(ctx.bucket)
     x = XmlBuilder("LocationConstraint")
     # AWS answers an empty constraint for us-east-1 (the "classic" region).
-    x.text(b.region if b.region != "us-east-1" else "")
+    x.text(b.region if b.region != CLASSIC_REGION else "")
     return xml_response(x)
 
 
