@@ -24,6 +24,7 @@ from typing import Any, TypeVar, cast
 from rs3gw import errors
 from rs3gw.meta.bucket_reads import MISS, BucketReads
 from rs3gw.meta.listing import Cursor, Fetch, ScanResult, Seek, key_successor, scan
+from rs3gw.meta.object_reads import ObjectReads
 from rs3gw.meta.store import (
     AccessHit,
     AccessStats,
@@ -336,6 +337,7 @@ class SqliteStore(MetadataStore):
         if conn is None:
             conn = self._connect()
             self._local.conn = conn
+            self._local.objects = ObjectReads()  # that connection's kept object rows
         return conn
 
     async def _write(self, fn: Callable[[sqlite3.Connection], R], buckets: bool = False) -> R:
@@ -659,7 +661,14 @@ class SqliteStore(MetadataStore):
 
     # -- objects -------------------------------------------------------------------------------
     async def get_object(self, bucket: str, key: str, version_id: str | None = None) -> ObjectVersion | None:
-        return self._get_object(self._r, bucket, key.encode(), version_id)
+        conn, kb = self._r, key.encode()
+        objects: ObjectReads = self._local.objects
+        return cast(
+            "ObjectVersion | None",
+            objects.read(
+                conn, bucket, kb, version_id, lambda: self._get_object(conn, bucket, kb, version_id)
+            ),
+        )
 
     def _get_object(
         self, conn: sqlite3.Connection, bucket: str, key: bytes, version_id: str | None
