@@ -80,38 +80,6 @@ async def _sendfile(transport: asyncio.Transport, in_fd: int, offset: int, count
         os.close(out_fd)
 
 
-def _corked_send(
-    cycle: RequestResponseCycle, send: Callable[[Any], Awaitable[None]]
-) -> Callable[[Any], Awaitable[None]]:
-    """A start message marked ``CORK`` (the app sends the body right after it) is held in a
-    ``_Cork`` until the next message has been written too."""
-    held: _Cork | None = None
-
-    async def corked_send(message: Any) -> None:
-        nonlocal held
-        if held is not None:
-            cork, held = held, None
-            try:
-                if message["type"] == ZEROCOPY:
-                    cork.release()  # sendfile writes to the socket itself: the headers go first
-                await send(message)
-            finally:
-                cork.release()
-            return
-        if message.get(CORK) and message["type"] == "http.response.start" and not cycle.response_started:
-            cork = _Cork(cycle)
-            try:
-                await send(message)
-            except BaseException:
-                cork.release()
-                raise
-            held = cork
-            return
-        await send(message)
-
-    return corked_send
-
-
 def _peer(proto: HttpToolsProtocol) -> str:
     return f"{proto.client[0]}:{proto.client[1]}" if proto.client else "client"
 
@@ -236,7 +204,10 @@ class _Sweeper:
         self.handle = self.loop.call_later(self.period, self.tick)
 
 
-_BODY_METHODS = frozenset({"PUT", "POST"})  # S3 requests that carry a body, answerable on a stall
+_BODY_METHODS = frozenset({"PUT", "POST"})
+_ZEROCOPY_ONLY: dict[str, Any] = {
+    ZEROCOPY: {}
+}  # the extensions of a plain-HTTP scope (read only)  # S3 requests that carry a body, answerable on a stall
 _SWEEPERS: weakref.WeakKeyDictionary[ServerState, _Sweeper] = weakref.WeakKeyDictionary()
 
 
@@ -384,13 +355,11 @@ class GracefulHttpToolsProtocol(HttpToolsProtocol):
             self.cycle.keep_alive = False
 
     def _start_asgi_task(self, cycle: RequestResponseCycle, app: Any) -> None:
-        send: Callable[[Any], Awaitable[None]] = cycle.send
-        if cycle.scope.get("scheme") == "http":
-            extensions = dict(cycle.scope.get("extensions") or {})
-            extensions[ZEROCOPY] = {}
-            cycle.scope["extensions"] = extensions
-            send = self._zerocopy_send(cycle, send)
-        cycle.send = _corked_send(cycle, send)  # type: ignore[method-assign, assignment]
+        zerocopy = cycle.scope.get("scheme") == "http"
+        if zerocopy:
+            extensions = cycle.scope.get("extensions")
+            cycle.scope["extensions"] = {**extensions, ZEROCOPY: {}} if extensions else _ZEROCOPY_ONLY
+        cycle.send = self._app_send(cycle, zerocopy)  # type: ignore[method-assign, assignment]
         if cycle.more_body and cycle.scope["method"] in _BODY_METHODS:
             cycle.receive = self._timed_receive(cycle)  # type: ignore[method-assign, assignment]
             self.answerable = cycle
@@ -409,35 +378,69 @@ class GracefulHttpToolsProtocol(HttpToolsProtocol):
 
         return timed_receive
 
-    def _zerocopy_send(
-        self, cycle: RequestResponseCycle, send: Callable[[Any], Awaitable[None]]
-    ) -> Callable[[Any], Awaitable[None]]:
-        async def zerocopy_send(message: Any) -> None:
-            if message["type"] != ZEROCOPY:
-                await send(message)
-                return
-            if cycle.flow.write_paused and not cycle.disconnected:
-                await cycle.flow.drain()
-            if cycle.disconnected:
-                return
-            if not cycle.response_started or cycle.response_complete:
-                raise RuntimeError(f"{ZEROCOPY} sent outside a response body")
-            count = int(message["count"])
-            if count:
-                try:
-                    await _sendfile(self.transport, message["file"].fileno(), int(message["offset"]), count)
-                except (ConnectionError, TimeoutError):  # the client left or stopped reading
-                    self.transport.abort()
-                    cycle.disconnected = True
-                    return
-                except BaseException:
-                    self.transport.abort()  # part of the body may be out: only a cut is honest now
-                    raise
-                cycle.expected_content_length -= count
-                ZEROCOPY_SENT.inc(count)
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
+    def _app_send(self, cycle: RequestResponseCycle, zerocopy: bool) -> Callable[[Any], Awaitable[None]]:
+        """The ``send`` the app gets: uvicorn's, plus the ``CORK`` mark and, on plain HTTP, the
+        zero-copy message. One wrapper for both: each layer was a coroutine per message.
 
-        return zerocopy_send
+        A start message marked ``CORK`` (the app sends the body right after it) is held in a
+        ``_Cork`` until the next message has been written too."""
+        send = cycle.send
+        held: _Cork | None = None
+
+        async def app_send(message: Any) -> None:
+            nonlocal held
+            kind = message["type"]
+            if held is not None:
+                cork, held = held, None
+                try:
+                    if kind == ZEROCOPY:
+                        cork.release()  # sendfile writes to the socket itself: the headers go first
+                        if zerocopy:
+                            await self._send_zerocopy(cycle, send, message)
+                            return
+                    await send(message)
+                finally:
+                    cork.release()
+                return
+            if kind == ZEROCOPY and zerocopy:
+                await self._send_zerocopy(cycle, send, message)
+                return
+            if kind == "http.response.start" and message.get(CORK) and not cycle.response_started:
+                cork = _Cork(cycle)
+                try:
+                    await send(message)
+                except BaseException:
+                    cork.release()
+                    raise
+                held = cork
+                return
+            await send(message)
+
+        return app_send
+
+    async def _send_zerocopy(
+        self, cycle: RequestResponseCycle, send: Callable[[Any], Awaitable[None]], message: Any
+    ) -> None:
+        if cycle.flow.write_paused and not cycle.disconnected:
+            await cycle.flow.drain()
+        if cycle.disconnected:
+            return
+        if not cycle.response_started or cycle.response_complete:
+            raise RuntimeError(f"{ZEROCOPY} sent outside a response body")
+        count = int(message["count"])
+        if count:
+            try:
+                await _sendfile(self.transport, message["file"].fileno(), int(message["offset"]), count)
+            except (ConnectionError, TimeoutError):  # the client left or stopped reading
+                self.transport.abort()
+                cycle.disconnected = True
+                return
+            except BaseException:
+                self.transport.abort()  # part of the body may be out: only a cut is honest now
+                raise
+            cycle.expected_content_length -= count
+            ZEROCOPY_SENT.inc(count)
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
 class _WorkerListener(socket.socket):

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from rs3gw.blobs.plainfile import FileSpan
 from rs3gw.errors import S3Error
@@ -142,8 +143,12 @@ async def send_response(
         length = resp.length if (head and resp.length is not None) else len(resp.body)
         if resp.status != 304 and resp.status != 204:
             headers.append((b"content-length", str(length).encode()))
-        await send({"type": "http.response.start", "status": resp.status, "headers": headers, CORK: True})
-        await send({"type": "http.response.body", "body": b"" if head else resp.body})
+        body = b"" if head else resp.body
+        start: dict[str, Any] = {"type": "http.response.start", "status": resp.status, "headers": headers}
+        if body:  # without one, the head goes alone anyway: nothing to hold it for
+            start[CORK] = True
+        await send(start)
+        await send({"type": "http.response.body", "body": body})
         return
     if resp.length is not None:
         headers.append((b"content-length", str(resp.length).encode()))
